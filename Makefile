@@ -1,0 +1,28 @@
+# The two commands: `make train` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch on these machines; pyproject keeps a range so GPU users keep their build.
+TORCH_PIN ?= torch==2.13.0
+MINUTES ?= 20
+export PYGAME_HIDE_SUPPORT_PROMPT := 1
+
+.PHONY: train test venv clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+train: venv
+	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES)
+
+test: venv
+	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .pytest_cache

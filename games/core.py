@@ -1,0 +1,265 @@
+"""The one game interface that search, training and export see.
+
+A game is two things kept apart (as in AlphaZero.jl):
+
+* **static facts**, a frozen :class:`Game` record: name, version, action count ``A``,
+  observation shape ``(C, H, W)``, number of players, state length ``S`` and the symmetry tables;
+* **a game in progress**, a plain ``int64[S]`` numpy array (bitboards welcome). A state is a value:
+  search copies it into its tree, replay stores it, nothing holds a pointer into it.
+
+The rules are ``@njit(cache=True)`` kernels with the fixed signatures in :data:`KERNEL_SIGNATURES`.
+Every kernel takes ``params`` (``int64[P]``, the game's constants, e.g. board width) first, so one
+compiled kernel serves every size of a game. Search kernels receive the rules kernels as typed
+first-class functions (:attr:`Game.kernels`), so search code is compiled, and cached on disk, once
+for all games, and never names a game.
+
+Kernel contracts (``s`` a state, ``m`` a mask)::
+
+    initial_state(params) -> int64[S]
+    legal_mask(params, s, m)           # writes bool[A]: m[a] <=> action a is legal in s
+    apply_action(params, s, a)         # in place: s becomes the state after the mover plays a
+    is_terminal(params, s) -> bool     # is_terminal(s) or legal_mask(s).any()
+    outcome(params, s, p) -> float64   # terminal s only: final score of player p in [-1, 1]
+    to_play(params, s) -> int64        # non-terminal s only: player (team) to move, 0 <= p < N
+    encode(params, s, out)             # writes float32[C, H, W], from to_play(s)'s point of view
+    agent_to_move(params, s) -> int64  # the acting agent (== to_play except in multi-unit games)
+    transform_state(params, s, k) -> int64[S]   # image of s under symmetry k (k=0: identity)
+
+Points of view: ``outcome`` is always for the player asked; ``encode`` is always from the player
+to move. Players need not alternate (in the arena, turns cycle through living units of both
+teams), so nothing may assume they do. Two-player games here are zero-sum:
+``outcome(s, 0) == -outcome(s, 1)``, 0 for a draw.
+
+Symmetries: symmetry ``k`` maps board cell ``obs_perms[k, j]`` to cell ``j`` and action
+``action_perms[k, j]`` to action ``j``::
+
+    encode(transform_state(s, k)).reshape(C, -1) == encode(s).reshape(C, -1)[:, obs_perms[k]]
+    legal_mask(transform_state(s, k))            == legal_mask(s)[action_perms[k]]
+
+so a policy target ``pi`` for ``s`` becomes ``pi[action_perms[k]]`` for the transformed state.
+
+:func:`games.testing.check_game` verifies all of this for any game; ``docs/games.md`` walks
+through adding one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from numba import types
+
+__all__ = [
+    "Game",
+    "GameError",
+    "IllegalMoveError",
+    "KERNEL_NAMES",
+    "KERNEL_SIGNATURES",
+    "KERNEL_TYPES",
+    "dihedral_perms",
+]
+
+
+class GameError(ValueError):
+    """Bad input about a game (unknown name or option, unparsable move): one clear line."""
+
+
+class IllegalMoveError(GameError):
+    """A move that is not legal in the position it was played in."""
+
+
+_params = types.int64[::1]
+_state = types.int64[::1]
+
+#: The exact numba signature of each rules kernel. Search kernels declare their game arguments
+#: with these types, so a game whose kernel does not fit fails at the first call, by name.
+KERNEL_SIGNATURES: dict[str, Any] = {
+    "legal_mask": types.void(_params, _state, types.boolean[::1]),
+    "apply_action": types.void(_params, _state, types.int64),
+    "is_terminal": types.boolean(_params, _state),
+    "outcome": types.float64(_params, _state, types.int64),
+    "to_play": types.int64(_params, _state),
+    "encode": types.void(_params, _state, types.float32[:, :, ::1]),
+}
+
+#: The order in which :attr:`Game.kernels` hands the rules to search kernels.
+KERNEL_NAMES: tuple[str, ...] = tuple(KERNEL_SIGNATURES)
+
+#: First-class function types, for declaring search kernels: ``@njit((*KERNEL_TYPES, ...))``.
+KERNEL_TYPES: tuple[Any, ...] = tuple(types.FunctionType(sig) for sig in KERNEL_SIGNATURES.values())
+
+
+@dataclass(frozen=True, eq=False)
+class Game:
+    """Static facts and rules of one game with fixed options. Build it with ``games.make``.
+
+    Array fields document their shapes: ``A`` actions, ``S`` state length, ``K`` symmetries,
+    ``(C, H, W)`` observation planes.
+    """
+
+    name: str  # registry name, e.g. "connect4"
+    version: int  # bumped whenever rules or encoding change; recorded in every export
+    options: Mapping[str, Any]  # the options this instance was made with (defaults filled in)
+    num_players: int  # players (teams) that receive an outcome; 2 for every game here
+    num_actions: int  # A
+    obs_shape: tuple[int, int, int]  # (C, H, W) of `encode`
+    state_size: int  # S
+    max_length: int  # upper bound on the number of actions in one game
+    params: np.ndarray  # int64[P], passed first to every kernel
+    obs_perms: np.ndarray  # int64[K, H*W], symmetry k sends cell obs_perms[k, j] to cell j
+    action_perms: np.ndarray  # int64[K, A], symmetry k sends action action_perms[k, j] to j
+    # njit rules kernels (see the module docstring for their contracts)
+    initial_state_fn: Callable
+    legal_mask_fn: Callable
+    apply_action_fn: Callable
+    is_terminal_fn: Callable
+    outcome_fn: Callable
+    to_play_fn: Callable
+    encode_fn: Callable
+    agent_to_move_fn: Callable
+    transform_state_fn: Callable
+    # plain Python, for people
+    render_text_fn: Callable[[np.ndarray, np.ndarray], str]  # (params, state) -> board as text
+    action_to_text_fn: Callable[[np.ndarray, int], str]  # (params, action) -> "4", "c3", "pass"
+    text_to_action_fn: Callable[[np.ndarray, str], int]  # inverse; raises GameError
+    agent_names: tuple[str, ...] = ()  # PettingZoo agents; default: one per player
+    agent_players: tuple[int, ...] = ()  # agent i belongs to player (team) agent_players[i]
+    description: str = ""
+    draw_fn: Callable | None = None  # (game, state, surface) -> None, pygame drawing
+    extra: Mapping[str, Any] = field(default_factory=dict)  # anything game-specific
+
+    def __post_init__(self) -> None:
+        if not self.agent_names:
+            object.__setattr__(self, "agent_names", tuple(f"player_{i}" for i in range(self.num_players)))
+            object.__setattr__(self, "agent_players", tuple(range(self.num_players)))
+
+    # ----------------------------------------------------------------- for search kernels
+    @property
+    def kernels(self) -> tuple[Callable, ...]:
+        """The rules kernels in :data:`KERNEL_NAMES` order, for search kernels' arguments."""
+        return (
+            self.legal_mask_fn,
+            self.apply_action_fn,
+            self.is_terminal_fn,
+            self.outcome_fn,
+            self.to_play_fn,
+            self.encode_fn,
+        )
+
+    @property
+    def num_symmetries(self) -> int:
+        return int(self.action_perms.shape[0])
+
+    @property
+    def version_tag(self) -> str:
+        """``connect4_v1``: the name to record in checkpoints and exports."""
+        return f"{self.name}_v{self.version}"
+
+    # ----------------------------------------------------------------- Python conveniences
+    def initial_state(self) -> np.ndarray:
+        """A fresh ``int64[S]`` state."""
+        return self.initial_state_fn(self.params)
+
+    def legal_mask(self, state: np.ndarray) -> np.ndarray:
+        """``bool[A]``: which actions are legal (all False at a terminal state)."""
+        mask = np.zeros(self.num_actions, dtype=np.bool_)
+        self.legal_mask_fn(self.params, state, mask)
+        return mask
+
+    def legal_actions(self, state: np.ndarray) -> np.ndarray:
+        """``int64[L]``: the legal actions, ascending."""
+        return np.flatnonzero(self.legal_mask(state)).astype(np.int64)
+
+    def is_terminal(self, state: np.ndarray) -> bool:
+        return bool(self.is_terminal_fn(self.params, state))
+
+    def to_play(self, state: np.ndarray) -> int:
+        """The player (team) to move in a non-terminal state."""
+        return int(self.to_play_fn(self.params, state))
+
+    def agent_to_move(self, state: np.ndarray) -> int:
+        """Index into :attr:`agent_names` of the agent acting now (a unit, in the arena)."""
+        return int(self.agent_to_move_fn(self.params, state))
+
+    def returns(self, state: np.ndarray) -> np.ndarray:
+        """``float64[N]``: final score of every player at a terminal state, each in [-1, 1]."""
+        if not self.is_terminal(state):
+            raise GameError(f"{self.name}: returns() asked of a position that is not over")
+        return np.array([self.outcome_fn(self.params, state, p) for p in range(self.num_players)])
+
+    def encode(self, state: np.ndarray) -> np.ndarray:
+        """``float32[C, H, W]`` planes from the point of view of the player to move."""
+        out = np.zeros(self.obs_shape, dtype=np.float32)
+        self.encode_fn(self.params, state, out)
+        return out
+
+    def next_state(self, state: np.ndarray, action: int) -> np.ndarray:
+        """A new state after ``action``; the argument is left as it was. Checks legality."""
+        action = int(action)
+        if self.is_terminal(state):
+            raise IllegalMoveError(f"{self.name}: the game is over; no move can be played")
+        if not 0 <= action < self.num_actions or not self.legal_mask(state)[action]:
+            raise IllegalMoveError(
+                f"{self.name}: illegal move {self.action_to_text(action)!r} (action {action}); "
+                f"legal: {', '.join(self.action_to_text(a) for a in self.legal_actions(state))}"
+            )
+        new = state.copy()
+        self.apply_action_fn(self.params, new, np.int64(action))
+        return new
+
+    def play(self, actions) -> np.ndarray:
+        """The state reached from the initial state by a sequence of actions (checked)."""
+        state = self.initial_state()
+        for a in actions:
+            state = self.next_state(state, a)
+        return state
+
+    def transform_state(self, state: np.ndarray, k: int) -> np.ndarray:
+        return self.transform_state_fn(self.params, state, np.int64(k))
+
+    def transform_obs(self, obs: np.ndarray, k: int) -> np.ndarray:
+        """``float32[..., C, H, W]`` planes seen through symmetry ``k``."""
+        flat = obs.reshape(*obs.shape[:-2], -1)
+        return flat[..., self.obs_perms[k]].reshape(obs.shape)
+
+    def transform_policy(self, policy: np.ndarray, k: int) -> np.ndarray:
+        """``[..., A]`` action values seen through symmetry ``k``."""
+        return policy[..., self.action_perms[k]]
+
+    def render_text(self, state: np.ndarray) -> str:
+        return self.render_text_fn(self.params, state)
+
+    def action_to_text(self, action: int) -> str:
+        return self.action_to_text_fn(self.params, int(action))
+
+    def parse_action(self, text: str, state: np.ndarray | None = None) -> int:
+        """Human notation to an action index. With ``state``, also checks the move is legal."""
+        action = int(self.text_to_action_fn(self.params, text.strip()))
+        if state is not None:
+            self.next_state(state, action)  # raises IllegalMoveError with the legal moves
+        return action
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        return f"Game({self.version_tag}{', ' if opts else ''}{opts})"
+
+
+def dihedral_perms(height: int, width: int) -> np.ndarray:
+    """``int64[K, H*W]`` cell permutations of the board's symmetry group, identity first.
+
+    K is 8 for a square board (rotations and reflections) and 4 otherwise (identity, left-right
+    and up-down mirrors, half turn). Row-major cells: cell ``r * W + c``. Row ``k`` lists, for
+    each target cell ``j``, the source cell that symmetry ``k`` moves onto ``j``.
+    """
+    rows, cols = np.divmod(np.arange(height * width), width)
+    h, w = height - 1, width - 1
+    maps = [
+        (rows, cols),
+        (rows, w - cols),
+        (h - rows, cols),
+        (h - rows, w - cols),
+    ]
+    if height == width:
+        maps += [(cols, rows), (cols, w - rows), (h - cols, rows), (h - cols, w - rows)]
+    return np.stack([r * width + c for r, c in maps]).astype(np.int64)

@@ -1,0 +1,101 @@
+"""Name -> game constructor, with each game's options, so ``games.make("connect4", width=8)``."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from .core import Game, GameError
+
+__all__ = ["GameInfo", "REGISTRY", "make", "list_games", "game_info"]
+
+
+@dataclass(frozen=True)
+class Option:
+    default: Any
+    help: str
+    choices: tuple | None = None
+
+
+@dataclass(frozen=True)
+class GameInfo:
+    name: str
+    module: str  # module holding `make(**options) -> Game`
+    description: str
+    options: dict[str, Option]
+
+
+def _opt(default, help, choices=None):
+    return Option(default, help, tuple(choices) if choices else None)
+
+
+REGISTRY: dict[str, GameInfo] = {
+    info.name: info
+    for info in [
+        GameInfo("tictactoe", "games.tictactoe", "Tic-tac-toe on 3x3.", {}),
+        GameInfo(
+            "connect4",
+            "games.connect4",
+            "Connect Four: drop discs, four in a row wins.",
+            {
+                "width": _opt(7, "columns", range(4, 10)),
+                "height": _opt(6, "rows", range(4, 10)),
+            },
+        ),
+        GameInfo(
+            "othello",
+            "games.othello",
+            "Othello (Reversi), with passes.",
+            {"size": _opt(8, "board side", (6, 8))},
+        ),
+        GameInfo(
+            "gomoku",
+            "games.gomoku",
+            "Gomoku: five (or more) in a row wins.",
+            {"size": _opt(15, "board side", (9, 15))},
+        ),
+        GameInfo(
+            "arena",
+            "games.arena",
+            "Turn-based tactics for two teams of units (the NPC showcase).",
+            {},
+        ),
+    ]
+}
+
+
+def list_games() -> list[str]:
+    return list(REGISTRY)
+
+
+def game_info(name: str) -> GameInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise GameError(f"unknown game {name!r}; known games: {', '.join(REGISTRY)}") from None
+
+
+def _coerce(name: str, key: str, opt: Option, value: Any) -> Any:
+    if isinstance(opt.default, int) and not isinstance(value, bool):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise GameError(f"option {key!r} of {name} takes an integer, got {value!r}") from None
+    if opt.choices is not None and value not in opt.choices:
+        raise GameError(
+            f"option {key}={value!r} of {name} is out of range; allowed: "
+            f"{', '.join(map(str, opt.choices))}"
+        )
+    return value
+
+
+def make(name: str, **options: Any) -> Game:
+    """The :class:`Game` ``name`` with ``options`` (strings are converted, so CLI input works)."""
+    info = game_info(name)
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        known = ", ".join(info.options) or "none"
+        raise GameError(f"unknown option {unknown[0]!r} for game {name!r}; options: {known}")
+    full = {k: _coerce(name, k, o, options.get(k, o.default)) for k, o in info.options.items()}
+    return importlib.import_module(info.module).make(**full)
