@@ -126,7 +126,13 @@ class Game:
     agent_names: tuple[str, ...] = ()  # PettingZoo agents; default: one per player
     agent_players: tuple[int, ...] = ()  # agent i belongs to player (team) agent_players[i]
     description: str = ""
-    draw_fn: Callable | None = None  # (game, state, surface) -> None, pygame drawing
+    # Drawing (games.render). Board games give cells_fn: (params, state) -> int8[H, W] with
+    # 0 empty, 1 a piece of player 0, 2 a piece of player 1, -1 a wall; and a board_style of
+    # "stones" (pieces on cells, Gomoku/Othello), "discs" (Connect Four) or "marks" (X and O).
+    # A game with richer pictures (the arena) gives draw_fn: (game, state, surface) -> None.
+    cells_fn: Callable | None = None
+    board_style: str = "stones"
+    draw_fn: Callable | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # anything game-specific
 
     def __post_init__(self) -> None:

@@ -93,6 +93,12 @@ def render_text(params, state) -> str:
     return render_grid(cells, 3, 3)
 
 
+def cells(params, state) -> np.ndarray:
+    bits = np.arange(9)
+    board = ((state[X_BITS] >> bits) & 1) + 2 * ((state[O_BITS] >> bits) & 1)
+    return board.astype(np.int8).reshape(3, 3)
+
+
 def make() -> Game:
     return Game(
         name="tictactoe",
@@ -119,4 +125,6 @@ def make() -> Game:
         action_to_text_fn=lambda params, a: point_to_text(3, a),
         text_to_action_fn=lambda params, text: text_to_point(3, 3, text),
         description="Tic-tac-toe on 3x3; X (player_0) moves first.",
+        cells_fn=cells,
+        board_style="marks",
     )
