@@ -23,6 +23,8 @@ Kernel contracts (``s`` a state, ``m`` a mask)::
     to_play(params, s) -> int64        # non-terminal s only: player (team) to move, 0 <= p < N
     encode(params, s, out)             # writes float32[C, H, W], from to_play(s)'s point of view
     agent_to_move(params, s) -> int64  # the acting agent (== to_play except in multi-unit games)
+    encode_agent(params, s, i, out)    # float32[C, H, W] from agent i's point of view, at any s
+                                       # (terminal too); encode(s) == encode_agent(s, agent_to_move(s))
     transform_state(params, s, k) -> int64[S]   # image of s under symmetry k (k=0: identity)
 
 Points of view: ``outcome`` is always for the player asked; ``encode`` is always from the player
@@ -118,6 +120,7 @@ class Game:
     to_play_fn: Callable
     encode_fn: Callable
     agent_to_move_fn: Callable
+    encode_agent_fn: Callable
     transform_state_fn: Callable
     # plain Python, for people
     render_text_fn: Callable[[np.ndarray, np.ndarray], str]  # (params, state) -> board as text
@@ -198,6 +201,12 @@ class Game:
         """``float32[C, H, W]`` planes from the point of view of the player to move."""
         out = np.zeros(self.obs_shape, dtype=np.float32)
         self.encode_fn(self.params, state, out)
+        return out
+
+    def encode_agent(self, state: np.ndarray, agent: int) -> np.ndarray:
+        """``float32[C, H, W]`` planes from the point of view of agent ``agent`` (any state)."""
+        out = np.zeros(self.obs_shape, dtype=np.float32)
+        self.encode_agent_fn(self.params, state, np.int64(agent), out)
         return out
 
     def next_state(self, state: np.ndarray, action: int) -> np.ndarray:

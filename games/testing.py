@@ -53,6 +53,9 @@ def _check_state(game: Game, state: np.ndarray, symmetries: bool) -> None:
     assert (state == before).all(), "legal_mask/is_terminal must not modify the state"
     assert mask.shape == (A,)
     assert terminal != mask.any(), "contract: is_terminal(s) xor legal_mask(s).any()"
+    for agent in range(len(game.agent_names)):
+        view = game.encode_agent(state, agent)
+        assert view.dtype == np.float32 and view.shape == game.obs_shape and np.isfinite(view).all()
     if terminal:
         returns = game.returns(state)
         assert np.all(np.abs(returns) <= 1.0), f"outcome out of [-1, 1]: {returns}"
@@ -68,6 +71,9 @@ def _check_state(game: Game, state: np.ndarray, symmetries: bool) -> None:
     again = np.full(game.obs_shape, 7.0, dtype=np.float32)  # encode must write every entry
     game.encode_fn(game.params, state, again)
     assert (again == obs).all(), "encode must write every entry of out, deterministically"
+    again[:] = 7.0
+    game.encode_agent_fn(game.params, state, np.int64(agent), again)
+    assert (again == obs).all(), "encode(s) must equal encode_agent(s, agent_to_move(s))"
     for a in np.flatnonzero(mask):  # apply is deterministic and touches only its state
         s1, s2 = state.copy(), state.copy()
         game.apply_action_fn(game.params, s1, np.int64(a))

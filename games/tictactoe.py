@@ -69,13 +69,17 @@ def to_play(params, state):
 
 
 @njit(cache=True)
-def encode(params, state, out):
-    me = state[state[PLY] & 1]
-    them = state[1 - (state[PLY] & 1)]
+def encode_agent(params, state, agent, out):
+    me, them = state[agent], state[1 - agent]
     for cell in range(9):
         r, c = cell // 3, cell % 3
         out[0, r, c] = (me >> cell) & 1
         out[1, r, c] = (them >> cell) & 1
+
+
+@njit(cache=True)
+def encode(params, state, out):
+    encode_agent(params, state, state[PLY] & 1, out)
 
 
 @njit(cache=True)
@@ -120,6 +124,7 @@ def make() -> Game:
         to_play_fn=to_play,
         encode_fn=encode,
         agent_to_move_fn=to_play,
+        encode_agent_fn=encode_agent,
         transform_state_fn=transform_state,
         render_text_fn=render_text,
         action_to_text_fn=lambda params, a: point_to_text(3, a),
