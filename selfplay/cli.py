@@ -1,0 +1,217 @@
+"""The ``selfplay`` command line. Each command imports what it needs lazily, so ``selfplay games``
+starts fast. Bad input (unknown game, option or move) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _options(pairs: list[str] | None) -> dict[str, str]:
+    """``["width=8", "height=7"]`` -> ``{"width": "8", "height": "7"}``."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _add_game_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("game", help="game name (see `selfplay games`)")
+    p.add_argument(
+        "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
+    )
+
+
+# ---------------------------------------------------------------------------- selfplay games
+def cmd_games(args) -> int:
+    import games
+
+    rows = []
+    for name in games.list_games():
+        info = games.game_info(name)
+        game = games.make(name)
+        rows.append(
+            {
+                "name": name,
+                "version": game.version,
+                "description": info.description,
+                "options": {
+                    k: {"default": o.default, "choices": list(o.choices) if o.choices else None, "help": o.help}
+                    for k, o in info.options.items()
+                },
+                "actions": game.num_actions,
+                "observation": list(game.obs_shape),
+                "agents": list(game.agent_names),
+                "symmetries": game.num_symmetries,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']} (v{r['version']}): {r['description']}")
+        print(
+            f"    actions {r['actions']}, observation {'x'.join(map(str, r['observation']))}, "
+            f"{len(r['agents'])} agents, {r['symmetries']} symmetries"
+        )
+        for k, o in r["options"].items():
+            choices = o["choices"]
+            allowed = f" [{choices[0]}..{choices[-1]}]" if choices and len(choices) > 3 else (
+                f" [{', '.join(map(str, choices))}]" if choices else ""
+            )
+            print(f"    -o {k}={o['default']}{allowed}  {o['help']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- selfplay play-text
+def cmd_play_text(args) -> int:
+    import games
+    from games.baselines import greedy_action, random_action
+    from games.rng import make_rng
+
+    game = games.make(args.game, **_options(args.option))
+    pick = {"random": random_action, "greedy": greedy_action}[args.opponent]
+    rng = make_rng(args.seed)
+    human = args.human_player
+    if not 0 <= human < game.num_players:
+        raise UsageError(f"--human-player must be in 0..{game.num_players - 1}")
+    interactive = sys.stdin.isatty()
+    state = game.initial_state()
+    print(f"{game!r}: you are {_side(game, human)}; opponent: {args.opponent}. Type a move, or 'quit'.")
+    while not game.is_terminal(state):
+        print(game.render_text(state))
+        agent = game.agent_names[game.agent_to_move(state)]
+        if game.to_play(state) != human:
+            action = pick(game, state, rng)
+            print(f"{agent} plays {game.action_to_text(action)}")
+            state = game.next_state(state, action)
+            continue
+        legal = ", ".join(game.action_to_text(a) for a in game.legal_actions(state))
+        try:
+            text = input(f"{agent} to move ({legal}): ")
+        except EOFError:
+            print("\ninput ended; game abandoned")
+            return 0
+        if text.strip().lower() in {"quit", "exit", "q"}:
+            return 0
+        try:
+            state = game.next_state(state, game.parse_action(text, state))
+        except games.GameError as e:
+            if not interactive:
+                raise
+            print(f"error: {e}")
+    print(game.render_text(state))
+    score = game.returns(state)[human]
+    print({1.0: "You win.", -1.0: "You lose."}.get(float(score), "Draw." if score == 0 else f"Score {score:+.2f}."))
+    return 0
+
+
+def _side(game, player: int) -> str:
+    agents = [a for a, p in zip(game.agent_names, game.agent_players) if p == player]
+    return f"player {player} ({', '.join(agents)})"
+
+
+# ---------------------------------------------------------------------------- selfplay bench
+def cmd_bench_games(args) -> int:
+    from selfplay.bench import bench_games
+
+    results = bench_games(seconds=args.seconds, names=args.games or None, progress=not args.json)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def cmd_bench_search(args) -> int:
+    from search.bench import bench_search
+
+    result = bench_search(
+        args.game,
+        evaluator=args.evaluator,
+        batch=args.batch,
+        simulations=args.simulations,
+        seconds=args.seconds,
+    )
+    print(json.dumps(result, indent=2) if args.json else _format_flat(result))
+    return 0
+
+
+def _format_flat(d: dict, prefix: str = "") -> str:
+    lines = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(_format_flat(v, f"{prefix}{k}."))
+        else:
+            lines.append(f"{prefix}{k}: {v}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- entry point
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="selfplay", description="Train game AI by self-play; export ONNX brains.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("games", help="list the games and their options")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_games)
+
+    p = sub.add_parser("play-text", help="play a game in the terminal")
+    _add_game_args(p)
+    p.add_argument("--opponent", choices=["random", "greedy"], default="greedy", help="who you play against")
+    p.add_argument("--human-player", type=int, default=0, help="your player (team) index; 0 moves first")
+    p.add_argument("--seed", type=int, default=0, help="opponent's random seed")
+    p.set_defaults(func=cmd_play_text)
+
+    bench = sub.add_parser("bench", help="speed benchmarks, side by side with a yardstick")
+    bsub = bench.add_subparsers(dest="what", metavar="{games,search}", required=True, parser_class=_Parser)
+    p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    p.add_argument("--games", nargs="*", help="only these games")
+    p.set_defaults(func=cmd_bench_games)
+    p = bsub.add_parser("search", help="MCTS simulations/s (rollout: beside OpenSpiel's C++ MCTSBot)")
+    p.add_argument("--game", default="connect4")
+    p.add_argument("--evaluator", choices=["rollout", "uniform"], default="rollout")
+    p.add_argument("--batch", type=int, default=1, help="games searched at once")
+    p.add_argument("--simulations", type=int, default=1000, help="simulations per move")
+    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import games
+
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except (UsageError, games.GameError) as e:
+        message = str(e)
+        print(message if message.startswith("selfplay") else f"selfplay: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
