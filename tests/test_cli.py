@@ -1,0 +1,71 @@
+"""The command line: listing, terminal play, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from selfplay.cli import main
+
+
+def run_cli(*args, stdin=""):
+    proc = subprocess.run(
+        [sys.executable, "-m", "selfplay", *args], input=stdin, capture_output=True, text=True, timeout=300
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_games_lists_every_game_with_options(capsys):
+    assert main(["games", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"tictactoe", "connect4", "othello", "gomoku", "arena"} <= set(rows)
+    assert rows["connect4"]["options"]["width"]["default"] == 7
+    assert rows["connect4"]["actions"] == 7
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["play-text", "chess"], "unknown game 'chess'"),
+        (["play-text", "connect4", "-o", "depth=3"], "unknown option 'depth'"),
+        (["play-text", "connect4", "-o", "width"], "not KEY=VALUE"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("move, message", [("zz", "cannot read move"), ("9", "off the board|cannot read"), ("8", "")])
+def test_bad_move_in_a_script_is_exit_2(move, message):
+    # connect4 column 8 does not exist on 7 columns; "8" and "9" must both be refused
+    code, out, err = run_cli("play-text", "connect4", stdin=f"{move}\n")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_illegal_move_in_a_script_is_exit_2():
+    code, out, err = run_cli("play-text", "tictactoe", "--opponent", "random", stdin="b2\nb2\n")
+    assert code == 2 and "illegal move 'b2'" in err and "Traceback" not in err
+
+
+def test_a_whole_game_in_the_terminal():
+    """Answer each prompt with the first legal move it offers, until the game ends with a result."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "selfplay", "play-text", "connect4", "--opponent", "greedy"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=0,
+    )
+    seen, moves = "", 0
+    while True:
+        ch = proc.stdout.read(1)
+        if not ch:
+            break
+        seen += ch
+        if seen.endswith("): "):  # "player_0 to move (1, 2, ...): "
+            legal = seen[seen.rindex("(") + 1 : -3].split(", ")
+            proc.stdin.write(legal[0] + "\n")
+            moves += 1
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert moves >= 4 and any(r in seen for r in ("You win.", "You lose.", "Draw."))
