@@ -15,6 +15,7 @@ import pytest
 
 import games
 from games import render
+from games.pettingzoo_env import GameEnv
 
 with warnings.catch_warnings():  # pettingzoo.test imports a classic env through a deprecated path
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -29,7 +30,7 @@ BENIGN_API_WARNINGS = (
 )
 
 
-def make_env(name: str, **kwargs) -> games.pettingzoo_env.GameEnv:
+def make_env(name: str, **kwargs) -> GameEnv:
     """``games.make_env(name)``, or a skip while the game's module does not exist yet."""
     module = games.game_info(name).module
     try:
@@ -56,16 +57,19 @@ def random_env_games(env, rng: np.random.Generator):
         env.step(None if terminated or truncated else int(rng.choice(np.flatnonzero(obs["action_mask"]))))
 
 
+def api_test_without_findings(env, num_cycles: int) -> None:
+    """PettingZoo's api_test, failing on any warning but the benign ones."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        api_test(env, num_cycles=num_cycles)
+    findings = {str(w.message) for w in caught if not str(w.message).startswith(BENIGN_API_WARNINGS)}
+    assert not findings, f"api_test warned: {findings}"
+
+
 @pytest.mark.parametrize("name", games.list_games())
 def test_pettingzoo_api_test(name):
     env = make_env(name)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        api_test(env, num_cycles=cycles_for_a_whole_game(env))
-    unexpected = {str(w.message) for w in caught} - {
-        str(w.message) for w in caught if str(w.message).startswith(BENIGN_API_WARNINGS)
-    }
-    assert not unexpected, f"api_test warned: {unexpected}"
+    api_test_without_findings(env, cycles_for_a_whole_game(env))
 
 
 @pytest.mark.parametrize("name", games.list_games())
@@ -211,3 +215,93 @@ def test_captions_say_whose_turn_and_who_won():
     assert render.caption(game, game.play([4])) == "player_1 (O) to move"
     assert render.caption(game, game.play([4, 0, 2, 6, 8, 3])) == "player_1 (O) wins"
     assert render.caption(game, game.play([0, 1, 2, 4, 3, 5, 7, 6, 8])) == "draw"
+
+
+# --------------------------------------------------------------------------- units as agents
+# A tiny game with the arena's shape, whose answers are known: units unit_0 and unit_1 (team 0)
+# and unit_2 (team 1) act in turn, skipping the dead. Action 0 waits; action 1 kills the first
+# living enemy. A team with no living unit loses. State int64[2]: [alive bits, unit to act].
+ALIVE, ACTOR = 0, 1
+TEAMS = (0, 0, 1)
+
+
+def _skirmish() -> games.Game:
+    def alive(state, unit):
+        return bool((state[ALIVE] >> unit) & 1)
+
+    def team_alive(state, team):
+        return any(alive(state, u) for u in range(3) if TEAMS[u] == team)
+
+    def is_terminal(params, state):
+        return not (team_alive(state, 0) and team_alive(state, 1))
+
+    def legal_mask(params, state, mask):
+        mask[:] = not is_terminal(params, state)
+
+    def apply_action(params, state, action):
+        me = state[ACTOR]
+        if action == 1:
+            victim = next(u for u in range(3) if TEAMS[u] != TEAMS[me] and alive(state, u))
+            state[ALIVE] &= ~(1 << victim)
+        state[ACTOR] = next(u % 3 for u in range(me + 1, me + 4) if alive(state, u % 3))
+
+    def outcome(params, state, team):
+        return 1.0 if team_alive(state, team) else -1.0
+
+    def encode_agent(params, state, agent, out):  # float32[1, 1, 3]: living units; own ones first
+        order = sorted(range(3), key=lambda u: TEAMS[u] != TEAMS[agent])
+        out[0, 0, :] = [alive(state, u) for u in order]
+
+    return games.Game(
+        name="skirmish",
+        version=1,
+        options={},
+        num_players=2,
+        num_actions=2,
+        obs_shape=(1, 1, 3),
+        state_size=2,
+        max_length=3,
+        params=np.zeros(1, dtype=np.int64),
+        obs_perms=np.arange(3)[None],
+        action_perms=np.arange(2)[None],
+        initial_state_fn=lambda params: np.array([0b111, 0], dtype=np.int64),
+        legal_mask_fn=legal_mask,
+        apply_action_fn=apply_action,
+        is_terminal_fn=is_terminal,
+        outcome_fn=outcome,
+        to_play_fn=lambda params, state: TEAMS[state[ACTOR]],
+        encode_fn=lambda params, state, out: encode_agent(params, state, state[ACTOR], out),
+        agent_to_move_fn=lambda params, state: int(state[ACTOR]),
+        encode_agent_fn=encode_agent,
+        transform_state_fn=lambda params, state, k: state.copy(),
+        render_text_fn=lambda params, state: f"{state[ALIVE]:03b}",
+        action_to_text_fn=lambda params, a: ("wait", "kill")[a],
+        text_to_action_fn=lambda params, text: ("wait", "kill").index(text),
+        agent_names=("unit_0", "unit_1", "unit_2"),
+        agent_players=TEAMS,
+        cells_fn=lambda params, state: np.array(
+            [[(1 + TEAMS[u]) * ((state[ALIVE] >> u) & 1) for u in range(3)]], dtype=np.int8
+        ),
+    )
+
+
+def test_units_are_agents_and_the_dead_wait_for_their_teams_result():
+    env = GameEnv(_skirmish(), render_mode="rgb_array")
+    script = [("unit_0", 0), ("unit_1", 0), ("unit_2", 1), ("unit_1", 0), ("unit_2", 0), ("unit_1", 1)]
+    for turn, (unit, action) in enumerate(script):
+        assert env.agent_selection == unit, f"turn {turn}: {unit} should act"
+        if turn == 3:  # unit_2 killed unit_0: it is skipped but stays until the end
+            assert "unit_0" in env.agents and not env.terminations["unit_0"]
+            assert env.observe("unit_0")["observation"].tolist() == [[[0, 1, 1]]]
+            assert render.caption(env.game, env.state()) == "unit_1 of team 0 to move"
+        env.step(action)
+    assert env.rewards == {"unit_0": 1.0, "unit_1": 1.0, "unit_2": -1.0}
+    assert all(env.terminations.values()) and render.caption(env.game, env.state()) == "team 0 wins"
+    assert env.render().shape[2] == 3
+    done = [agent for agent in env.agent_iter() if env.step(None) is None]
+    assert sorted(done) == ["unit_0", "unit_1", "unit_2"]
+
+
+def test_units_pass_the_pettingzoo_api_test():
+    api_test_without_findings(GameEnv(_skirmish()), num_cycles=10)
+    seed_test(lambda: GameEnv(_skirmish()), num_cycles=10)
