@@ -206,7 +206,10 @@ def make(size: int = 15) -> Game:
         render_text_fn=render_text,
         action_to_text_fn=lambda params, a: point_to_text(int(params[SIZE]), a),
         text_to_action_fn=lambda params, text: text_to_point(int(params[SIZE]), int(params[SIZE]), text),
-        description=f"Gomoku (freestyle) on {size}x{size}; black (player_0, X) moves first, five or more in a row wins.",
+        description=(
+            f"Gomoku (freestyle) on {size}x{size}; black (player_0, X) moves first, "
+            "five or more in a row wins."
+        ),
         cells_fn=cells,
         board_style="stones",
     )

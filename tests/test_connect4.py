@@ -88,7 +88,8 @@ def test_wins_in_every_direction_and_at_the_edges(c4, moves, direction, where):
     state = assert_ends_with_last_move(c4, moves)
     winner = (len(moves) - 1) % 2
     board = c4.cells_fn(c4.params, state)
-    assert direction in fours(board, winner + 1), f"expected a {direction} four {where}:\n{c4.render_text(state)}"
+    expected_line = f"expected a {direction} four {where}:\n{c4.render_text(state)}"
+    assert direction in fours(board, winner + 1), expected_line
     assert not fours(board, 2 - winner)
     expected = np.array([1.0, -1.0]) if winner == 0 else np.array([-1.0, 1.0])
     assert (c4.returns(state) == expected).all()
@@ -161,7 +162,10 @@ def test_full_column_is_an_illegal_move(c4):
 
 
 @settings(max_examples=60, deadline=None)
-@given(size=st.sampled_from([(7, 6), (5, 4), (9, 6), (4, 9)]), choices=st.lists(st.integers(0, 10**6), max_size=81))
+@given(
+    size=st.sampled_from([(7, 6), (5, 4), (9, 6), (4, 9)]),
+    choices=st.lists(st.integers(0, 10**6), max_size=81),
+)
 def test_random_play_keeps_the_position_consistent(size, choices):
     width, height = size
     game = games.make("connect4", width=width, height=height)

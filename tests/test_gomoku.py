@@ -104,7 +104,9 @@ def test_white_five_scores_from_both_points_of_view(g15):
     assert g15.outcome_fn(g15.params, state, 0) == -1.0
 
 
-@pytest.mark.parametrize("black", ["a8 b8 c8 e8 f8 d8", "h1 h2 h3 h4 h6 h7 h8 h5", "a9 b9 c9 d9 f9 g9 h9 i9 e9"])
+@pytest.mark.parametrize(
+    "black", ["a8 b8 c8 e8 f8 d8", "h1 h2 h3 h4 h6 h7 h8 h5", "a9 b9 c9 d9 f9 g9 h9 i9 e9"]
+)
 def test_overlines_win(g9, black):
     # The last stone joins two runs into six, eight or nine in a row: freestyle counts them.
     white = " ".join(["a1", "c1", "e1", "g1", "i1", "a3", "c3", "e3"][: len(black.split()) - 1])
