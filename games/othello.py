@@ -51,14 +51,13 @@ _U1 = np.uint64(1)
 def _params(size: int) -> np.ndarray:
     """``int64[10 + 8 * size * size]``: the constants every kernel reads (layout: module doc)."""
     cells = size * size
-    rows, cols = np.divmod(np.arange(cells), size)
+    cols = np.arange(cells) % size
     board = (1 << cells) - 1
     inner = sum(1 << int(j) for j in np.flatnonzero((cols > 0) & (cols < size - 1)))
     shifts = [1, size - 1, size, size + 1]  # east, south-west, south, south-east (and back)
     flank = [inner, inner, board, inner]
-    head = np.array(
-        [size, board, *shifts, *flank], dtype=np.uint64
-    ).view(np.int64)  # masks of 64 bits wrap into the sign bit
+    # as uint64 words viewed as int64: a mask of all 64 bits reads -1
+    head = np.array([size, board, *shifts, *flank], dtype=np.uint64).view(np.int64)
     return np.concatenate([head, dihedral_perms(size, size).ravel()]).astype(np.int64)
 
 
@@ -204,8 +203,8 @@ def from_bitboards(params: np.ndarray, black: int, white: int, player: int) -> n
     """``int64[4]`` state with these discs and ``player`` (0 black, 1 white) to move.
 
     ``black``, ``white``: bitboards (int64 words as in a state, or non-negative ints), bit
-    ``r * n + c`` for cell ``(r, c)``. Raises GameError for
-    discs off the board or on both colours. Any such board is accepted, reachable or not.
+    ``r * n + c`` for cell ``(r, c)``. Raises GameError for discs off the board or on both
+    colours. Any other board is accepted, reachable or not; ``MOVES`` is computed.
     """
     n = int(params[SIZE])
     board = (1 << (n * n)) - 1

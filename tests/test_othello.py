@@ -20,7 +20,7 @@ BLACK, WHITE = 0, 1
 LINES = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
 
 
-@pytest.fixture(scope="module", params=[8, 6], ids=["8x8", "6x6"])
+@pytest.fixture(scope="module", params=[8, 6, 4], ids=["8x8", "6x6", "4x4"])
 def game(request):
     return make(request.param)
 
