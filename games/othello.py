@@ -264,7 +264,7 @@ def text_to_action(params, text: str) -> int:
 
 def make(size: int = 8) -> Game:
     if size not in (4, 6, 8):
-        raise GameError(f"othello: board size must be 4, 6 or 8 (an even side that fits 64 bits), got {size!r}")
+        raise GameError(f"othello: board size must be 4, 6 or 8 (even, fitting 64 bits), got {size!r}")
     cells_count = size * size
     params = _params(size)
     symmetries = dihedral_perms(size, size)  # int64[8, n*n]

@@ -74,9 +74,8 @@ def reference_flips(board: np.ndarray, color: int, r: int, c: int) -> list[tuple
 
 def reference_moves(board: np.ndarray, color: int) -> list[int]:
     n = board.shape[0]
-    return [
-        r * n + c for r in range(n) for c in range(n) if board[r, c] == 0 and reference_flips(board, color, r, c)
-    ]
+    empty = [(r, c) for r in range(n) for c in range(n) if board[r, c] == 0]
+    return [r * n + c for r, c in empty if reference_flips(board, color, r, c)]
 
 
 # ------------------------------------------------------------------ conformance and counts
