@@ -59,7 +59,11 @@ REGISTRY: dict[str, GameInfo] = {
             "arena",
             "games.arena",
             "Turn-based tactics for two teams of units (the NPC showcase).",
-            {},
+            {
+                "lineup": _opt("FAF", "each team's units, one kind letter each: F fighter, A archer (1-4)"),
+                "map": _opt("pillars", "the battlefield", ("pillars", "bridge", "open", "small")),
+                "turn_limit": _opt(60, "unit-turns before the game is decided by remaining HP"),
+            },
         ),
     ]
 }
