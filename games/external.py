@@ -138,7 +138,7 @@ def _host_legal_mask(params, state, mask) -> None:
 
 def _host_outcome(params, state, player) -> float:
     adapter = _adapter(params)
-    return float(adapter.record(state).returns[adapter.check_agent(player)])
+    return adapter.record(state).returns[adapter.check_agent(player)]
 
 
 def _host_to_play(params, state) -> int:
@@ -157,7 +157,7 @@ def _render_text(params, state) -> str:
 class AecStats:
     """Counters of an adapter's work since it was made (for measuring the cost of a workload)."""
 
-    queries: int  # positions asked about by kernels (mask, terminal, outcome, to_play)
+    queries: int  # positions asked about by kernels (mask, terminal, outcome, to_play, encode)
     cache_hits: int  # of those, answered from the cache without touching an env
     env_steps: int  # env.step calls, including replays
     resets: int  # env.reset calls (a cursor starting a replay)
@@ -170,8 +170,8 @@ class _Record:
     terminal: bool
     player: int  # the agent (== player) selected by the env; meaningful when not terminal
     mask: np.ndarray  # bool[A], all False when terminal
-    returns: np.ndarray  # float64[N], each agent's summed rewards so far, clipped to [-1, 1]
-    views: dict[int, np.ndarray]  # agent -> float32[C, H, W] observation, filled on demand
+    returns: tuple[float, ...]  # [N] each agent's summed rewards so far, clipped to [-1, 1]
+    views: dict[int, np.ndarray]  # agent i -> float32[C, H, W], what i observes; filled on demand
 
 
 class _Cursor:
@@ -181,7 +181,7 @@ class _Cursor:
         self.env = env
         self.key = b""  # history as int64 bytes
         self.length = 0
-        self.returns = np.zeros(num_agents)  # float64[N], summed env.rewards since reset
+        self.returns = [0.0] * num_agents  # [N] each agent's summed env.rewards since reset
         self.done = False  # every agent terminated or truncated
         self.selected = ""  # env.agent_selection
         self.last_used = 0
@@ -237,7 +237,9 @@ class AecAdapter:
         self.obs_shape: tuple[int, int, int] = self._planes(raw).shape
         self._cursors = [_Cursor(env, len(self.agents))]
         self._after_step(self._cursors[0])
-        self._cache: dict[bytes, _Record] = {}
+        self._cache: dict[bytes, _Record] = {}  # history bytes -> answers, oldest first
+        self._no_moves = np.zeros(self.num_actions, dtype=np.bool_)  # the mask of a finished game
+        self._no_moves.flags.writeable = False
         self._lock = threading.RLock()
         self._clock = 0
         self._queries = self._hits = self._steps = self._resets = 0
@@ -276,7 +278,7 @@ class AecAdapter:
         env = cursor.env
         for _ in range(len(self.agents) + 1):
             for agent, reward in env.rewards.items():
-                cursor.returns[self.agent_index[agent]] += reward
+                cursor.returns[self.agent_index[agent]] += float(reward)
             agents, terminations, truncations = env.agents, env.terminations, env.truncations
             cursor.done = not agents or all(terminations[a] or truncations[a] for a in agents)
             cursor.selected = env.agent_selection
@@ -288,7 +290,7 @@ class AecAdapter:
     def _reset(self, cursor: _Cursor) -> None:
         cursor.env.reset(seed=self.seed)
         cursor.key, cursor.length = b"", 0
-        cursor.returns[:] = 0.0
+        cursor.returns = [0.0] * len(self.agents)
         self._resets += 1
         self._after_step(cursor)
 
@@ -339,19 +341,24 @@ class AecAdapter:
                 return record
             cursor = self._seek(history, key)
             terminal = cursor.done or length >= self.max_length
-            player = self.agent_index.get(cursor.selected, 0)
-            mask = np.zeros(self.num_actions, dtype=np.bool_)
+            player = self.agent_index.get(cursor.selected, -1)
             views = {}
-            if not terminal:
+            if terminal:
+                mask = self._no_moves
+            else:
+                if player < 0:
+                    raise GameError(f"{self.env_name}: selected agent {cursor.selected!r} is not in possible_agents")
                 view, raw_mask = self._observe(cursor.env, cursor.selected)
-                mask[:] = np.asarray(raw_mask, dtype=np.bool_)
-                views[player] = view
-                if not mask.any():
+                mask = np.array(raw_mask, dtype=np.bool_)
+                if mask.shape != self._no_moves.shape or not mask.any():
                     raise GameError(
-                        f"{self.env_name}: {cursor.selected} has no legal action but the game "
-                        f"is not over (after {length} actions)"
+                        f"{self.env_name}: {cursor.selected}'s action mask {mask.astype(int).tolist()} "
+                        f"after {length} actions must be {self.num_actions} flags, one at least set, "
+                        "while the game is on"
                     )
-            record = _Record(terminal, player, mask, np.clip(cursor.returns, -1.0, 1.0), views)
+                views[player] = view
+            returns = tuple(min(1.0, max(-1.0, r)) for r in cursor.returns)
+            record = _Record(terminal, player, mask, returns, views)
             if len(self._cache) >= self.cache_size:
                 del self._cache[next(iter(self._cache))]  # oldest first
             self._cache[key] = record

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import importlib
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -247,3 +249,22 @@ def test_refuses_envs_it_cannot_search():
         from_aec(object, max_length=10)
     with pytest.raises(games.GameError, match="max_length"):
         from_aec(tictactoe_v3.env, max_length=0)
+
+
+def test_kernels_load_from_the_disk_cache(tictactoe):
+    """The objmode kernels cache like native ones: a new process compiles none of them."""
+    tictactoe.legal_mask(tictactoe.initial_state())  # this process has compiled and saved them
+    check_game(tictactoe, num_games=1)
+    script = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from pettingzoo.classic import tictactoe_v3\n"
+        "from games import external\n"
+        "from games.testing import check_game\n"
+        "check_game(external.from_aec(tictactoe_v3.env, max_length=9), num_games=1)\n"
+        "names = ['initial_state', 'legal_mask', 'apply_action', 'is_terminal', 'outcome', 'to_play',\n"
+        "         'encode', 'encode_agent', 'transform_state']\n"
+        "print(sum(sum(getattr(external, n).stats.cache_misses.values()) for n in names))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "0", f"kernels compiled again: {done.stdout}"
