@@ -39,8 +39,8 @@ REGISTRY: dict[str, GameInfo] = {
             "games.connect4",
             "Connect Four: drop discs, four in a row wins.",
             {
-                "width": _opt(7, "columns", range(4, 10)),
-                "height": _opt(6, "rows", range(4, 10)),
+                "width": _opt(7, "columns; (height + 1) * width <= 64", range(4, 10)),
+                "height": _opt(6, "rows; (height + 1) * width <= 64", range(4, 10)),
             },
         ),
         GameInfo(

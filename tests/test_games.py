@@ -79,9 +79,11 @@ def test_random_playout_value_is_exact_at_a_decided_position():
     assert set(values) <= {-1.0, 0.0, 1.0} and np.mean(values) > 0
 
 
-@pytest.mark.parametrize("name", games.list_games())
+@pytest.mark.parametrize("name", ["tictactoe", "connect4", "gomoku"])
 def test_greedy_beats_random(name):
-    """The one-ply baseline wins clearly more than it loses against random, from both seats."""
+    """The one-ply baseline wins clearly more than it loses against random, from both seats, in
+    games where wins are made one move at a time (in Othello and the arena the result falls only
+    at the end, so one ply of lookahead sees almost nothing)."""
     game = games.make(name)
     rng = make_rng(7)
     score = 0.0
