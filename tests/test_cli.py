@@ -63,8 +63,9 @@ def test_a_whole_game_in_the_terminal():
         if not ch:
             break
         seen += ch
-        if seen.endswith("): "):  # "player_0 to move (1, 2, ...): "
-            legal = seen[seen.rindex("(") + 1 : -3].split(", ")
+        line = seen[seen.rfind("\n") + 1 :]
+        if line.endswith("): ") and " to move (" in line:  # "player_0 to move (1, 2, ...): "
+            legal = line[line.rindex("(") + 1 : -3].split(", ")
             proc.stdin.write(legal[0] + "\n")
             moves += 1
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
