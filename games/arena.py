@@ -457,7 +457,8 @@ def _font(pixels: int):
 
 def draw(game: Game, state: np.ndarray, surface) -> None:
     """Paints ``state`` on a pygame ``surface``: the grid, walls, units as team-coloured discs
-    with their kind letter and an HP bar, and a gold ring on the unit to act (``Game.draw_fn``)."""
+    labelled with kind letter and slot (``F0``) over an HP bar, and a gold ring on the unit to
+    act (``Game.draw_fn``)."""
     import pygame
 
     h, w, n, _ = _layout(game.params)
@@ -473,8 +474,7 @@ def draw(game: Game, state: np.ndarray, surface) -> None:
         surface.fill(_WALL_FILL if walls[index] else _GROUND, box)
         pygame.draw.rect(surface, _GRID, box, thin)
     acting = -1 if game.is_terminal(state) else game.agent_to_move(state)
-    font = _font(max(cell // 2, 8))
-    lineup = _lineup(game.params)
+    font = _font(max(cell * 2 // 5, 8))
     for i in range(2 * n):
         hp = int(state[HP + i])
         if hp == 0:
@@ -486,7 +486,7 @@ def draw(game: Game, state: np.ndarray, surface) -> None:
         if i == acting:
             pygame.draw.circle(surface, _HIGHLIGHT, centre, radius + max(cell // 12, 2))
         pygame.draw.circle(surface, _TEAM_COLOURS[i // n], centre, radius)
-        label = font.render(lineup[i % n], True, (255, 255, 255))
+        label = font.render(_unit_token(game.params, i).upper(), True, (255, 255, 255))
         surface.blit(label, label.get_rect(center=centre))
         bar = pygame.Rect(box.left + cell // 8, box.bottom - cell // 7, cell * 3 // 4, max(cell // 12, 2))
         pygame.draw.rect(surface, (60, 20, 20), bar)
