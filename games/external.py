@@ -41,6 +41,9 @@ HANDLE, MAX_LENGTH, NUM_ACTIONS, NUM_SYMMETRIES, INV_PERMS = 0, 1, 2, 3, 4
 # state layout: state[LENGTH] actions follow, state[1 + i] is the (i + 1)-th action
 LENGTH = 0
 
+CACHE_BYTES = 256 << 20  # default cache budget: views, masks and bookkeeping of cached positions
+MAX_CACHE_SIZE = 1 << 16
+
 _ADAPTERS: dict[int, AecAdapter] = {}  # handle -> adapter, for the kernels' Python side
 _NEXT_HANDLE = [1]
 _REGISTRY_LOCK = threading.Lock()
@@ -201,7 +204,7 @@ class AecAdapter:
         max_length: int,
         seed: int,
         num_cursors: int,
-        cache_size: int,
+        cache_size: int | None,
     ):
         self.env_fn = env_fn
         self.max_length = max_length
@@ -235,6 +238,9 @@ class AecAdapter:
         if raw.ndim > 3 or not np.issubdtype(raw.dtype, np.number) and raw.dtype != np.bool_:
             raise GameError(f"{self.env_name}: observations must be numeric arrays of rank <= 3, got {raw.shape}")
         self.obs_shape: tuple[int, int, int] = self._planes(raw).shape
+        if cache_size is None:  # as many positions as fit in about CACHE_BYTES
+            entry_bytes = 4 * int(np.prod(self.obs_shape)) + self.num_actions + 400
+            self.cache_size = max(1024, min(MAX_CACHE_SIZE, CACHE_BYTES // entry_bytes))
         self._cursors = [_Cursor(env, len(self.agents))]
         self._after_step(self._cursors[0])
         self._cache: dict[bytes, _Record] = {}  # history bytes -> answers, oldest first
@@ -451,7 +457,7 @@ def from_aec(
     obs_perms: np.ndarray | None = None,
     action_perms: np.ndarray | None = None,
     num_cursors: int = 4,
-    cache_size: int = 1 << 16,
+    cache_size: int | None = None,
 ) -> Game:
     """A :class:`Game` whose rules are the PettingZoo AEC env that ``env_fn()`` builds.
 
@@ -471,17 +477,22 @@ def from_aec(
             first), as in :mod:`games.core`; default the identity only. ``check_game`` verifies
             them against the env's observations and masks.
         num_cursors: live envs kept stepped to recent positions (more envs, fewer replays).
-        cache_size: positions whose answers are kept (oldest dropped first).
+        cache_size: positions whose answers are kept (oldest dropped first); default as many as
+            fit in about 256 MB, at most 65,536.
 
     Agent ``i`` of ``env.possible_agents`` is player ``i``. ``outcome(s, p)`` is the sum of
     ``env.rewards[agent_p]`` over every step of the game, clipped to [-1, 1].
     """
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise GameError(f"max_length must be a positive integer, got {max_length!r}")
-    if num_cursors < 1 or cache_size < 1:
+    if num_cursors < 1 or (cache_size is not None and cache_size < 1):
         raise GameError(f"num_cursors and cache_size must be >= 1, got {num_cursors} and {cache_size}")
     adapter = AecAdapter(
-        env_fn, max_length=int(max_length), seed=int(seed), num_cursors=int(num_cursors), cache_size=int(cache_size)
+        env_fn,
+        max_length=int(max_length),
+        seed=int(seed),
+        num_cursors=int(num_cursors),
+        cache_size=None if cache_size is None else int(cache_size),
     )
     C, H, W = adapter.obs_shape
     A = adapter.num_actions

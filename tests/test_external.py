@@ -133,6 +133,19 @@ def test_perft_matches_native(tictactoe):
     assert [perft(tictactoe, d) for d in range(5)] == [perft(native, d) for d in range(5)]
 
 
+def test_one_cursor_and_a_one_position_cache_answer_the_same_by_replaying():
+    tiny = from_aec(tictactoe_v3.env, max_length=9, num_cursors=1, cache_size=1)
+    native = games.make("tictactoe")
+    assert perft(tiny, 4) == perft(native, 4)
+    first, other = tiny.play([4, 0]), tiny.play([8])
+    mask = tiny.legal_mask(first)
+    tiny.legal_mask(other)  # evicts `first` and moves the only cursor off its path
+    before = stats(tiny)
+    assert (tiny.legal_mask(first) == mask).all()
+    after = stats(tiny)
+    assert (after.resets - before.resets, after.env_steps - before.env_steps) == (1, 2)
+
+
 def test_user_symmetries_are_checked_against_the_env():
     """The left-right mirror of Connect Four is a symmetry; the up-down flip (gravity) is not."""
     mirror_cells = games.dihedral_perms(6, 7)[:2]  # identity, left-right mirror
