@@ -93,7 +93,7 @@ START_ROW = 1  # teams start on the second row from their edge: room to fall bac
 
 #: Maps, row 0 on top ("#" a wall). Each is left-right and up-down symmetric.
 MAPS: dict[str, tuple[str, ...]] = {
-    "pillars": (  # a central block and four pillars: cover from melee, lanes to flank through
+    "pillars": (  # a central block and four pillars: paths to guard, lanes to flank through
         "........",
         "........",
         ".#....#.",
@@ -103,7 +103,7 @@ MAPS: dict[str, tuple[str, ...]] = {
         "........",
         "........",
     ),
-    "bridge": (  # one 2-wide crossing: two fighters can hold it; archers shoot across the river
+    "bridge": (  # one 2-wide crossing: two fighters can hold it; archers shoot over the wall
         "........",
         "........",
         "........",
