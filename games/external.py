@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 from numba import njit, objmode
 
-from .core import Game, GameError
+from .core import Game, GameError, IllegalMoveError
 
 __all__ = ["AecAdapter", "AecStats", "from_aec", "stats"]
 
@@ -44,7 +44,9 @@ LENGTH = 0
 CACHE_BYTES = 256 << 20  # default cache budget: views, masks and bookkeeping of cached positions
 MAX_CACHE_SIZE = 1 << 16
 
-_ADAPTERS: dict[int, AecAdapter] = {}  # handle -> adapter, for the kernels' Python side
+# handle -> adapter, for the kernels' Python side. Weak: an adapter lives as long as a Game (or
+# a copy made with dataclasses.replace) holds it in ``extra["aec_adapter"]``.
+_ADAPTERS: weakref.WeakValueDictionary[int, AecAdapter] = weakref.WeakValueDictionary()
 _NEXT_HANDLE = [1]
 _REGISTRY_LOCK = threading.Lock()
 
@@ -64,7 +66,7 @@ def initial_state(params):
 def apply_action(params, state, action):
     length = state[LENGTH]
     if length >= params[MAX_LENGTH]:
-        raise IndexError("external game: apply_action past max_length (the game is over)")
+        raise IllegalMoveError("external game: an action after max_length actions (the game is over)")
     state[1 + length] = action
     state[LENGTH] = length + 1
 
@@ -156,6 +158,11 @@ def _render_text(params, state) -> str:
     return _adapter(params).render_text(state)
 
 
+def _close_envs(cursors: list[_Cursor]) -> None:
+    for cursor in cursors:
+        cursor.env.close()
+
+
 @dataclass(frozen=True)
 class AecStats:
     """Counters of an adapter's work since it was made (for measuring the cost of a workload)."""
@@ -219,6 +226,7 @@ class AecAdapter:
                 )
         env.reset(seed=seed)
         self.env_name = str(getattr(env, "metadata", {}).get("name", type(env).__name__))
+        self.ansi = getattr(env, "render_mode", None) == "ansi"  # render_text shows env.render()
         self.agents: tuple[str, ...] = tuple(env.possible_agents)
         self.agent_index = {agent: i for i, agent in enumerate(self.agents)}
         self.num_actions = self._action_count(env)
@@ -235,7 +243,7 @@ class AecAdapter:
                 "dict with 'action_mask' (or infos[agent]['action_mask'])"
             )
         raw = np.asarray(raw)
-        if raw.ndim > 3 or not np.issubdtype(raw.dtype, np.number) and raw.dtype != np.bool_:
+        if raw.ndim > 3 or (not np.issubdtype(raw.dtype, np.number) and raw.dtype != np.bool_):
             raise GameError(f"{self.env_name}: observations must be numeric arrays of rank <= 3, got {raw.shape}")
         self.obs_shape: tuple[int, int, int] = self._planes(raw).shape
         if cache_size is None:  # as many positions as fit in about CACHE_BYTES
@@ -243,6 +251,7 @@ class AecAdapter:
             self.cache_size = max(1024, min(MAX_CACHE_SIZE, CACHE_BYTES // entry_bytes))
         self._cursors = [_Cursor(env, len(self.agents))]
         self._after_step(self._cursors[0])
+        weakref.finalize(self, _close_envs, self._cursors)  # envs may hold windows or files
         self._cache: dict[bytes, _Record] = {}  # history bytes -> answers, oldest first
         self._no_moves = np.zeros(self.num_actions, dtype=np.bool_)  # the mask of a finished game
         self._no_moves.flags.writeable = False
@@ -379,7 +388,7 @@ class AecAdapter:
         """``float32[C, H, W]``: what agent ``agent`` observes (-1: the agent to move)."""
         with self._lock:
             record = self.record(state)
-            agent = record.player if agent < 0 else self.check_agent(agent)
+            agent = self.check_agent(record.player if agent < 0 else agent)
             view = record.views.get(agent)
             if view is None:
                 length = int(state[LENGTH])
@@ -393,9 +402,8 @@ class AecAdapter:
             length = int(state[LENGTH])
             history = state[1 : 1 + length]
             lines = []
-            cursor = self._seek(history, history.tobytes())
-            if getattr(cursor.env, "render_mode", None) == "ansi":
-                lines.append(str(cursor.env.render()))
+            if self.ansi:
+                lines.append(str(self._seek(history, history.tobytes()).env.render()))
             played = " ".join(map(str, history.tolist())) or "none"
             lines.append(f"{self.env_name} after {length} actions: {played}")
             if record.terminal:
@@ -409,12 +417,6 @@ class AecAdapter:
     @property
     def stats(self) -> AecStats:
         return AecStats(self._queries, self._hits, self._steps, self._resets)
-
-    def close(self) -> None:
-        for cursor in self._cursors:
-            cursor.env.close()
-        self._cursors.clear()
-        self._cache.clear()
 
 
 # ----------------------------------------------------------------------------- building a Game
@@ -543,17 +545,9 @@ def from_aec(
         agent_names=adapter.agents,
         agent_players=tuple(range(len(adapter.agents))),
         description=f"PettingZoo AEC env {env_name}, stepped in Python by games.external.",
-        extra={"aec_adapter": adapter},
+        extra={"aec_adapter": adapter},  # keeps the adapter (and its handle) alive
     )
-    weakref.finalize(game, _release, handle)
     return game
-
-
-def _release(handle: int) -> None:
-    with _REGISTRY_LOCK:
-        adapter = _ADAPTERS.pop(handle, None)
-    if adapter is not None:
-        adapter.close()
 
 
 def stats(game: Game) -> AecStats:

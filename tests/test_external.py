@@ -3,6 +3,7 @@ the engine's kernels running on it, and its handling of masks, rewards, truncati
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib
 import subprocess
@@ -169,11 +170,13 @@ def test_states_are_histories_valid_in_any_adapter(connect_four):
     state = connect_four.play([3, 3, 2, 4, 1])
     assert (other.legal_mask(state) == connect_four.legal_mask(state)).all()
     assert (other.encode(state) == connect_four.encode(state)).all()
-    params = other.params.copy()
+    orphan = dataclasses.replace(connect_four, params=other.params.copy(), extra={})
     del other
     gc.collect()
     with pytest.raises(games.GameError, match="no external game"):
-        connect_four.is_terminal_fn(params, state)
+        orphan.is_terminal(state)
+    with pytest.raises(games.GameError, match="no external game"):  # raised inside a search kernel
+        perft(orphan, 2, state)
 
 
 class Nim(AECEnv):
@@ -244,6 +247,8 @@ def test_max_length_truncates_with_the_rewards_so_far():
     state = game.play([2, 0])
     assert game.is_terminal(state) and not game.legal_mask(state).any()
     assert game.returns(state).tolist() == [-0.25, 0.25]
+    with pytest.raises(games.IllegalMoveError, match="after max_length"):  # the kernel, unchecked
+        game.apply_action_fn(game.params, state, np.int64(0))
 
 
 def test_notation_and_text(connect_four):
