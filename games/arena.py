@@ -426,7 +426,8 @@ _WORDS = {name: a for a, name in enumerate(MOVE_NAMES)} | {name[0]: a for a, nam
 
 
 def text_to_action(params, text: str) -> int:
-    """``"wait"``/``"w"``, ``"forward"``/``"f"``, ``"right"``, ``"back"``, ``"left"``, ``"attack 1"``/``"a1"``."""
+    """Notation to action: ``wait``/``w``, ``forward``/``f``, ``right``/``r``, ``back``/``b``,
+    ``left``/``l``, ``attack 1``/``a1``; raises :class:`GameError`."""
     n = int(params[P_N])
     t = " ".join(text.strip().lower().split())
     if t in _WORDS:
@@ -561,7 +562,9 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
     grid = walls.reshape(h, w)
     assert (grid == grid[::-1]).all() and (grid == grid[:, ::-1]).all(), f"map {map} is not symmetric"
     if 2 * n - 1 > w:
-        raise GameError(f"lineup {lineup!r} does not fit on map {map!r} ({w} columns): at most {(w + 1) // 2} units")
+        raise GameError(
+            f"lineup {lineup!r} does not fit on map {map!r} ({w} columns): at most {(w + 1) // 2} units"
+        )
     first = (w - 2 * n + 1) // 2  # red two columns apart, centred
     red = [(h - 1 - START_ROW) * w + first + 2 * k for k in range(n)]
     start = red + [h * w - 1 - cell for cell in red]  # blue: red's cells turned by a half turn

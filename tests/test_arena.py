@@ -12,9 +12,6 @@ from games.arena import ATTACK, BACK, FORWARD, HP, LEFT, RIGHT, WAIT, scenario
 from games.playout import random_playouts
 from games.testing import check_game
 
-PLANES = games.make("arena").extra["plane_names"]
-
-
 def plane(game, name):
     return game.extra["plane_names"].index(name)
 
@@ -153,7 +150,7 @@ def test_attack_only_living_enemies_in_range():
     assert {"attack 0", "attack 1"} <= legal_texts(game, s) and "attack 2" not in legal_texts(game, s)
     far = scenario(game, {"red_1": ("d6", 6), "blue_0": ("d2", 10), "blue_1": ("f5", 6)}, to_move="red_1")
     assert "attack 0" not in legal_texts(game, far) and "attack 1" in legal_texts(game, far)  # 4 vs 3
-    fighter = scenario(game, {"red_0": ("d5", 10), "blue_0": ("e4", 10), "blue_1": ("d4", 6)}, to_move="red_0")
+    fighter = scenario(game, {"red_0": ("d5", 10), "blue_0": ("e4", 10), "blue_1": ("d4", 6)}, "red_0")
     assert "attack 0" not in legal_texts(game, fighter)  # diagonal: distance 2 > range 1
     assert "attack 1" in legal_texts(game, fighter)
     with pytest.raises(games.IllegalMoveError, match="attack 0"):
@@ -188,7 +185,8 @@ def test_dead_units_are_skipped_so_a_team_can_move_twice():
         s = game.next_state(s, WAIT)
     assert order == ["red_0", "red_1", "blue_1"] * 2
     # a death mid-cycle: blue_0 dies, so red_1 follows red_0 at once
-    s = scenario(game, {"red_0": ("d5", 10), "red_1": ("a8", 6), "blue_0": ("d4", 3), "blue_1": ("h1", 6)}, "red_0")
+    units = {"red_0": ("d5", 10), "red_1": ("a8", 6), "blue_0": ("d4", 3), "blue_1": ("h1", 6)}
+    s = scenario(game, units, to_move="red_0")
     s = game.next_state(s, ATTACK + 0)
     assert game.agent_names[game.agent_to_move(s)] == "red_1" and game.to_play(s) == 0
 
