@@ -286,3 +286,20 @@ def test_kernels_load_from_the_disk_cache(tictactoe):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "0", f"kernels compiled again: {done.stdout}"
+
+
+def test_search_on_the_adapter_matches_native(connect_four):
+    """The engine's MCTS (rollout evaluator) on the adapter: the same tree as on native Connect
+    Four, move for move, so the same visit counts."""
+    native = native_connect4()
+    search = pytest.importorskip("search.api", reason="the search package is not written yet")
+    from search.config import SearchConfig
+    from search.evaluators import RolloutEvaluator
+
+    moves = [3, 3, 2, 4, 4, 2, 5, 1, 1, 0]
+    config = SearchConfig(num_simulations=120)
+    ours = search.run(connect_four, connect_four.play(moves), RolloutEvaluator(), config, seed=4)
+    theirs = search.run(native, native.play(moves), RolloutEvaluator(), config, seed=4)
+    assert ours.visit_counts.sum() > 0
+    assert (ours.visit_counts == theirs.visit_counts).all()
+    assert np.allclose(ours.q_values, theirs.q_values, equal_nan=True)
