@@ -74,7 +74,7 @@ import numpy as np
 from numba import njit
 
 from .boards import point_to_text, text_to_point
-from .core import Game, GameError, dihedral_perms
+from .core import Game, GameError, dihedral_perms, rules_from
 
 __all__ = ["KINDS", "MAPS", "make", "scenario"]
 
@@ -591,16 +591,7 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
         params=params,
         obs_perms=dihedral_perms(h, w)[:2],  # identity, left-right mirror
         action_perms=action_perms,
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=agent_to_move,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=render_text,
         action_to_text_fn=action_to_text,
         text_to_action_fn=text_to_action,

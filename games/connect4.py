@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .core import Game, GameError, dihedral_perms
+from .core import Game, GameError, dihedral_perms, rules_from
 
 __all__ = ["make"]
 
@@ -194,16 +194,7 @@ def make(width: int = 7, height: int = 6) -> Game:
         params=np.array([width, height], dtype=np.int64),
         obs_perms=dihedral_perms(height, width)[:2],  # identity, left-right mirror
         action_perms=np.stack([np.arange(width), np.arange(width)[::-1]]).astype(np.int64),
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=to_play,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=render_text,
         action_to_text_fn=action_to_text,
         text_to_action_fn=text_to_action,

@@ -60,6 +60,7 @@ __all__ = [
     "KERNEL_SIGNATURES",
     "KERNEL_TYPES",
     "dihedral_perms",
+    "rules_from",
 ]
 
 
@@ -258,6 +259,30 @@ class Game:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
         return f"Game({self.version_tag}{', ' if opts else ''}{opts})"
+
+
+_RULES = (
+    "initial_state",
+    "legal_mask",
+    "apply_action",
+    "is_terminal",
+    "outcome",
+    "to_play",
+    "encode",
+    "agent_to_move",
+    "encode_agent",
+    "transform_state",
+)
+
+
+def rules_from(namespace: Mapping[str, Any]) -> dict[str, Callable]:
+    """The ``*_fn`` fields of :class:`Game` from a game module's kernels, found by their
+    conventional names: ``Game(..., **rules_from(globals()))``. A game whose agents are its
+    players may omit ``agent_to_move``; it is then ``to_play``."""
+    missing = [n for n in _RULES if n not in namespace and n != "agent_to_move"]
+    if missing:
+        raise TypeError(f"a game module must define the kernels {', '.join(missing)}")
+    return {f"{n}_fn": namespace.get(n, namespace["to_play"]) for n in _RULES}
 
 
 def dihedral_perms(height: int, width: int) -> np.ndarray:

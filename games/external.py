@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 from numba import njit, objmode
 
-from .core import Game, GameError, IllegalMoveError
+from .core import Game, GameError, IllegalMoveError, rules_from
 
 __all__ = ["AecAdapter", "AecStats", "from_aec", "stats"]
 
@@ -529,16 +529,7 @@ def from_aec(
         params=np.concatenate([header, inverse.reshape(-1)]).astype(np.int64),
         obs_perms=obs_perms,
         action_perms=action_perms,
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=to_play,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=_render_text,
         action_to_text_fn=lambda params, action: str(int(action)),
         text_to_action_fn=text_to_action,

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from .boards import point_to_text, render_grid, text_to_point
-from .core import Game, GameError, dihedral_perms
+from .core import Game, GameError, dihedral_perms, rules_from
 
 __all__ = ["make"]
 
@@ -193,16 +193,7 @@ def make(size: int = 15) -> Game:
         params=np.array([size, words], dtype=np.int64),
         obs_perms=perms,
         action_perms=perms,
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=to_play,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=render_text,
         action_to_text_fn=lambda params, a: point_to_text(int(params[SIZE]), a),
         text_to_action_fn=lambda params, text: text_to_point(int(params[SIZE]), int(params[SIZE]), text),

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from .boards import permute_bits, point_to_text, popcount, render_grid, text_to_point
-from .core import Game, GameError, dihedral_perms
+from .core import Game, GameError, dihedral_perms, rules_from
 
 __all__ = ["VERSION", "make", "from_bitboards", "BLACK", "WHITE", "TO_PLAY", "MOVES"]
 
@@ -282,16 +282,7 @@ def make(size: int = 8) -> Game:
         params=params,
         obs_perms=symmetries,
         action_perms=np.concatenate([symmetries, pass_column], axis=1),
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=to_play,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=render_text,
         action_to_text_fn=action_to_text,
         text_to_action_fn=text_to_action,

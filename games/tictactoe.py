@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .boards import permute_bits, point_to_text, render_grid, text_to_point
-from .core import Game, dihedral_perms
+from .core import Game, dihedral_perms, rules_from
 
 VERSION = 1
 X_BITS, O_BITS, PLY = 0, 1, 2
@@ -116,16 +116,7 @@ def make() -> Game:
         params=np.zeros(1, dtype=np.int64),
         obs_perms=SYMMETRIES,
         action_perms=SYMMETRIES,
-        initial_state_fn=initial_state,
-        legal_mask_fn=legal_mask,
-        apply_action_fn=apply_action,
-        is_terminal_fn=is_terminal,
-        outcome_fn=outcome,
-        to_play_fn=to_play,
-        encode_fn=encode,
-        agent_to_move_fn=to_play,
-        encode_agent_fn=encode_agent,
-        transform_state_fn=transform_state,
+        **rules_from(globals()),
         render_text_fn=render_text,
         action_to_text_fn=lambda params, a: point_to_text(3, a),
         text_to_action_fn=lambda params, text: text_to_point(3, 3, text),
