@@ -2,20 +2,19 @@
 
 A checkpoint of step 123 in a run directory is two files::
 
+    ckpt-000123.json          the sidecar: game, network, step, metrics, and the name, size and
+                              sha256 of its tensor file
     ckpt-000123.safetensors   tensors "model/<state_dict key>" and "optimizer/<path>"
-    ckpt-000123.json          the sidecar: game, network, step, metrics, sha256 of the tensors...
 
-Writing is crash-safe. Every file is written to a temporary name in the same directory, flushed,
-fsynced and renamed over its final name, and the directory is fsynced (:func:`atomic_write`).
-The tensors go first and the sidecar last, so a checkpoint exists exactly when its sidecar does:
-a crash at any moment leaves the previous checkpoints intact and at worst an orphan tensor file
-or a temporary file, which the next save removes. Older checkpoints are deleted sidecar first,
-for the same reason. One process writes to a run directory at a time.
-
-Loading verifies the tensor file against the sidecar's size and sha256 and refuses, with a
-one-line :class:`CheckpointError`, a truncated or corrupt file, a missing sidecar, or a checkpoint
-of another game or network configuration. Nothing here uses pickle: the optimizer state's
-non-tensor parts (step counts, hyperparameters) go into the sidecar as JSON.
+The sidecar is the checkpoint: a checkpoint exists exactly when its sidecar does, and it is
+named by it (:func:`list_checkpoints` returns sidecar paths). Writing is crash-safe. Every file
+is written to a temporary name in the same directory, flushed, fsynced and renamed over its final
+name, and the directory is fsynced (:func:`atomic_write`). The tensors go first and the sidecar
+last; saving a step again writes the new tensors beside the old ones (``ckpt-000123.b.safetensors``,
+the names alternate) and the sidecar's rename switches from old to new in one step. Older
+checkpoints are deleted sidecar first. So a crash at any moment leaves every checkpoint intact,
+at worst with an unreferenced tensor file or a temporary file beside them, which the next save
+removes. One process writes to a run directory at a time.
 
 The replay buffer can be saved alongside (``save_checkpoint(..., replay=buffer)``) as
 ``replay.npz``, one file per run directory that each save replaces, written before the weights:
@@ -58,8 +57,9 @@ __all__ = [
 FORMAT = "selfplay-checkpoint"
 FORMAT_VERSION = 1
 REPLAY_FILE = "replay.npz"
-_NAME = re.compile(r"^ckpt-(\d{6,})\.(safetensors|json)$")
-_TEMP = re.compile(r"^\.(ckpt-\d{6,}\.(safetensors|json)|replay\.npz)\.tmp-")
+_SIDECAR = re.compile(r"^ckpt-(\d{6,})\.json$")
+_DATA = re.compile(r"^ckpt-(\d{6,})(\.b)?\.safetensors$")
+_TEMP = re.compile(r"^\.(ckpt-\d{6,}(\.b)?\.(safetensors|json)|replay\.npz)\.tmp-")
 MODEL_PREFIX = "model/"
 OPTIMIZER_PREFIX = "optimizer/"
 
@@ -108,8 +108,13 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_name(step: int, suffix: str) -> str:
-    return f"ckpt-{step:06d}.{suffix}"
+def _sidecar_name(step: int) -> str:
+    return f"ckpt-{step:06d}.json"
+
+
+def _data_names(step: int) -> tuple[str, str]:
+    """The two names a step's tensor file alternates between when the step is saved again."""
+    return f"ckpt-{step:06d}.safetensors", f"ckpt-{step:06d}.b.safetensors"
 
 
 # --------------------------------------------------------------------------- optimizer state codec
@@ -158,72 +163,91 @@ def _decode(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
 # --------------------------------------------------------------------------- listing
 
 
-def _scan(directory: Path) -> tuple[dict[int, Path], dict[int, Path]]:
-    """({step: sidecar}, {step: tensor file}) of the files in ``directory``."""
-    sidecars: dict[int, Path] = {}
-    data: dict[int, Path] = {}
+def _sidecars(directory: Path) -> dict[int, Path]:
+    """``{step: sidecar path}`` of the checkpoints in ``directory``."""
     if not directory.is_dir():
-        return sidecars, data
-    for entry in directory.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            (sidecars if match.group(2) == "json" else data)[int(match.group(1))] = entry
-    return sidecars, data
+        return {}
+    return {int(m.group(1)): e for e in directory.iterdir() if (m := _SIDECAR.match(e.name))}
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _data_name(record: dict[str, Any] | None, step: int) -> str | None:
+    """The tensor file a sidecar names, if it is one of the step's two names."""
+    name = record.get("file") if record else None
+    return name if name in _data_names(step) else None
 
 
 def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
-    """Tensor files of the complete checkpoints (sidecar written) in ``directory``, oldest first."""
-    sidecars, _ = _scan(Path(directory))
-    return [sidecars[s].with_suffix(".safetensors") for s in sorted(sidecars)]
+    """Sidecars of the checkpoints in ``directory``, oldest first (any of them can be passed to
+    :func:`load_checkpoint`)."""
+    sidecars = _sidecars(Path(directory))
+    return [sidecars[step] for step in sorted(sidecars)]
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """The tensor file of the highest-step complete checkpoint in ``directory``, or None."""
+    """The sidecar of the highest-step checkpoint in ``directory``, or None."""
     found = list_checkpoints(directory)
     return found[-1] if found else None
 
 
 def _metric_of(sidecar: Path, metric: str) -> float | None:
-    try:
-        value = json.loads(sidecar.read_text())["metrics"][metric]
-    except (OSError, ValueError, KeyError, TypeError):
+    record = _read_sidecar(sidecar)
+    value = record.get("metrics", {}).get(metric) if record else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return float(value)
 
 
 def best_checkpoint(directory: str | os.PathLike, metric: str, higher_is_better: bool = True) -> Path | None:
-    """The tensor file of the complete checkpoint with the best ``metrics[metric]`` (ties: the
-    newest), or None if no checkpoint records that metric."""
-    sidecars, _ = _scan(Path(directory))
+    """The sidecar of the checkpoint with the best ``metrics[metric]`` (ties: the newest), or
+    None if no checkpoint records that metric."""
+    sidecars = _sidecars(Path(directory))
     scored = [(v, step) for step, car in sidecars.items() if (v := _metric_of(car, metric)) is not None]
     if not scored:
         return None
     _, step = max(scored) if higher_is_better else min(scored, key=lambda vs: (vs[0], -vs[1]))
-    return sidecars[step].with_suffix(".safetensors")
+    return sidecars[step]
 
 
 # --------------------------------------------------------------------------- saving
 
 
 def _remove_debris(directory: Path) -> None:
-    """Temporary files and tensor files without a sidecar, left by a crash mid-save."""
-    sidecars, data = _scan(directory)
-    for step, path in data.items():
-        if step not in sidecars:
-            path.unlink(missing_ok=True)
+    """Temporary files, and tensor files no sidecar names, left by a crash mid-save. The tensor
+    files of a step whose sidecar cannot be read are left alone."""
+    sidecars = _sidecars(directory)
+    records = {step: _read_sidecar(path) for step, path in sidecars.items()}
     for entry in directory.iterdir():
         if _TEMP.match(entry.name):
             entry.unlink(missing_ok=True)
+        elif match := _DATA.match(entry.name):
+            step = int(match.group(1))
+            if step not in sidecars or (records[step] is not None and _data_name(records[step], step) != entry.name):
+                entry.unlink(missing_ok=True)
+
+
+def _delete(sidecar: Path, step: int) -> None:
+    """Delete one checkpoint: its sidecar first (from then on it does not exist), then its tensors."""
+    name = _data_name(_read_sidecar(sidecar), step)
+    sidecar.unlink(missing_ok=True)
+    if name is not None:
+        (sidecar.parent / name).unlink(missing_ok=True)
 
 
 def _prune(directory: Path, keep_last: int, best_metric: str | None, higher_is_better: bool) -> None:
-    sidecars, _ = _scan(directory)
+    sidecars = _sidecars(directory)
     keep = set(sorted(sidecars)[-keep_last:])
     if best_metric is not None and (best := best_checkpoint(directory, best_metric, higher_is_better)):
-        keep.add(int(_NAME.match(best.name).group(1)))
+        keep.add(int(_SIDECAR.match(best.name).group(1)))
     for step in sorted(set(sidecars) - keep):
-        sidecars[step].unlink(missing_ok=True)  # the checkpoint is gone from here on
-        sidecars[step].with_suffix(".safetensors").unlink(missing_ok=True)
+        _delete(sidecars[step], step)
     _fsync_dir(directory)
 
 
@@ -261,7 +285,7 @@ def save_checkpoint(
 
     Retention: the ``keep_last`` newest checkpoints stay, and, with ``best_metric``, the one with
     the best ``metrics[best_metric]`` (highest, or lowest if not ``higher_is_better``). Returns
-    the path of the tensor file.
+    the checkpoint's sidecar path.
     """
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise CheckpointError(f"checkpoint step must be a non-negative integer, got {step!r}")
@@ -279,6 +303,11 @@ def save_checkpoint(
     if optimizer_state is not None:
         optimizer_json = _encode(dict(optimizer_state), OPTIMIZER_PREFIX.rstrip("/"), tensors)
     data = safetensors_save(tensors)
+    # Saving a step again: the new tensors go beside the old ones, under the other name, and the
+    # sidecar's rename switches from old to new.
+    sidecar_path = directory / _sidecar_name(step)
+    previous = _data_name(_read_sidecar(sidecar_path), step) if sidecar_path.exists() else None
+    data_name = _data_names(step)[1] if previous == _data_names(step)[0] else _data_names(step)[0]
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -290,7 +319,7 @@ def save_checkpoint(
         "metrics": dict(metrics or {}),
         "meta": dict(meta or {}),
         "optimizer": optimizer_json,
-        "file": _file_name(step, "safetensors"),
+        "file": data_name,
         "bytes": len(data),
         "sha256": _sha256(data),
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -303,15 +332,14 @@ def save_checkpoint(
 
     if replay is not None:
         replay.save(directory / REPLAY_FILE)
-    sidecar_path = directory / _file_name(step, "json")
-    sidecar_path.unlink(missing_ok=True)  # re-saving a step: the old pair stops being a checkpoint first
-    data_path = directory / _file_name(step, "safetensors")
-    with atomic_write(data_path) as f:
+    with atomic_write(directory / data_name) as f:
         f.write(data)
-    with atomic_write(sidecar_path) as f:
+    with atomic_write(sidecar_path) as f:  # the commit
         f.write(sidecar_text.encode())
+    if previous is not None and previous != data_name:
+        (directory / previous).unlink(missing_ok=True)
     _prune(directory, keep_last, best_metric, higher_is_better)
-    return data_path
+    return sidecar_path
 
 
 # --------------------------------------------------------------------------- loading
@@ -321,7 +349,8 @@ def save_checkpoint(
 class Checkpoint:
     """A loaded, verified checkpoint. Tensors are on the CPU."""
 
-    path: Path  # the .safetensors file
+    path: Path  # the sidecar, ckpt-000123.json: what names the checkpoint
+    tensor_path: Path  # the safetensors file it names
     step: int
     game: str  # version tag, e.g. "connect4_v1"
     game_options: dict[str, Any] | None  # the game's options, when saved from a games.Game
@@ -340,7 +369,8 @@ class Checkpoint:
             model.load_state_dict(self.model_state)
         except RuntimeError as e:
             detail = " ".join(str(e).split())
-            raise CheckpointError(f"{self.path.name}: weights do not fit {self.net.describe()}: {detail[:300]}") from None
+            problem = f"weights do not fit {self.net.describe()}: {detail[:300]}"
+            raise CheckpointError(f"{self.path.name}: {problem}") from None
         return model.eval()
 
     @property
@@ -350,16 +380,19 @@ class Checkpoint:
         return path if path.exists() else None
 
 
-def _resolve(path: Path) -> tuple[Path, Path]:
-    """(tensor file, sidecar) for a directory (its latest), a .safetensors or a .json path."""
+def _resolve(path: Path) -> tuple[Path, str | None]:
+    """(sidecar, tensor file name asked for or None) for a run directory (its latest checkpoint),
+    a sidecar, or a tensor file."""
     if path.is_dir():
         latest = latest_checkpoint(path)
         if latest is None:
             raise CheckpointError(f"{path}: no checkpoint in this directory")
-        path = latest
-    if path.suffix not in (".safetensors", ".json"):
-        raise CheckpointError(f"{path}: not a checkpoint (expected a directory, .safetensors or .json)")
-    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+        return latest, None
+    if _SIDECAR.match(path.name):
+        return path, None
+    if match := _DATA.match(path.name):
+        return path.with_name(_sidecar_name(int(match.group(1)))), path.name
+    raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, ckpt-*.json or ckpt-*.safetensors)")
 
 
 def _differences(found: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
@@ -367,68 +400,78 @@ def _differences(found: Mapping[str, Any], expected: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={found.get(k)!r} (expected {expected[k]!r})" for k in keys)
 
 
+def _check_game(name: str, tag: str, options: Any, obs_shape: tuple, num_actions: int, expect_game: Any) -> None:
+    want = _game_record(expect_game)
+    if tag != want["game"]:
+        raise CheckpointError(f"{name}: checkpoint is for game {tag}, expected {want['game']}")
+    if want["game_options"] is not None and options is not None and options != want["game_options"]:
+        raise CheckpointError(
+            f"{name}: checkpoint is for {tag} with different options: {_differences(options, want['game_options'])}"
+        )
+    if hasattr(expect_game, "obs_shape") and (
+        obs_shape != tuple(expect_game.obs_shape) or num_actions != expect_game.num_actions
+    ):
+        raise CheckpointError(
+            f"{name}: checkpoint has observations {obs_shape} and {num_actions} actions; "
+            f"{want['game']} has {tuple(expect_game.obs_shape)} and {expect_game.num_actions}"
+        )
+
+
 def load_checkpoint(
     path: str | os.PathLike, expect_game: Any = None, expect_net: NetConfig | None = None, verify: bool = True
 ) -> Checkpoint:
-    """Load the checkpoint at ``path``: a run directory (its latest checkpoint), or either file.
+    """Load the checkpoint at ``path``: a run directory (its latest checkpoint), a sidecar or a
+    tensor file.
 
     ``expect_game``: a ``games.Game`` (version tag, options, observation shape and action count
     must match) or a version tag. ``expect_net``: the :class:`NetConfig` the caller will use.
     ``verify`` checks the tensor file's size and sha256 against the sidecar. Raises
     :class:`CheckpointError` with one line naming the file and the problem.
     """
-    data_path, sidecar_path = _resolve(Path(path))
-    name = data_path.name
+    sidecar_path, asked = _resolve(Path(path))
     if not sidecar_path.exists():
-        raise CheckpointError(f"{name}: no sidecar {sidecar_path.name} (incomplete or not a checkpoint)")
+        problem = f"no sidecar {sidecar_path.name} (incomplete or not a checkpoint)"
+        raise CheckpointError(f"{asked or sidecar_path.name}: {problem}")
+    name = sidecar_path.name
     try:
         sidecar = json.loads(sidecar_path.read_text())
         if sidecar.get("format") != FORMAT:
-            raise CheckpointError(f"{sidecar_path.name}: not a {FORMAT} sidecar")
+            raise CheckpointError(f"{name}: not a {FORMAT} sidecar")
         if sidecar.get("format_version") != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{sidecar_path.name}: format version {sidecar.get('format_version')!r}, this code reads {FORMAT_VERSION}"
-            )
+            version = sidecar.get("format_version")
+            raise CheckpointError(f"{name}: format version {version!r}, this code reads {FORMAT_VERSION}")
         step, tag, options = int(sidecar["step"]), str(sidecar["game"]), sidecar["game_options"]
         net = NetConfig.from_dict(sidecar["net"])
         obs_shape, num_actions = tuple(int(d) for d in sidecar["obs_shape"]), int(sidecar["num_actions"])
-        size, digest = int(sidecar["bytes"]), str(sidecar["sha256"])
-    except (OSError, ValueError, KeyError, TypeError, NetConfigError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"{sidecar_path.name}: unreadable sidecar ({type(e).__name__}: {e})") from None
+        size, digest, data_name = int(sidecar["bytes"]), str(sidecar["sha256"]), _data_name(sidecar, step)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, NetConfigError) as e:
+        raise CheckpointError(f"{name}: unreadable sidecar ({type(e).__name__}: {e})") from None
+    if data_name is None:
+        raise CheckpointError(f"{name}: unreadable sidecar (names no tensor file of step {step})")
+    if asked is not None and asked != data_name:
+        raise CheckpointError(f"{asked}: stale tensor file; checkpoint {name} is {data_name}")
 
     if expect_game is not None:
-        want = _game_record(expect_game)
-        if tag != want["game"]:
-            raise CheckpointError(f"{name}: checkpoint is for game {tag}, expected {want['game']}")
-        if want["game_options"] is not None and options is not None and options != want["game_options"]:
-            diff = _differences(options, want["game_options"])
-            raise CheckpointError(f"{name}: checkpoint is for {tag} with different options: {diff}")
-        if hasattr(expect_game, "obs_shape") and (
-            obs_shape != tuple(expect_game.obs_shape) or num_actions != expect_game.num_actions
-        ):
-            raise CheckpointError(
-                f"{name}: checkpoint has observations {obs_shape} and {num_actions} actions; "
-                f"{want['game']} has {tuple(expect_game.obs_shape)} and {expect_game.num_actions}"
-            )
+        _check_game(name, tag, options, obs_shape, num_actions, expect_game)
     if expect_net is not None and net != expect_net:
-        diff = _differences(net.to_dict(), expect_net.to_dict())
-        raise CheckpointError(f"{name}: network config differs: {diff}")
+        raise CheckpointError(f"{name}: network config differs: {_differences(net.to_dict(), expect_net.to_dict())}")
 
+    data_path = sidecar_path.with_name(data_name)
     try:
         data = data_path.read_bytes()
     except OSError as e:
-        raise CheckpointError(f"{name}: cannot read tensor file ({e.strerror or e})") from None
+        raise CheckpointError(f"{data_name}: cannot read tensor file ({e.strerror or e})") from None
     if verify:
         if len(data) != size:
-            raise CheckpointError(f"{name}: truncated or overwritten: {len(data)} bytes, sidecar says {size}")
+            raise CheckpointError(f"{data_name}: truncated or overwritten: {len(data)} bytes, sidecar says {size}")
         if _sha256(data) != digest:
-            raise CheckpointError(f"{name}: corrupt: sha256 does not match the sidecar")
+            raise CheckpointError(f"{data_name}: corrupt: sha256 does not match the sidecar")
     try:
         tensors = safetensors_load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{name}: unreadable safetensors data ({e})") from None
+        raise CheckpointError(f"{data_name}: unreadable safetensors data ({e})") from None
 
     model_state = {k[len(MODEL_PREFIX) :]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
     optimizer_state = None
@@ -436,9 +479,10 @@ def load_checkpoint(
         try:
             optimizer_state = _decode(sidecar["optimizer"], tensors)
         except KeyError as e:
-            raise CheckpointError(f"{name}: optimizer tensor {e} missing from the tensor file") from None
+            raise CheckpointError(f"{data_name}: optimizer tensor {e} missing from the tensor file") from None
     return Checkpoint(
-        path=data_path,
+        path=sidecar_path,
+        tensor_path=data_path,
         step=step,
         game=tag,
         game_options=options,

@@ -191,7 +191,9 @@ class ReplayBuffer:
             np.savez(f, **arrays)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, capacity: int | None = None, expect_game: str | None = None) -> "ReplayBuffer":
+    def load(
+        cls, path: str | os.PathLike, capacity: int | None = None, expect_game: str | None = None
+    ) -> "ReplayBuffer":
         """A buffer read from a :meth:`save` file. ``capacity`` overrides the saved one (a
         smaller one keeps the newest rows); ``expect_game`` refuses a file of another game."""
         path = Path(path)
@@ -205,7 +207,8 @@ class ReplayBuffer:
         if missing:
             raise ReplayError(f"{path.name}: not a replay file (missing {', '.join(missing)})")
         if int(fields["format_version"]) != FORMAT_VERSION:
-            raise ReplayError(f"{path.name}: format version {int(fields['format_version'])}, this code reads {FORMAT_VERSION}")
+            version = int(fields["format_version"])
+            raise ReplayError(f"{path.name}: format version {version}, this code reads {FORMAT_VERSION}")
         game = str(fields["game"])
         if expect_game is not None and game != expect_game:
             raise ReplayError(f"{path.name}: replay data is for {game or 'an unnamed game'}, expected {expect_game}")

@@ -173,12 +173,14 @@ def test_save_and_load_round_trip_then_both_continue_alike(tmp_path):
     buffer.save(tmp_path / "replay.npz")
     loaded = ReplayBuffer.load(tmp_path / "replay.npz", expect_game="tictactoe_v1")
     assert (loaded.capacity, len(loaded), loaded.total_added, loaded.game) == (6, 6, 9, "tictactoe_v1")
-    assert np.array_equal(loaded.obs_perms, buffer.obs_perms) and np.array_equal(loaded.action_perms, buffer.action_perms)
+    assert np.array_equal(loaded.obs_perms, buffer.obs_perms)
+    assert np.array_equal(loaded.action_perms, buffer.action_perms)
     for b in (buffer, loaded):
         b.add(*rows([9, 10]), generation=3)
     assert chronological_ids(loaded) == chronological_ids(buffer) == [5, 6, 7, 8, 9, 10]
     for name in ("obs", "policy", "value", "generation"):
-        assert np.array_equal(getattr(loaded, name)[loaded._chronological()], getattr(buffer, name)[buffer._chronological()])
+        ours, theirs = getattr(loaded, name), getattr(buffer, name)
+        assert np.array_equal(ours[loaded._chronological()], theirs[buffer._chronological()])
 
 
 def test_load_into_a_smaller_capacity_keeps_the_newest_rows(tmp_path):
