@@ -104,6 +104,13 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     _fsync_dir(path.parent)
 
 
+def _json_scalar(obj: Any) -> Any:
+    """numpy and torch scalars (a loss tensor, an np.float32) as Python numbers, for json.dumps."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -326,9 +333,10 @@ def save_checkpoint(
         "torch_version": torch.__version__,
     }
     try:
-        sidecar_text = json.dumps(sidecar, indent=1, allow_nan=False)
+        sidecar_text = json.dumps(sidecar, indent=1, allow_nan=False, default=_json_scalar)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint metrics/meta must be JSON numbers, strings, lists and dicts: {e}") from None
+        problem = f"checkpoint metrics/meta must be finite numbers, strings, lists and dicts: {e}"
+        raise CheckpointError(problem) from None
 
     if replay is not None:
         replay.save(directory / REPLAY_FILE)

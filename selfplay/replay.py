@@ -147,7 +147,7 @@ class ReplayBuffer:
         self.total_added += n
 
     # ------------------------------------------------------------------ reading
-    def _chronological(self) -> np.ndarray:
+    def oldest_first(self) -> np.ndarray:
         """``int64[size]`` row indices, oldest first."""
         start = self.cursor if self.size == self.capacity else 0
         return (start + np.arange(self.size)) % self.capacity
@@ -174,7 +174,7 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write the filled rows, oldest first, to ``path`` (``.npz``) atomically."""
-        order = self._chronological()
+        order = self.oldest_first()
         arrays = {
             "format_version": np.int64(FORMAT_VERSION),
             "game": np.str_(self.game),

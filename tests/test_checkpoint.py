@@ -115,6 +115,10 @@ def test_saved_files_are_plain_safetensors_and_json(tmp_path):
     assert any(k.startswith("optimizer/state/") for k in tensors)
     sidecar = json.loads(path.read_text())
     assert sidecar["file"] == "ckpt-000003.safetensors"
+    assert load_checkpoint(path).metrics == {}
+    # Scalars from numpy and torch (a loss tensor) are recorded as plain numbers.
+    save_checkpoint(tmp_path, 4, model, game="tictactoe_v1", metrics={"a": np.float32(0.5), "b": torch.tensor(2)})
+    assert load_checkpoint(tmp_path).metrics == {"a": 0.5, "b": 2}
     assert sidecar["game"] == "tictactoe_v1" and sidecar["net"]["kind"] == "mlp" and sidecar["step"] == 3
     assert sidecar["optimizer"]["param_groups"][0]["lr"] == 1e-2
 
@@ -227,8 +231,10 @@ def test_unsavable_input_is_refused(tmp_path):
         save_checkpoint(tmp_path, -1, model, game=TICTACTOE)
     with pytest.raises(CheckpointError, match="networks from build_network"):
         save_checkpoint(tmp_path, 1, torch.nn.Linear(2, 2), game=TICTACTOE)
-    with pytest.raises(CheckpointError, match="JSON"):
+    with pytest.raises(CheckpointError, match="metrics/meta must be finite numbers.*nan"):
         save_checkpoint(tmp_path, 1, model, game=TICTACTOE, metrics={"loss": float("nan")})
+    with pytest.raises(CheckpointError, match="metrics/meta must be finite.*ndarray is not JSON serializable"):
+        save_checkpoint(tmp_path, 1, model, game=TICTACTOE, meta={"weights": np.zeros(3)})
     with pytest.raises(CheckpointError, match="game must be a games.Game or a version tag"):
         save_checkpoint(tmp_path, 1, model, game=3)
     assert list(tmp_path.iterdir()) == []

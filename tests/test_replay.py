@@ -31,8 +31,8 @@ def random_rows(n, rng, obs_shape=OBS_SHAPE, num_actions=A):
 
 
 def chronological_ids(buffer):
-    """Row ids, oldest first, read back through the saved file order."""
-    order = buffer._chronological()
+    """Row ids (values x 1000), oldest first."""
+    order = buffer.oldest_first()
     return np.rint(buffer.value[order] * 1000).astype(int).tolist()
 
 
@@ -42,7 +42,7 @@ def test_ring_overwrites_the_oldest_rows_and_keeps_generations():
     buffer.add(*rows([3, 4, 5, 6]), generation=8)
     assert len(buffer) == 5 and buffer.total_added == 7 and buffer.cursor == 2
     assert chronological_ids(buffer) == [2, 3, 4, 5, 6]
-    order = buffer._chronological()
+    order = buffer.oldest_first()
     assert buffer.generation[order].tolist() == [7, 8, 8, 8, 8]
     # Each row's planes and policy still belong to its value.
     ids = np.rint(buffer.value * 1000).astype(int)
@@ -180,7 +180,7 @@ def test_save_and_load_round_trip_then_both_continue_alike(tmp_path):
     assert chronological_ids(loaded) == chronological_ids(buffer) == [5, 6, 7, 8, 9, 10]
     for name in ("obs", "policy", "value", "generation"):
         ours, theirs = getattr(loaded, name), getattr(buffer, name)
-        assert np.array_equal(ours[loaded._chronological()], theirs[buffer._chronological()])
+        assert np.array_equal(ours[loaded.oldest_first()], theirs[buffer.oldest_first()])
 
 
 def test_load_into_a_smaller_capacity_keeps_the_newest_rows(tmp_path):
