@@ -690,7 +690,8 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
     player's view, NaN where unvisited or illegal), the ``policy`` target (float32[B, A]: visit
     frequencies for puct, softmax(log prior + sigma(completed Q)) for gumbel), the chosen
     ``actions`` (int64[B], -1 at an unexpanded or terminal root) and ``root_values`` (float32[B],
-    the root player's view: exact when solved). Move choice, in order: a solved root plays its
+    the root player's view: exact when solved). A root the solver proved won or drawn gets the
+    proven best moves, uniformly, as its policy target. Move choice, in order: a solved root plays its
     proven best child; gumbel plays the sequential-halving winner; puct samples visit counts at
     ``temperatures[b]`` (0: most visited, ties to the higher prior)."""
     A = tree.children_index.shape[2]
@@ -737,6 +738,18 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                     policy[b, a] = visit_counts[b, a] / total
                 else:
                     policy[b, a] = tree.root_prior[b, a]
+        if cfg.solver and tree.node_solved[b, ROOT] and tree.node_solved_value[b, ROOT] > -1.0:
+            # A proven result: the target is the proven best moves, not the visits so far.
+            proven = 0
+            for a in range(A):
+                policy[b, a] = 0.0
+                child = tree.children_index[b, ROOT, a]
+                if child >= 0 and tree.node_solved[b, child]:
+                    if tree.node_solved_value[b, child] == tree.node_solved_value[b, ROOT]:
+                        policy[b, a] = 1.0
+                        proven += 1
+            for a in range(A):
+                policy[b, a] /= proven
         # ------------------------------------------------------------- move choice
         best_a = -1
         if tree.node_solved[b, ROOT] and cfg.solver:
