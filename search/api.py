@@ -210,7 +210,11 @@ class Search:
                 obs, masks, leaf_game, leaf_node,
             )
             if count:
-                logits, values = self._evaluate(evaluator, obs[:count], masks[:count])
+                try:
+                    logits, values = self._evaluate(evaluator, obs[:count], masks[:count])
+                except BaseException:  # leave the trees as if these leaves were never picked
+                    kernels.abandon_leaves(self.tree, self._cfg, count, leaf_game, leaf_node)
+                    raise
                 kernels.expand_and_backup(self.tree, self._cfg, count, leaf_game, leaf_node, masks, logits, values)
             if roots_only:
                 kernels.begin_search(self.tree, self._cfg)

@@ -1,11 +1,12 @@
 """numba kernels over the tree arrays of :mod:`search.tree`: select, expand, back up, summarize.
 
-Seven compiled entry points, each with an explicit signature so numba caches it on disk (the game
+Eight compiled entry points, each with an explicit signature so numba caches it on disk (the game
 rules arrive as typed first-class functions, ``*game.kernels``; one compiled kernel serves every
 game). Three take the rules: :func:`native_search` (the whole search, evaluator included, for the
 uniform and random-rollout evaluators), :func:`select_leaves` (one step of a network search: pick
 leaves and encode them) and :func:`set_roots` / :func:`advance_roots`. The others never touch a
-game state: :func:`expand_and_backup`, :func:`begin_search`, :func:`summarize`.
+game state: :func:`expand_and_backup`, :func:`abandon_leaves`, :func:`begin_search`,
+:func:`summarize`.
 
 One simulation: descend from the root by PUCT (or Gumbel's rules), adding a visit and a virtual
 loss to every node on the way; at the first missing child, create it (one new node); evaluate it
@@ -45,6 +46,7 @@ __all__ = [
     "native_search",
     "select_leaves",
     "expand_and_backup",
+    "abandon_leaves",
     "begin_search",
     "summarize",
     "set_roots",
@@ -663,6 +665,15 @@ def expand_and_backup(tree, cfg, count, leaf_game, leaf_node, masks, logits, val
         _backup(tree, cfg, b, n, np.float64(values[i]), np.int64(tree.node_to_play[b, n]))
         if n != ROOT:
             tree.sims_done[b] += 1
+
+
+@_entry(types.void(TREE_TYPE, CONFIG_TYPE, types.int64, types.int64[::1], types.int64[::1]))
+def abandon_leaves(tree, cfg, count, leaf_game, leaf_node):
+    """Undo the descents of ``count`` leaves that will never be evaluated (the evaluator
+    failed): their paths lose the visits and virtual losses; a new leaf stays in the tree with no
+    visits, to be evaluated by a later descent."""
+    for i in range(count):
+        _revert(tree, cfg, leaf_game[i], leaf_node[i])
 
 
 @_entry(types.void(TREE_TYPE, CONFIG_TYPE))
