@@ -152,7 +152,7 @@ def _puct_action(tree, cfg, b, n):
         if child == ILLEGAL:
             continue
         prior = tree.children_prior[b, n, a]
-        if child == UNVISITED:
+        if child == UNVISITED or tree.node_visits[b, child] == 0:  # (0: left by an evaluator error)
             score = fpu + scale * prior
         else:
             q = _child_q(tree, b, child)
