@@ -1,0 +1,281 @@
+"""Players for matches: something that picks one move in each of many positions at once.
+
+An :class:`Agent` answers ``act(states, move_numbers, rng_seed) -> actions`` for ``G`` positions
+in one call, so a network agent runs one batched search (its evaluator sees batches of ``G``)
+instead of ``G`` small ones. The arena (:mod:`selfplay.arena`) calls each agent once per ply over
+every game in which it is to move.
+
+* :class:`RandomAgent`: a uniformly random legal move.
+* :class:`GreedyAgent`: ``games.baselines`` one-ply greedy (win now, else do not let the opponent
+  win next move).
+* :class:`MCTSAgent`: pure MCTS, ``N`` simulations with one random rollout per leaf.
+* :class:`NetworkAgent`: a policy-value network; the raw policy (``visits=0``) or a search.
+* :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, an
+  ``.onnx`` file or a checkpoint).
+
+Randomness: ``rng_seed`` is one integer (position ``g`` then draws from seed ``rng_seed + g``, as
+``search.Search`` does) or ``int64[G]``, one seed per position. Every position draws only from
+its own seed, so a move never depends on which other positions share the call. Agents hold no
+state between calls.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numba import njit, types
+
+from games.baselines import _greedy
+from games.core import KERNEL_TYPES, Game
+from games.playout import random_legal_action
+from games.rng import make_rng
+from search import RolloutEvaluator, Search, SearchConfig
+
+__all__ = [
+    "Agent",
+    "AgentError",
+    "GreedyAgent",
+    "MCTSAgent",
+    "NetworkAgent",
+    "RandomAgent",
+    "load_agent",
+    "network_search_config",
+]
+
+
+class AgentError(ValueError):
+    """A bad agent spec or bad input to an agent: one line."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Chooses one move in each of ``G`` non-terminal positions, in one call.
+
+    ``states``: int64[G, S]; ``move_numbers``: int64[G] (plies played in each game, for agents
+    whose play depends on it); ``rng_seed``: an int (position ``g`` uses ``rng_seed + g``) or
+    int64[G]. Returns int64[G], a legal action for the player to move in each state.
+    """
+
+    name: str
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray: ...
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _check_states(game: Game, states: Any) -> np.ndarray:
+    states = np.asarray(states)
+    if states.ndim != 2 or states.shape[1] != game.state_size or not np.issubdtype(states.dtype, np.integer):
+        raise AgentError(f"{game.name}: states must be int64[G, {game.state_size}], got {states.dtype}{list(states.shape)}")
+    return np.ascontiguousarray(states, dtype=np.int64)
+
+
+def position_seeds(rng_seed: Any, count: int) -> np.ndarray:
+    """int64[G] seeds, one per position: ``rng_seed + arange(G)`` for an int, else as given."""
+    if np.ndim(rng_seed) == 0:
+        return int(rng_seed) + np.arange(count, dtype=np.int64)
+    seeds = np.asarray(rng_seed)
+    if seeds.shape != (count,) or not np.issubdtype(seeds.dtype, np.integer):
+        raise AgentError(f"rng_seed must be an int or int64[{count}], got shape {seeds.shape}")
+    return seeds.astype(np.int64)
+
+
+def _rngs(rng_seed: Any, count: int) -> np.ndarray:
+    """uint64[G, 1]: one generator per position."""
+    return np.array([make_rng(int(s)) for s in position_seeds(rng_seed, count)], dtype=np.uint64).reshape(count, 1)
+
+
+_BATCH_ARGS = (*KERNEL_TYPES, types.int64[::1], types.int64[:, ::1], types.uint64[:, ::1], types.int64)
+
+
+@njit(types.int64[::1](*_BATCH_ARGS, types.boolean), cache=True)
+def _baseline_actions(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, states, rngs, num_actions, greedy):
+    """int64[G]: a random (``greedy`` False) or one-ply greedy move in each of ``states``; -1 at
+    a terminal state."""
+    out = np.full(states.shape[0], -1, np.int64)
+    mask = np.zeros(num_actions, dtype=np.bool_)
+    for g in range(states.shape[0]):
+        state = states[g]
+        if is_terminal(params, state):
+            continue
+        if greedy:
+            out[g] = _greedy(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, rngs[g], num_actions)
+        else:
+            legal_mask(params, state, mask)
+            out[g] = random_legal_action(mask, rngs[g])
+    return out
+
+
+@njit(
+    types.void(*KERNEL_TYPES, types.int64[::1], types.int64[:, ::1], types.float32[:, :, :, ::1], types.boolean[:, ::1]),
+    cache=True,
+)
+def _observe(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, states, obs, masks):
+    """Fill ``obs`` (float32[G, C, H, W], from each player to move) and ``masks`` (bool[G, A])."""
+    for g in range(states.shape[0]):
+        obs[g] = 0.0
+        encode(params, states[g], obs[g])
+        legal_mask(params, states[g], masks[g])
+
+
+def _checked(game: Game, states: np.ndarray, actions: np.ndarray, who: str) -> np.ndarray:
+    if (actions < 0).any():
+        g = int(np.flatnonzero(actions < 0)[0])
+        raise AgentError(f"{who}: position {g} is terminal; agents act only in positions that are not over")
+    return actions
+
+
+# ------------------------------------------------------------------------------ agents
+
+
+@dataclass
+class RandomAgent:
+    """A uniformly random legal move."""
+
+    game: Game
+    name: str = "random"
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        states = _check_states(self.game, states)
+        rngs = _rngs(rng_seed, states.shape[0])
+        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, False)
+        return _checked(self.game, states, actions, self.name)
+
+
+@dataclass
+class GreedyAgent:
+    """One-ply greedy (``games.baselines``): a move that wins at once, else one after which the
+    opponent cannot win at once, uniformly among those."""
+
+    game: Game
+    name: str = "greedy"
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        states = _check_states(self.game, states)
+        rngs = _rngs(rng_seed, states.shape[0])
+        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, True)
+        return _checked(self.game, states, actions, self.name)
+
+
+def _search_actions(game: Game, states: np.ndarray, evaluator: Any, config: SearchConfig, move_numbers: Any, rng_seed: Any, who: str) -> np.ndarray:
+    states = _check_states(game, states)
+    seeds = position_seeds(rng_seed, states.shape[0])
+    tree = Search(game, states, config, seed=[int(s) for s in seeds])
+    if tree.root_terminal.any():
+        _checked(game, states, np.where(tree.root_terminal, -1, 0), who)
+    moves = None if move_numbers is None else np.asarray(move_numbers, dtype=np.int64)
+    return tree.run(evaluator, move_numbers=moves).actions
+
+
+@dataclass
+class MCTSAgent:
+    """Pure MCTS: ``rollouts`` simulations per move, each leaf valued by one uniformly random
+    playout (``search.RolloutEvaluator``, inside numba); PUCT with a uniform prior, no noise,
+    the most visited move. ``config`` overrides the search settings (``num_simulations`` is
+    always ``rollouts``)."""
+
+    game: Game
+    rollouts: int
+    config: SearchConfig | None = None
+    name: str = ""
+    _config: SearchConfig = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.rollouts, (int, np.integer)) and self.rollouts >= 1):
+            raise AgentError(f"mcts: rollouts must be an integer >= 1, got {self.rollouts!r}")
+        self.rollouts = int(self.rollouts)
+        base = self.config or SearchConfig(dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False)
+        self._config = replace(base, num_simulations=self.rollouts, capacity=0)
+        self.name = self.name or f"mcts:{self.rollouts}"
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        return _search_actions(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name)
+
+
+def network_search_config(visits: int, root_policy: str = "puct") -> SearchConfig:
+    """The search a :class:`NetworkAgent` runs by default: ``visits`` simulations, no noise,
+    deterministic move choice (PUCT: the most visited; Gumbel: ``gumbel_scale=0``)."""
+    if root_policy == "gumbel":
+        return SearchConfig(num_simulations=visits, root_policy="gumbel", gumbel_scale=0.0, reuse_tree=False)
+    return SearchConfig(num_simulations=visits, dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False)
+
+
+@dataclass
+class NetworkAgent:
+    """A policy-value network (any evaluator ``(obs, mask) -> (logits, value)``).
+
+    ``visits == 0``: the raw policy, the legal move with the highest logit (one evaluator call
+    of ``G`` positions). ``visits > 0``: a search of ``visits`` simulations per move with
+    ``config`` (default :func:`network_search_config`: PUCT, no noise, the most visited move);
+    the evaluator sees batches of ``G`` leaves (times ``config.leaves_per_step``).
+    """
+
+    game: Game
+    evaluator: Any
+    visits: int = 0
+    config: SearchConfig | None = None
+    name: str = "network"
+    _config: SearchConfig | None = field(init=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.visits, (int, np.integer)) and self.visits >= 0):
+            raise AgentError(f"{self.name}: visits must be an integer >= 0, got {self.visits!r}")
+        self.visits = int(self.visits)
+        if not callable(self.evaluator):
+            raise AgentError(f"{self.name}: evaluator must be callable (obs, mask) -> (logits, value)")
+        if self.visits:
+            base = self.config or network_search_config(self.visits)
+            self._config = replace(base, num_simulations=self.visits)
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        if self._config is not None:
+            return _search_actions(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)
+        return self.policy_actions(states)
+
+    def policy_actions(self, states: np.ndarray) -> np.ndarray:
+        """int64[G]: the legal move with the highest logit in each state (ties: lowest index)."""
+        game = self.game
+        states = _check_states(game, states)
+        G = states.shape[0]
+        obs = np.zeros((G, *game.obs_shape), np.float32)
+        masks = np.zeros((G, game.num_actions), np.bool_)
+        _observe(*game.kernels, game.params, states, obs, masks)
+        if not masks.any(axis=1).all():
+            _checked(game, states, np.where(masks.any(axis=1), 0, -1), self.name)
+        logits, _ = self.evaluator(obs, masks)
+        logits = np.asarray(logits, dtype=np.float64).reshape(G, game.num_actions)
+        return np.where(masks, logits, -np.inf).argmax(axis=1).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------ specs
+
+SPEC_HELP = "random, greedy, mcts:N, a checkpoint or an .onnx file"
+
+
+def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
+    """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
+    rollouts), a path ending ``.onnx``, or a checkpoint (run directory, ``ckpt-*.json`` or
+    ``ckpt-*.safetensors``), played with ``visits`` simulations per move (0: the raw policy).
+    Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
+    text = str(spec).strip()
+    if text == "random":
+        return RandomAgent(game)
+    if text == "greedy":
+        return GreedyAgent(game)
+    if text.startswith("mcts:") or text == "mcts":
+        count = text.partition(":")[2]
+        if not count.isdigit() or int(count) < 1:
+            raise AgentError(f"agent {text!r}: expected mcts:N with N >= 1 rollouts per move, e.g. mcts:200")
+        return MCTSAgent(game, int(count))
+    path = Path(os.path.expanduser(text))
+    if text and (path.suffix == ".onnx" or path.is_dir() or path.suffix in (".json", ".safetensors")):
+        from .inference import load_evaluator  # torch: only when a network is asked for
+
+        evaluator = load_evaluator(path, game, device=device)
+        return NetworkAgent(game, evaluator, visits, name=f"{path.name}@{visits}")
+    raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")
