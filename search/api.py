@@ -25,6 +25,7 @@ from games.rng import make_rng
 from . import kernels
 from .config import SearchConfig, SearchError
 from .evaluators import is_native
+from .rules import rules_of
 from .tree import EXPANDED, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
 
 __all__ = ["Search", "SearchResult", "run"]
@@ -72,6 +73,7 @@ class Search:
         self.config = config
         self.batch_size = states.shape[0]
         self._cfg = kernel_config(config, game.num_players)
+        self._rules = rules_of(game)
         self.tree: Tree = allocate_tree(
             self.batch_size, config.node_capacity, game.num_actions, game.state_size, config.num_simulations
         )
@@ -127,7 +129,7 @@ class Search:
         """Restart the trees of ``games`` (default: all) at ``states`` (int64[G, S])."""
         states = self._states(self.game, states)
         games = self._games(games, states.shape[0])
-        kernels.set_roots(*self.game.kernels, self.game.params, self.tree, games, states)
+        kernels.set_roots(*self._rules, self.game.params, self.tree, games, states)
 
     def advance(self, actions: Any, games: Any = None) -> None:
         """Play ``actions`` (int64[G]) in ``games`` (default: all). With ``config.reuse_tree`` the
@@ -137,7 +139,7 @@ class Search:
         games = self._games(games, actions.shape[0])
         keep = self.capacity - self.config.num_simulations - 1
         bad = kernels.advance_roots(
-            *self.game.kernels,
+            *self._rules,
             self.game.params,
             self.tree,
             games,
@@ -166,7 +168,7 @@ class Search:
         tree.full[:] = False
         if is_native(evaluator):
             kernels.native_search(
-                *self.game.kernels, self.game.params, tree, self._cfg, evaluator.native_kind, evaluator.native_rollouts
+                *self._rules, self.game.params, tree, self._cfg, evaluator.native_kind, evaluator.native_rollouts
             )
         else:
             if not callable(evaluator):
@@ -206,7 +208,7 @@ class Search:
         roots_only = True
         while True:
             count = kernels.select_leaves(
-                *game.kernels, game.params, self.tree, self._cfg, roots_only, self.config.leaves_per_step,
+                *self._rules, game.params, self.tree, self._cfg, roots_only, self.config.leaves_per_step,
                 obs, masks, leaf_game, leaf_node,
             )
             if count:

@@ -495,8 +495,10 @@ _GAME = (*KERNEL_TYPES, types.int64[::1])  # rules kernels, then params
 
 
 def _entry(signature, refcount=True):
-    """``@njit(signature, cache=True)``, compiled (or loaded from the disk cache) at the first
-    call rather than at import, so a command pays only for the kernels it uses.
+    """``@njit(signature, cache=True, nogil=True)``, compiled (or loaded from the disk cache) at
+    the first call rather than at import, so a command pays only for the kernels it uses. Without
+    the GIL, two threads can search two ``Search`` objects at once (one waits on the GPU while
+    the other searches).
 
     ``refcount=False`` compiles without numba's reference counting (``_nrt=False``): for the
     hot kernels, which allocate nothing (their scratch is ``tree.work_*``) and only borrow arrays
@@ -511,7 +513,7 @@ def _entry(signature, refcount=True):
         def call(*args):
             nonlocal compiled
             if compiled is None:
-                compiled = njit(signature, cache=True, _nrt=refcount)(fn)
+                compiled = njit(signature, cache=True, nogil=True, _nrt=refcount)(fn)
             return compiled(*args)
 
         return call

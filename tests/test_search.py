@@ -511,6 +511,21 @@ def test_finished_games_are_skipped_and_cannot_advance(ttt):
         tree.advance([0], games=[0])
 
 
+def test_cheap_rules_build_the_same_trees_as_the_dispatchers(c4):
+    from search.rules import rules_of
+
+    assert all(hasattr(r, "__wrapper_address__") for r in rules_of(c4)) and rules_of(c4) is rules_of(c4)
+    states = np.stack([c4.play(m) for m in ([], C4_BLOCK)])
+    config = SearchConfig(num_simulations=200, leaves_per_step=4)
+    cheap = Search(c4, states, config, seed=0)
+    plain = Search(c4, states, config, seed=0)
+    plain._rules = c4.kernels
+    for evaluator in (ROLLOUT, deterministic_net):
+        a, b = cheap.run(evaluator), plain.run(evaluator)
+        np.testing.assert_array_equal(a.visit_counts, b.visit_counts)
+        np.testing.assert_array_equal(a.q_values, b.q_values)
+
+
 def test_import_does_not_load_torch_or_onnxruntime():
     code = "import sys, search; print(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
