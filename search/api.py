@@ -22,7 +22,7 @@ import numpy as np
 from games.core import Game, IllegalMoveError
 from games.rng import make_rng
 
-from . import kernels
+from . import kernels, roots
 from .config import SearchConfig, SearchError
 from .evaluators import is_native
 from .rules import rules_of
@@ -129,7 +129,7 @@ class Search:
         """Restart the trees of ``games`` (default: all) at ``states`` (int64[G, S])."""
         states = self._states(self.game, states)
         games = self._games(games, states.shape[0])
-        kernels.set_roots(*self._rules, self.game.params, self.tree, games, states)
+        roots.set_roots(*self._rules, self.game.params, self.tree, games, states)
 
     def advance(self, actions: Any, games: Any = None) -> None:
         """Play ``actions`` (int64[G]) in ``games`` (default: all). With ``config.reuse_tree`` the
@@ -138,7 +138,7 @@ class Search:
         actions = np.ascontiguousarray(np.atleast_1d(actions), dtype=np.int64)
         games = self._games(games, actions.shape[0])
         keep = self.capacity - self.config.num_simulations - 1
-        bad = kernels.advance_roots(
+        bad = roots.advance_roots(
             *self._rules,
             self.game.params,
             self.tree,
@@ -248,7 +248,7 @@ class Search:
             np.zeros(B, np.int64),
             np.zeros(B, np.float32),
         )
-        kernels.summarize(self.tree, self._cfg, np.ascontiguousarray(temperatures, np.float64), *out)
+        roots.summarize(self.tree, self._cfg, np.ascontiguousarray(temperatures, np.float64), *out)
         visit_counts, q_values, policy, actions, root_values = out
         tree = self.tree
         expanded = tree.node_status[:, ROOT] == EXPANDED
