@@ -39,6 +39,7 @@ __all__ = [
 
 UNIFORM, ROLLOUT = 0, 1  # native evaluators
 
+
 # ======================================================================== tree edits
 
 
@@ -76,6 +77,7 @@ def _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, 
         tree.node_solved_value[b, c] = 0.0
     tree.children_index[b, n, a] = c
     return c
+
 
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _revert(tree, cfg, b, n):
@@ -262,6 +264,7 @@ def _native_evaluate(
         value /= rollouts
         tree.node_raw_value[b, n] = value
     return value, player
+
 
 @_entry(types.void(*_GAME, TREE_TYPE, CONFIG_TYPE, types.int64, types.int64), refcount=False)
 def native_search(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, kind, rollouts):

@@ -18,6 +18,7 @@ from .tree import FPU_REDUCTION, GUMBEL, ILLEGAL, ROOT, UNVISITED
 _LOW_LOGIT = -1e9  # Gumbel scores of zero-prior actions (as mctx)
 _TINY = 1e-30
 
+
 # ======================================================================== small pieces
 
 
@@ -245,7 +246,6 @@ def _gumbel_root_action(tree, cfg, b, q):
             best = score
             best_a = a
     return best_a if best_a >= 0 else any_a
-
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)

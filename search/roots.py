@@ -16,6 +16,7 @@ from .tree import CONFIG_TYPE, EXPANDED, GUMBEL, ILLEGAL, NEW, NO_PARENT, ROOT, 
 
 __all__ = ["summarize", "set_roots", "advance_roots"]
 
+
 @_entry(
     types.void(
         TREE_TYPE,
