@@ -5,6 +5,7 @@ starts fast. Bad input (unknown game, option or move) is one line on stderr and 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -149,6 +150,8 @@ def cmd_bench_search(args) -> int:
         batch=args.batch,
         simulations=args.simulations,
         seconds=args.seconds,
+        openspiel=not args.no_openspiel,
+        **_options(args.option),
     )
     print(json.dumps(result, indent=2) if args.json else _format_flat(result))
     return 0
@@ -165,7 +168,7 @@ def _format_flat(d: dict, prefix: str = "") -> str:
 
 
 # ---------------------------------------------------------------------------- entry point
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="selfplay", description="Train game AI by self-play; export ONNX brains.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
@@ -193,18 +196,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="games searched at once")
     p.add_argument("--simulations", type=int, default=1000, help="simulations per move")
     p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    p.add_argument("--no-openspiel", action="store_true", help="skip the OpenSpiel side (rollout only)")
+    p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
+
+    # Commands whose module brings its own arguments: (name, module, help). A module is imported
+    # only when its command is the one asked for, so other commands start fast.
+    chosen = next((a for a in argv or [] if not a.startswith("-")), None)
+    for name, module, help in _MODULE_COMMANDS:
+        p = sub.add_parser(name, help=help)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(p)
+            p.set_defaults(func=_module_main(module))
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    import games
+_MODULE_COMMANDS = [
+    ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
+    ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
+]
 
+
+def _module_main(module: str):
+    def run(args) -> int:
+        return importlib.import_module(module).main(args)
+
+    return run
+
+
+_OUR_PACKAGES = ("games", "search", "selfplay", "export")
+
+
+def _is_ours(error: BaseException) -> bool:
+    """Bad input is reported by our packages' ValueError subclasses (GameError, SearchError,
+    CheckpointError, AgentError, ...): those are one line for the user."""
+    return isinstance(error, UsageError) or type(error).__module__.split(".")[0] in _OUR_PACKAGES
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser(argv).parse_args(argv)
         return int(args.func(args) or 0)
-    except (UsageError, games.GameError) as e:
+    except (UsageError, ValueError) as e:
+        if not _is_ours(e):
+            raise  # a bug, not bad input: keep the traceback
         message = str(e)
         print(message if message.startswith("selfplay") else f"selfplay: error: {message}", file=sys.stderr)
         return EXIT_USAGE
