@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, types
 
 from games.core import KERNEL_TYPES, Game, GameError
+from search.rules import rules_of
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
 from .elo import SPRT, elo_from_score, elo_interval
@@ -218,7 +219,7 @@ def play_match(
             live = np.flatnonzero(index >= 0)
             if live.size == 0:
                 break
-            _status(*game.kernels, game.params, states, terminal, to_move)
+            _status(*rules_of(game), game.params, states, terminal, to_move)
             finished = live[terminal[live]]
             for slot in finished[np.argsort(index[finished])]:  # record in game order
                 i = int(index[slot])
@@ -281,7 +282,7 @@ def _move(game: Game, agent: Agent, states: np.ndarray, rows: np.ndarray, index:
     if actions.shape != rows.shape or not np.issubdtype(actions.dtype, np.integer):
         raise AgentError(f"agent {agent.name!r} returned actions {actions.dtype}{list(actions.shape)}, expected int64[{rows.size}]")
     actions = np.ascontiguousarray(actions, dtype=np.int64)
-    bad = _apply(*game.kernels, game.params, states, np.ascontiguousarray(rows), actions, game.num_actions)
+    bad = _apply(*rules_of(game), game.params, states, np.ascontiguousarray(rows), actions, game.num_actions)
     if bad >= 0:
         raise AgentError(
             f"agent {agent.name!r} played illegal action {int(actions[bad])} in game {int(index[rows[bad]])} "
