@@ -419,7 +419,7 @@ class _MalformedLine:
 def _parse_line(line: str) -> Any:
     """A parsed query (any JSON value; the engine checks it), or a :class:`_MalformedLine`."""
     try:
-        return json.loads(line)
+        return json.loads(line.strip())
     except (ValueError, RecursionError) as e:
         return _MalformedLine(f"malformed JSON: {e}")
 
