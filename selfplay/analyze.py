@@ -49,6 +49,7 @@ __all__ = [
     "AnalysisError",
     "QUERY_FIELDS",
     "add_arguments",
+    "load_game_and_evaluator",
     "main",
     "serve",
 ]
@@ -188,7 +189,7 @@ class AnalysisEngine:
         for index, raw in enumerate(queries):
             try:
                 query = self._parse(index, raw)
-            except (GameError, ValueError, TypeError) as e:
+            except (ValueError, TypeError) as e:  # GameError is a ValueError
                 immediate.append((index, _error(raw, str(e))))
                 continue
             if self.game.is_terminal(query.state):
@@ -392,7 +393,7 @@ def _error(raw: Any, message: str) -> dict[str, Any]:
     qid = raw.get("id") if isinstance(raw, dict) else None
     if isinstance(qid, bool) or not isinstance(qid, (str, int)):
         qid = None
-    return {"id": qid, "error": message}
+    return {"id": qid, "error": " ".join(message.split())}
 
 
 # ---------------------------------------------------------------------------- the line loop
