@@ -153,7 +153,8 @@ class PolicyValueNet(nn.Module):
         return self._compute_fn(self, obs)
 
     def _compute(self, obs: torch.Tensor) -> NetOutput:
-        if obs.dim() != 4 or tuple(obs.shape[1:]) != self.obs_shape:
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()  # exported graphs check shapes themselves
+        if not tracing and (obs.dim() != 4 or tuple(obs.shape[1:]) != self.obs_shape):
             raise ValueError(f"observations must be [N, {', '.join(map(str, self.obs_shape))}], got {list(obs.shape)}")
         if self.channels_last:
             obs = obs.contiguous(memory_format=torch.channels_last)
