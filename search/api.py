@@ -72,7 +72,7 @@ class Search:
         self.game = game
         self.config = config
         self.batch_size = states.shape[0]
-        self._cfg = kernel_config(config, game.num_players)
+        self._cfg = kernel_config(config)
         self._rules = rules_of(game)
         self.tree: Tree = allocate_tree(
             self.batch_size, config.node_capacity, game.num_actions, game.state_size, config.num_simulations

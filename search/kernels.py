@@ -325,7 +325,7 @@ def select_leaves(
     for b in range(tree.node_visits.shape[0]):
         status = tree.node_status[b, ROOT]
         if roots_only:
-            if status == NEW:
+            if status == NEW and tree.sims_target[b] > 0:
                 tree.node_visits[b, ROOT] += 1
                 tree.node_value_sum[b, ROOT] -= cfg.virtual_loss
                 encode(params, tree.node_states[b, ROOT], obs[count])

@@ -89,10 +89,9 @@ class KernelConfig(NamedTuple):
     gumbel_scale: float
     gumbel_c_visit: float
     gumbel_c_scale: float
-    num_players: int
 
 
-def kernel_config(config, num_players: int) -> KernelConfig:
+def kernel_config(config) -> KernelConfig:
     return KernelConfig(
         root_policy=GUMBEL if config.gumbel else PUCT,
         c_init=float(config.c_init),
@@ -107,7 +106,6 @@ def kernel_config(config, num_players: int) -> KernelConfig:
         gumbel_scale=float(config.gumbel_scale),
         gumbel_c_visit=float(config.gumbel_c_visit),
         gumbel_c_scale=float(config.gumbel_c_scale),
-        num_players=int(num_players),
     )
 
 
@@ -149,5 +147,5 @@ def allocate_tree(batch: int, capacity: int, num_actions: int, state_size: int, 
 #: cache kernels that take first-class functions on disk).
 TREE_TYPE = numba.typeof(allocate_tree(1, 1, 1, 1, 1))
 CONFIG_TYPE = numba.typeof(
-    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0, 2)
+    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0)
 )

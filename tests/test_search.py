@@ -393,6 +393,10 @@ def test_per_game_simulation_budgets(ttt):
     result = tree.run(UNIFORM, simulations=[10, 0, 50])
     assert result.simulations.tolist() == [10, 0, 50]
     assert result.visit_counts.sum(1).tolist() == [10, 0, 50] and result.actions[1] == -1
+    stepped = Search(ttt, np.stack([ttt.initial_state()] * 3), SearchConfig(num_simulations=50), seed=0)
+    same = stepped.run(lambda obs, mask: UNIFORM(obs, mask), simulations=np.array([10, 0, 50]))
+    np.testing.assert_array_equal(same.visit_counts, result.visit_counts)
+    assert same.actions[1] == -1 and same.simulations.tolist() == [10, 0, 50]
     with pytest.raises(SearchError, match="simulations must lie in"):
         tree.run(UNIFORM, simulations=51)
 
