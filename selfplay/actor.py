@@ -1,0 +1,492 @@
+"""Self-play actors: B games at once, one batched network call per search step.
+
+An :class:`Actor` keeps ``games_per_actor`` games in progress in one :class:`search.Search`. Each
+search step sends one leaf of every game to the evaluator in one call, so the network sees
+batches of B (the evaluator's batch is the number of games, not the number of simulations).
+Finished games restart at once, so the batch stays full; a new network (:meth:`Actor.set_weights`)
+takes over the games in progress, with fresh trees.
+
+What a move does, per game:
+
+* **Playout-cap randomization** (KataGo, Wu 2019): with ``fast_simulations > 0`` a move gets the
+  full search (``search.num_simulations``) with probability ``full_search_prob`` and a fast one
+  otherwise. Only full-search moves become training positions. Fast moves only advance the game,
+  so cheap moves still yield whole games (value targets) while every policy target comes from a
+  full search.
+* **Resignation** (AlphaZero): from generation ``resign_from_generation`` on, the player to move
+  resigns when its root value is below ``resign_value``. In a ``resign_playout_fraction`` of
+  games nobody resigns. The first time such a game would have seen a resignation is noted, and at
+  the end a resignation by a player who did not lose counts as false. The false-resignation rate
+  tells whether ``resign_value`` is too bold (AlphaZero keeps it under 5%).
+
+A finished game gives one training position per full-search move: ``obs`` (``Game.encode`` of the
+position, from the player to move), ``policy`` (the search's target) and ``value``, the game's
+final score **for the player to move at that position** (``Game.returns(final)[player]``; a
+resigned game scores -1 for the resigner and +1 for the other player).
+
+Message passing. Actors are worker processes (:class:`ActorPool`, multiprocessing ``spawn``) that
+talk only in plain picklable messages::
+
+    to an actor     ("weights", generation, Weights)   ("play", num_positions)   ("abort",)   ("stop",)
+    from an actor   ("progress", stats dict)   ("positions", generation, Positions, stats dict)
+                    ("error", traceback text)
+
+so a later Ray actor can wrap :class:`Actor` unchanged (``set_weights`` and ``play`` are the whole
+interface). :class:`LocalActors` runs one actor in the calling process with the same interface
+(tests, debugging, and CUDA, where one process feeds the GPU large batches).
+
+This module does not import torch unless an actor is given torch weights.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, fields
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable
+
+import numpy as np
+
+import games
+from games.core import Game
+from search import OnnxEvaluator, Search, SearchConfig
+
+from .config import SelfPlayConfig
+
+__all__ = [
+    "Actor",
+    "ActorError",
+    "ActorPool",
+    "ActorSpec",
+    "LocalActors",
+    "Positions",
+    "SelfPlayStats",
+    "Weights",
+    "evaluator_from_weights",
+    "make_actors",
+]
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A network as bytes, for sending to actors. ``format`` is ``"onnx"`` (a serialized ONNX
+    model, run by onnxruntime) or ``"safetensors"`` (a state dict, run by torch; ``net`` is its
+    ``NetConfig.to_dict()``)."""
+
+    format: str
+    data: bytes
+    net: dict = field(default_factory=dict)
+
+
+@dataclass
+class Positions:
+    """Training positions: ``N`` rows, each from a finished game."""
+
+    obs: np.ndarray  # float32[N, C, H, W], from the player to move at the position
+    policy: np.ndarray  # float32[N, A], the full search's policy target
+    value: np.ndarray  # float32[N], the final score for the player to move at the position
+
+    def __len__(self) -> int:
+        return int(self.value.shape[0])
+
+    @classmethod
+    def empty(cls, game: Game) -> "Positions":
+        return cls(
+            np.zeros((0, *game.obs_shape), np.float32), np.zeros((0, game.num_actions), np.float32), np.zeros(0, np.float32)
+        )
+
+    @classmethod
+    def concatenate(cls, parts: list["Positions"], game: Game) -> "Positions":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty(game)
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("obs", "policy", "value")))
+
+
+@dataclass
+class SelfPlayStats:
+    """Counters of self-play work, summed over actors (:meth:`merge`)."""
+
+    games: int = 0  # games finished
+    positions: int = 0  # training positions produced (full-search moves of finished games)
+    moves: int = 0  # moves played, full and fast
+    full_moves: int = 0  # moves that got the full search
+    evaluations: int = 0  # positions the network evaluated
+    evaluator_calls: int = 0  # batched network calls
+    seconds: float = 0.0  # wall-clock seconds spent playing (a pool: the slowest actor's)
+    evaluator_seconds: float = 0.0  # of which inside the network (a pool: the mean over actors)
+    game_length: int = 0  # moves of all finished games (mean length = game_length / games)
+    first_player_score: float = 0.0  # sum over finished games of player 0's score in [-1, 1]
+    draws: int = 0  # finished games with score 0
+    resignations: int = 0  # games ended by a resignation
+    resign_checks: int = 0  # no-resign games in which someone would have resigned
+    false_resignations: int = 0  # ... and that player did not lose
+
+    def merge(self, other: "SelfPlayStats | dict") -> "SelfPlayStats":
+        other = other if isinstance(other, SelfPlayStats) else SelfPlayStats(**other)
+        return SelfPlayStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def false_resignation_rate(self) -> float:
+        """False resignations among the checked ones (NaN before any check)."""
+        return self.false_resignations / self.resign_checks if self.resign_checks else float("nan")
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """Everything needed to build an actor, in another process or on another machine."""
+
+    game: str  # registry name
+    game_options: dict
+    search: SearchConfig
+    selfplay: SelfPlayConfig
+    seed: int
+    device: str = "cpu"  # where a torch evaluator runs (ONNX weights always run on the CPU)
+    threads: int = 1  # onnxruntime intra-op threads
+
+
+# ----------------------------------------------------------------------------- the actor
+
+
+class _CountingEvaluator:
+    """Wraps an evaluator to count calls, positions and seconds."""
+
+    def __init__(self, inner: Callable, stats: SelfPlayStats) -> None:
+        self.inner = inner
+        self.stats = stats
+
+    def __call__(self, obs: np.ndarray, mask: np.ndarray):
+        start = time.perf_counter()
+        out = self.inner(obs, mask)
+        self.stats.evaluator_seconds += time.perf_counter() - start
+        self.stats.evaluator_calls += 1
+        self.stats.evaluations += obs.shape[0]
+        return out
+
+
+def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", threads: int = 1) -> Callable:
+    """A search evaluator running ``weights``: onnxruntime with ``threads`` intra-op threads for
+    ONNX, torch on ``device`` for safetensors."""
+    if weights.format == "onnx":
+        return OnnxEvaluator(weights.data, threads=threads)
+    if weights.format == "safetensors":
+        from safetensors.torch import load as load_tensors
+
+        from .network import NetConfig, build_network, prepare_for_device
+
+        model = build_network(NetConfig.from_dict(weights.net), game.obs_shape, game.num_actions)
+        model.load_state_dict(load_tensors(weights.data))
+        if device == "cpu":
+            import torch
+
+            torch.set_num_threads(threads)
+        prepare_for_device(model, device)
+        from search import TorchEvaluator
+
+        return TorchEvaluator(model, device=device, autocast="bfloat16" if device.startswith("cuda") else None)
+    raise ValueError(f"unknown weights format {weights.format!r}; expected 'onnx' or 'safetensors'")
+
+
+class Actor:
+    """Plays ``selfplay.games_per_actor`` games at once with the network of the latest
+    :meth:`set_weights`, and hands back training positions from the games that finish."""
+
+    def __init__(self, spec: ActorSpec) -> None:
+        self.spec = spec
+        self.game = games.make(spec.game, **spec.game_options)
+        self.config = spec.selfplay
+        self.search_config = spec.search
+        self.generation = -1
+        self._evaluator: Callable | None = None
+        B = spec.selfplay.games_per_actor
+        seeds = np.random.SeedSequence(spec.seed)
+        self.rng = np.random.default_rng(seeds.spawn(1)[0])  # playout caps, who never resigns
+        initial = np.stack([self.game.initial_state()] * B)
+        self.tree = Search(self.game, initial, spec.search, seed=int(seeds.generate_state(1)[0]))
+        self.moves = np.zeros(B, np.int64)  # [B] moves played in each game
+        self.records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(B)]  # (obs, policy, player)
+        self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
+        self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
+
+    # ------------------------------------------------------------------ interface
+    def set_weights(self, generation: int, weights: Weights) -> None:
+        """Play on with a new network. The games in progress continue; their trees restart,
+        since the statistics in them came from the old network."""
+        self._evaluator = evaluator_from_weights(weights, self.game, self.spec.device, self.spec.threads)
+        self.generation = int(generation)
+        self.tree.set_roots(self.tree.root_states)
+
+    @property
+    def resigning(self) -> bool:
+        return self.config.resign_value > -1 and self.generation >= self.config.resign_from_generation
+
+    def play(
+        self,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+        progress_every: float = 1.0,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Play until finished games have produced at least ``num_positions`` training positions
+        (or ``should_stop()`` says so; it is asked between moves). Games in progress when it
+        returns carry on at the next call. ``on_progress(stats so far)`` is called about every
+        ``progress_every`` seconds."""
+        if self._evaluator is None:
+            raise RuntimeError("Actor.play before set_weights: the actor has no network")
+        stats = SelfPlayStats()
+        evaluator = _CountingEvaluator(self._evaluator, stats)
+        parts: list[Positions] = []
+        start = last_report = time.perf_counter()
+        while stats.positions < num_positions:
+            if should_stop is not None and should_stop():
+                break
+            parts += self._move(evaluator, stats)
+            now = time.perf_counter()
+            if on_progress is not None and now - last_report >= progress_every:
+                stats.seconds = now - start
+                on_progress(stats)
+                last_report = now
+        stats.seconds = time.perf_counter() - start
+        return Positions.concatenate(parts, self.game), stats
+
+    # ------------------------------------------------------------------ one move of every game
+    def _move(self, evaluator: Callable, stats: SelfPlayStats) -> list[Positions]:
+        game, config, tree = self.game, self.config, self.tree
+        B = tree.batch_size
+        if config.fast_simulations > 0:
+            full = self.rng.random(B) < config.full_search_prob
+            sims = np.where(full, self.search_config.num_simulations, config.fast_simulations)
+        else:
+            full = np.ones(B, np.bool_)
+            sims = np.full(B, self.search_config.num_simulations)
+        states = tree.root_states  # [B, S], none terminal: finished games restart below
+        result = tree.run(evaluator, simulations=sims, move_numbers=self.moves)
+        players = np.array([game.to_play(s) for s in states])  # [B] player to move
+        for b in np.flatnonzero(full):
+            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b])))
+        stats.moves += B
+        stats.full_moves += int(full.sum())
+
+        resigned = np.zeros(B, np.bool_)
+        if self.resigning:
+            losing = result.root_values < config.resign_value  # [B], the mover's view
+            first_time = losing & self.no_resign & (self.would_resign < 0)
+            self.would_resign[first_time] = players[first_time]
+            resigned = losing & ~self.no_resign
+        playing = np.flatnonzero(~resigned)
+        if playing.size:
+            tree.advance(result.actions[playing], games=playing)
+        self.moves += 1
+
+        finished = resigned | tree.root_terminal
+        out = []
+        for b in np.flatnonzero(finished):
+            if resigned[b]:
+                scores = np.ones(game.num_players)
+                scores[players[b]] = -1.0
+                stats.resignations += 1
+            else:
+                scores = game.returns(tree.root_states[b])
+            out.append(self._finish(b, scores, stats))
+        if finished.any():
+            restart = np.flatnonzero(finished)
+            tree.set_roots(np.stack([game.initial_state()] * restart.size), games=restart)
+            self.moves[restart] = 0
+            self.no_resign[restart] = self._draw_no_resign(restart.size)
+            self.would_resign[restart] = -1
+        return out
+
+    def _finish(self, b: int, scores: np.ndarray, stats: SelfPlayStats) -> Positions:
+        """The training positions of game ``b``, which ended with ``scores`` (float[players])."""
+        records = self.records[b]
+        self.records[b] = []
+        stats.games += 1
+        stats.game_length += int(self.moves[b])
+        stats.first_player_score += float(scores[0])
+        stats.draws += int(scores[0] == 0)
+        if self.would_resign[b] >= 0:
+            stats.resign_checks += 1
+            stats.false_resignations += int(scores[self.would_resign[b]] >= 0)
+        stats.positions += len(records)
+        if not records:
+            return Positions.empty(self.game)
+        obs, policy, player = zip(*records)
+        value = scores[np.array(player)].astype(np.float32)
+        return Positions(np.stack(obs), np.stack(policy), value)
+
+    def _draw_no_resign(self, count: int) -> np.ndarray:
+        return self.rng.random(count) < self.config.resign_playout_fraction
+
+
+# ----------------------------------------------------------------------------- running actors
+
+
+class LocalActors:
+    """One actor in this process, behind the :class:`ActorPool` interface."""
+
+    def __init__(self, spec: ActorSpec) -> None:
+        self.actor = Actor(spec)
+        self.count = 1
+
+    def collect(
+        self,
+        generation: int,
+        weights: Weights,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Install ``weights`` and play until ``num_positions`` positions are collected."""
+        self.actor.set_weights(generation, weights)
+        return self.actor.play(num_positions, should_stop, on_progress)
+
+    def close(self) -> None:
+        pass
+
+
+def _worker(conn: Connection, spec: ActorSpec) -> None:
+    """An actor process: answers messages until ("stop",), or until its parent is gone."""
+    # Ctrl-C and SIGTERM are the driver's to handle: it stops the actors after saving its work.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+    try:
+        actor = Actor(spec)
+        stop = False
+        while not stop:
+            message = conn.recv()
+            if message[0] == "stop":
+                break
+            if message[0] == "weights":
+                actor.set_weights(message[1], message[2])
+            elif message[0] == "play":
+
+                def interrupted() -> bool:
+                    nonlocal stop
+                    if os.getppid() != parent:  # the driver died (SIGKILL): nobody will read
+                        raise SystemExit(0)
+                    if conn.poll():
+                        stop = conn.recv()[0] == "stop" or stop
+                        return True
+                    return False
+
+                positions, stats = actor.play(
+                    message[1], interrupted, lambda s: conn.send(("progress", s.to_dict()))
+                )
+                conn.send(("positions", actor.generation, positions, stats.to_dict()))
+            # ("abort",) between plays: nothing to abort
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    except BaseException:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except (OSError, ValueError):
+            pass
+    finally:
+        conn.close()
+
+
+class ActorError(RuntimeError):
+    """An actor process failed; the message carries its traceback."""
+
+
+class ActorPool:
+    """``count`` actor processes (multiprocessing ``spawn``), actor ``i`` seeded ``seed + i``."""
+
+    def __init__(self, spec: ActorSpec, count: int) -> None:
+        if count < 1:
+            raise ValueError(f"an actor pool needs at least one actor, got {count}")
+        context = multiprocessing.get_context("spawn")
+        self.game = games.make(spec.game, **spec.game_options)
+        self.count = count
+        self.connections: list[Connection] = []
+        self.processes = []
+        for i in range(count):
+            ours, theirs = context.Pipe()
+            spec_i = ActorSpec(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, "seed": spec.seed + i})
+            process = context.Process(target=_worker, args=(theirs, spec_i), name=f"selfplay-actor-{i}", daemon=True)
+            process.start()
+            theirs.close()
+            self.connections.append(ours)
+            self.processes.append(process)
+
+    def collect(
+        self,
+        generation: int,
+        weights: Weights,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Send ``weights`` to every actor, ask each for its share of ``num_positions``, and
+        gather the answers. When ``should_stop()`` turns true, actors are told to return what
+        they have."""
+        share = -(-num_positions // self.count)
+        for conn in self.connections:
+            conn.send(("weights", generation, weights))
+            conn.send(("play", share))
+        pending = {conn: i for i, conn in enumerate(self.connections)}
+        progress = [SelfPlayStats() for _ in self.connections]
+        parts: list[Positions] = []
+        total = SelfPlayStats()
+        aborted = False
+        while pending:
+            if not aborted and should_stop is not None and should_stop():
+                for conn in pending:
+                    conn.send(("abort",))
+                aborted = True
+            for conn in wait(list(pending), timeout=0.2):
+                i = pending[conn]
+                try:
+                    message = conn.recv()
+                except EOFError:
+                    raise ActorError(f"actor {i} died (exit code {self.processes[i].exitcode})") from None
+                if message[0] == "error":
+                    raise ActorError(f"actor {i} failed:\n{message[1]}")
+                if message[0] == "progress":
+                    progress[i] = SelfPlayStats(**message[1])
+                elif message[0] == "positions":
+                    _, _, positions, stats = message
+                    parts.append(positions)
+                    total = total.merge(stats)
+                    progress[i] = SelfPlayStats(**stats)
+                    del pending[conn]
+            if on_progress is not None:
+                merged = SelfPlayStats()
+                for p in progress:
+                    merged = merged.merge(p)
+                on_progress(merged)
+        # Seconds are wall-clock: actors play side by side, so their sum is not the time taken.
+        total.seconds = max((p.seconds for p in progress), default=0.0)
+        total.evaluator_seconds /= self.count
+        return Positions.concatenate(parts, self.game), total
+
+    def close(self) -> None:
+        """Stop every actor (they finish their current message first), then reap them."""
+        for conn in self.connections:
+            try:
+                conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+        for conn in self.connections:
+            conn.close()
+
+
+def make_actors(spec: ActorSpec, count: int) -> LocalActors | ActorPool:
+    """``count`` actor processes, or one actor in this process when ``count`` is 0."""
+    return LocalActors(spec) if count == 0 else ActorPool(spec, count)

@@ -1,0 +1,534 @@
+"""The whole configuration of a training run: one frozen dataclass of frozen sections.
+
+:class:`TrainConfig` holds the game and six sections, each the part one component needs::
+
+    net       selfplay.network.NetConfig     the policy-value network
+    search    search.SearchConfig            the self-play search (its num_simulations is the full search)
+    selfplay  SelfPlayConfig                 actors, playout caps, resignation, positions per generation
+    learner   LearnerConfig                  optimizer, schedule, batch, replay buffer
+    eval      EvalConfig                     rating each generation against baselines and its elders
+    run       RunConfig                      time budget, device, seed, checkpoints
+
+Every field carries a help string (``metadata["help"]``) and becomes a command-line flag named
+``--SECTION.FIELD`` with dashes (``--selfplay.games-per-actor 64``, ``--search.root-policy puct``);
+a few common ones also have short names (``--minutes``, ``--device``, ``--seed``).
+:func:`preset` gives the starting point (``tiny``, ``small``, ``full``) for a game, flags override
+it, and the result is saved as ``config.json`` in the run directory, from which ``--resume``
+reads it back. Bad values fail at construction with one line naming the field (:class:`ConfigError`).
+
+This module imports torch only when a :class:`TrainConfig` is built (``NetConfig`` lives with the
+network), so self-play worker processes, which need :class:`SelfPlayConfig` alone, start without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+from search import SearchConfig
+from search.config import SearchError
+
+if typing.TYPE_CHECKING:
+    from .network import NetConfig
+
+__all__ = [
+    "ConfigError",
+    "EvalConfig",
+    "LearnerConfig",
+    "PRESETS",
+    "RESUME_SAFE",
+    "RunConfig",
+    "SECTION_NAMES",
+    "SelfPlayConfig",
+    "TrainConfig",
+    "add_config_arguments",
+    "available_cores",
+    "describe",
+    "flat_items",
+    "overrides_from_args",
+    "preset",
+    "sections",
+    "with_overrides",
+]
+
+
+class ConfigError(ValueError):
+    """A bad training setting (value out of range, unknown field, unsafe change on resume)."""
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+def _need(ok: bool, section: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{section}: {message}")
+
+
+def _check_types(obj: Any, section: str) -> None:
+    """A string where a number belongs (say, from a JSON file edited by hand) fails by name."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        kind = {int: int, float: (int, float), bool: bool, str: str}[hints[f.name]]
+        value = getattr(obj, f.name)
+        ok = isinstance(value, kind) and (hints[f.name] is bool or not isinstance(value, bool))
+        _need(ok, section, f"{f.name} must be {hints[f.name].__name__}, got {value!r}")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """How self-play games are generated. Simulation counts per move: the full search is
+    ``search.num_simulations``; with playout caps most moves get ``fast_simulations``."""
+
+    num_actors: int = _f(
+        -1, "self-play worker processes: -1 one per CPU core, 0 none (play in the training process: "
+        "tests, debugging, and CUDA, where the GPU evaluates one big batch)"
+    )
+    games_per_actor: int = _f(
+        64, "games each actor plays at once; every search step evaluates one leaf of each in one batch"
+    )
+    fast_simulations: int = _f(
+        0, "playout-cap randomization (KataGo): moves that are not full searches get this many "
+        "simulations and give no training position (0: every move is a full search)"
+    )
+    full_search_prob: float = _f(
+        0.25, "with fast_simulations > 0: probability that a move gets the full search"
+    )
+    positions_per_generation: int = _f(
+        2000, "training positions (full-search moves of finished games) collected per generation, "
+        "over all actors"
+    )
+    resign_value: float = _f(
+        -1.0, "the player to move resigns when its search's root value is below this (e.g. -0.9); "
+        "-1 never resigns"
+    )
+    resign_playout_fraction: float = _f(
+        0.1, "fraction of games in which nobody resigns, played out to measure the false-resignation "
+        "rate (resignations that would have turned a draw or a win into a loss)"
+    )
+    resign_from_generation: int = _f(
+        3, "resignation is allowed from this generation on (an untrained value head means nothing)"
+    )
+
+    def __post_init__(self) -> None:
+        s = "selfplay"
+        _check_types(self, s)
+        _need(self.num_actors >= -1, s, f"num_actors must be -1 (one per core), 0 or more, got {self.num_actors}")
+        _need(self.games_per_actor >= 1, s, f"games_per_actor must be >= 1, got {self.games_per_actor}")
+        _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
+        _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
+        _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")
+        _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
+        _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")
+        _need(self.resign_from_generation >= 0, s, f"resign_from_generation must be >= 0, got {self.resign_from_generation}")
+
+    @property
+    def actors(self) -> int:
+        """Worker processes to start (``num_actors`` with -1 resolved to the core count)."""
+        return available_cores() if self.num_actors == -1 else self.num_actors
+
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """How the network learns from the replay buffer."""
+
+    optimizer: str = _f("adamw", "'adamw' or 'sgd' (with Nesterov momentum)")
+    lr: float = _f(2e-3, "peak learning rate")
+    momentum: float = _f(0.9, "sgd: momentum")
+    weight_decay: float = _f(1e-4, "weight decay (decoupled for adamw, L2 for sgd)")
+    schedule: str = _f(
+        "cosine", "learning rate over the run's budget (time, or generations if run.generations is set): "
+        "'constant', 'cosine' (from lr down to lr * lr_final_fraction) or 'step' (drops to "
+        "lr * sqrt(lr_final_fraction) at half the budget and lr * lr_final_fraction at three quarters)"
+    )
+    lr_final_fraction: float = _f(0.1, "the learning rate at the end of the budget, as a fraction of lr")
+    warmup_steps: int = _f(100, "optimizer steps of linear warm-up from 0 to the scheduled rate")
+    batch_size: int = _f(256, "positions per optimizer step")
+    samples_per_position: float = _f(
+        4.0, "replay ratio: positions sampled for training per new self-play position, so a generation "
+        "trains new_positions * samples_per_position / batch_size steps"
+    )
+    buffer_capacity: int = _f(100_000, "positions the replay buffer holds; the oldest are overwritten")
+    min_positions: int = _f(1000, "no training until the buffer holds this many positions")
+    augment: bool = _f(True, "sample each position through a random symmetry of the board")
+    threads: int = _f(0, "torch threads for learning on the CPU (0: one per core)")
+
+    def __post_init__(self) -> None:
+        s = "learner"
+        _check_types(self, s)
+        _need(self.optimizer in OPTIMIZERS, s, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        _need(self.schedule in SCHEDULES, s, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _need(self.lr > 0 and math.isfinite(self.lr), s, f"lr must be > 0, got {self.lr}")
+        _need(0 <= self.momentum < 1, s, f"momentum must be in [0, 1), got {self.momentum}")
+        _need(self.weight_decay >= 0, s, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _need(0 < self.lr_final_fraction <= 1, s, f"lr_final_fraction must be in (0, 1], got {self.lr_final_fraction}")
+        _need(self.warmup_steps >= 0, s, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        _need(self.batch_size >= 1, s, f"batch_size must be >= 1, got {self.batch_size}")
+        _need(self.samples_per_position > 0, s, f"samples_per_position must be > 0, got {self.samples_per_position}")
+        _need(self.buffer_capacity >= 1, s, f"buffer_capacity must be >= 1, got {self.buffer_capacity}")
+        _need(self.min_positions >= 1, s, f"min_positions must be >= 1, got {self.min_positions}")
+        _need(
+            self.min_positions <= self.buffer_capacity, s,
+            f"min_positions ({self.min_positions}) cannot exceed buffer_capacity ({self.buffer_capacity})",
+        )
+        _need(self.threads >= 0, s, f"threads must be >= 0, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Rating the network during and after training."""
+
+    every: int = _f(2, "rate the network every this many generations (0: only at the end)")
+    games: int = _f(20, "games against each opponent per rating (half with each colour)")
+    visits: int = _f(32, "the network agent's simulations per move (0: the raw policy)")
+    opponents: str = _f(
+        "random,greedy,mcts:100", "fixed opponents, comma-separated agent specs (random, greedy, mcts:N)"
+    )
+    previous: int = _f(2, "also play the latest this many rated generations (the Elo ladder)")
+    opening_moves: int = _f(
+        2, "random plies opening each pair of rating games (each side plays both colours of an opening), "
+        "so deterministic players do not replay one game"
+    )
+    final_games: int = _f(100, "games against each final opponent when the run ends (0: skip)")
+    final_visits: int = _f(200, "the network agent's simulations per move in the final games")
+    final_opponents: str = _f("random,greedy,mcts:200", "opponents of the final games, comma-separated")
+
+    def __post_init__(self) -> None:
+        s = "eval"
+        _check_types(self, s)
+        for name in ("every", "games", "visits", "previous", "opening_moves", "final_games", "final_visits"):
+            _need(getattr(self, name) >= 0, s, f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("opponents", "final_opponents"):
+            specs = [x.strip() for x in getattr(self, name).split(",")]
+            _need(all(specs) or getattr(self, name) == "", s, f"{name} has an empty entry: {getattr(self, name)!r}")
+
+    @property
+    def opponent_specs(self) -> list[str]:
+        return [x.strip() for x in self.opponents.split(",") if x.strip()]
+
+    @property
+    def final_opponent_specs(self) -> list[str]:
+        return [x.strip() for x in self.final_opponents.split(",") if x.strip()]
+
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "onnx", "torch")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run as a whole: budget, hardware, seed, checkpoints."""
+
+    minutes: float = _f(0.0, "wall-clock budget of the whole run, resumed sessions included (0: none)")
+    generations: int = _f(0, "stop after this many generations (0: none); at least one budget is needed")
+    device: str = _f("auto", "where the network learns and, with cuda, evaluates: auto, cpu or cuda")
+    inference: str = _f(
+        "auto", "how actors evaluate the network: 'onnx' (onnxruntime), 'torch', or 'auto' "
+        "(onnxruntime on the CPU, where it is faster; torch on CUDA)"
+    )
+    seed: int = _f(0, "seed of every random choice in the run")
+    keep_last: int = _f(3, "checkpoints kept (besides the best-rated one)")
+    progress: bool = _f(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        s = "run"
+        _check_types(self, s)
+        _need(self.minutes >= 0 and math.isfinite(self.minutes), s, f"minutes must be >= 0, got {self.minutes}")
+        _need(self.generations >= 0, s, f"generations must be >= 0, got {self.generations}")
+        _need(self.device in DEVICES, s, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        _need(self.inference in BACKENDS, s, f"inference must be one of {', '.join(BACKENDS)}, got {self.inference!r}")
+        _need(self.keep_last >= 1, s, f"keep_last must be >= 1, got {self.keep_last}")
+
+
+# ----------------------------------------------------------------------------- the whole
+
+
+SECTION_NAMES = ("net", "search", "selfplay", "learner", "eval", "run")
+
+
+def sections() -> dict[str, type]:
+    """``{section name: its dataclass}``, in :data:`SECTION_NAMES` order."""
+    from .network import NetConfig  # torch: only when a whole config is asked for
+
+    return {"net": NetConfig, "search": SearchConfig, "selfplay": SelfPlayConfig, "learner": LearnerConfig,
+            "eval": EvalConfig, "run": RunConfig}
+
+
+def _default_net() -> "NetConfig":
+    return sections()["net"]()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved as the run's ``config.json``."""
+
+    game: str  # registry name, e.g. "connect4"
+    game_options: Mapping[str, Any] = field(default_factory=dict)  # games.make options
+    preset: str = ""  # the preset it started from (a label; the fields below are what counts)
+    net: "NetConfig" = field(default_factory=_default_net)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        for name, kind in sections().items():
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(f"config: {name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+        if self.run.minutes == 0 and self.run.generations == 0:
+            raise ConfigError("run: give a budget: minutes > 0 or generations > 0")
+        if self.selfplay.fast_simulations > self.search.num_simulations:
+            raise ConfigError(
+                f"selfplay: fast_simulations ({self.selfplay.fast_simulations}) exceeds the full search "
+                f"(search.num_simulations = {self.search.num_simulations})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: ``{"game": ..., "game_options": ..., "net": {...}, ...}``."""
+        out: dict[str, Any] = {"game": self.game, "game_options": dict(self.game_options), "preset": self.preset}
+        for name in SECTION_NAMES:
+            out[name] = asdict(getattr(self, name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; refuses unknown sections and fields by name. Missing fields
+        take their defaults (a config written before a field existed)."""
+        unknown = sorted(set(data) - {"game", "game_options", "preset", *SECTION_NAMES})
+        if unknown:
+            raise ConfigError(f"unknown config section(s): {', '.join(unknown)}")
+        if not isinstance(data.get("game"), str):
+            raise ConfigError("config has no game name")
+        parts = {}
+        for name, kind in sections().items():
+            values = dict(data.get(name) or {})
+            known = {f.name for f in fields(kind)}
+            extra = sorted(set(values) - known)
+            if extra:
+                raise ConfigError(f"{name}: unknown field(s) {', '.join(extra)}")
+            parts[name] = _build(kind, name, values)
+        return _build(
+            cls, "config", {"game": data["game"], "game_options": dict(data.get("game_options") or {}),
+                            "preset": str(data.get("preset", "")), **parts}
+        )
+
+    def replace(self, **parts: Any) -> "TrainConfig":
+        """A copy with whole sections replaced: ``cfg.replace(run=replace(cfg.run, minutes=5))``."""
+        return _build(TrainConfig, "config", {**{f.name: getattr(self, f.name) for f in fields(self)}, **parts})
+
+
+def _build(kind: type, section: str, values: Mapping[str, Any]) -> Any:
+    """``kind(**values)`` with every error of the section's own validators as a ConfigError."""
+    from .network import NetConfigError
+
+    try:
+        return kind(**values)
+    except ConfigError:
+        raise
+    except (SearchError, NetConfigError, TypeError) as e:
+        raise ConfigError(f"{section}: {e}") from None
+
+
+def flat_items(config: TrainConfig) -> dict[str, Any]:
+    """``{"selfplay.games_per_actor": 64, ...}``: every field of every section."""
+    return {f"{name}.{f.name}": getattr(getattr(config, name), f.name) for name, kind in sections().items() for f in fields(kind)}
+
+
+def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainConfig:
+    """``config`` with ``{"section.field": value}`` applied (unknown keys refused by name)."""
+    grouped: dict[str, dict[str, Any]] = {}
+    known = flat_items(config)
+    for key, value in overrides.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+        section, name = key.split(".", 1)
+        grouped.setdefault(section, {})[name] = value
+    parts = {section: _build(type(getattr(config, section)), section, {**asdict(getattr(config, section)), **values})
+             for section, values in grouped.items()}
+    return config.replace(**parts)
+
+
+#: Settings ``--resume`` may change: the budget and the hardware, nothing that changes what is
+#: learned from what. (The number of actors changes which games are played, not how.)
+RESUME_SAFE = frozenset(
+    {
+        "run.minutes",
+        "run.generations",
+        "run.device",
+        "run.inference",
+        "run.progress",
+        "selfplay.num_actors",
+        "learner.threads",
+        "eval.final_games",
+        "eval.final_visits",
+        "eval.final_opponents",
+    }
+)
+
+
+# ----------------------------------------------------------------------------- presets
+
+PRESETS = ("tiny", "small", "full")
+
+
+def preset(game: str, name: str = "small", game_options: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The starting configuration ``name`` (tiny, small or full) for ``game``.
+
+    * ``tiny``: minutes on a laptop CPU; tic-tac-toe plays perfectly after it.
+    * ``small``: ``make train``: 20 minutes of Connect Four on two CPU cores.
+    * ``full``: hours, sized for a GPU (a bigger network, a longer search).
+
+    Tic-tac-toe and Connect Four have tuned values; other games get generic ones scaled from the
+    Connect Four ones.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    options = dict(game_options or {})
+    base = TrainConfig(game=game, game_options=options, preset=name, run=RunConfig(minutes=20.0))
+    if game == "tictactoe":
+        return _tictactoe(base, name)
+    if game == "connect4":
+        return _connect4(base, name)
+    return _generic(base, name)
+
+
+def _gumbel(simulations: int, considered: int = 16) -> SearchConfig:
+    """Self-play search: Gumbel root (policy improvement even with a handful of simulations,
+    no Dirichlet noise or temperature needed), tree reuse."""
+    return SearchConfig(num_simulations=simulations, root_policy="gumbel", gumbel_considered=considered, reuse_tree=True)
+
+
+def _tictactoe(base: TrainConfig, name: str) -> TrainConfig:
+    from .network import NetConfig
+
+    # Tic-tac-toe is small enough that a 2x64 MLP learns it exactly; a conv net buys nothing.
+    net = NetConfig(kind="mlp", layers=2, hidden=64 if name == "tiny" else 128)
+    sims = {"tiny": 16, "small": 32, "full": 64}[name]
+    return base.replace(
+        net=net,
+        search=_gumbel(sims, considered=9),
+        selfplay=SelfPlayConfig(games_per_actor=64, positions_per_generation=1000),
+        learner=LearnerConfig(lr=3e-3, batch_size=128, buffer_capacity=20_000, min_positions=500, warmup_steps=50),
+        eval=EvalConfig(every=2, games=20, visits=sims, opponents="random,greedy,mcts:100", final_games=20,
+                        final_visits=sims, final_opponents="random,greedy,mcts:1000"),
+        run=RunConfig(minutes={"tiny": 5.0, "small": 10.0, "full": 30.0}[name]),
+    )
+
+
+def _connect4(base: TrainConfig, name: str) -> TrainConfig:
+    from .network import NetConfig
+
+    if name == "full":
+        return base.replace(
+            net=NetConfig(channels=128, blocks=10, hidden=128),
+            search=_gumbel(64),
+            selfplay=SelfPlayConfig(games_per_actor=1024, fast_simulations=16, full_search_prob=0.25,
+                                    positions_per_generation=50_000, resign_value=-0.95),
+            learner=LearnerConfig(lr=1e-3, batch_size=1024, buffer_capacity=2_000_000, min_positions=20_000),
+            eval=EvalConfig(every=2, games=50, visits=64, opponents="greedy,mcts:200,mcts:1000"),
+            run=RunConfig(minutes=240.0),
+        )
+    small = name == "small"
+    return base.replace(
+        net=NetConfig(channels=32 if small else 16, blocks=3 if small else 2, hidden=64 if small else 32),
+        search=_gumbel(32 if small else 16),
+        selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25,
+                                positions_per_generation=4000 if small else 2000, resign_value=-0.95),
+        learner=LearnerConfig(lr=2e-3, batch_size=256, buffer_capacity=150_000, min_positions=2000),
+        eval=EvalConfig(every=3, games=20, visits=32, opponents="random,greedy,mcts:200"),
+        run=RunConfig(minutes=20.0 if small else 5.0),
+    )
+
+
+def _generic(base: TrainConfig, name: str) -> TrainConfig:
+    from .network import NetConfig
+
+    net = {"tiny": NetConfig(channels=16, blocks=2, hidden=32), "small": NetConfig(), "full": NetConfig(channels=128, blocks=10, hidden=128)}[name]
+    sims = {"tiny": 16, "small": 32, "full": 64}[name]
+    return base.replace(
+        net=net,
+        search=_gumbel(sims),
+        selfplay=SelfPlayConfig(games_per_actor=1024 if name == "full" else 64, positions_per_generation=2000 if name != "full" else 20_000),
+        learner=LearnerConfig(buffer_capacity=100_000 if name != "full" else 1_000_000),
+        eval=EvalConfig(every=3, games=20, visits=sims, opponents="random,greedy,mcts:100"),
+        run=RunConfig(minutes={"tiny": 5.0, "small": 20.0, "full": 240.0}[name]),
+    )
+
+
+# ----------------------------------------------------------------------------- command line
+
+#: Short names for the settings people change most (``--minutes`` is ``--run.minutes``).
+ALIASES = {"run.minutes": "--minutes", "run.device": "--device", "run.seed": "--seed", "run.generations": "--generations"}
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of every section, ``--section.field-name``, defaulting to "not given"
+    (the preset or the resumed config decides). Values are parsed by the field's type."""
+    for section, kind in sections().items():
+        group = parser.add_argument_group(f"{section} settings", (kind.__doc__ or "").split("\n")[0])
+        hints = typing.get_type_hints(kind)
+        for f in fields(kind):
+            key = f"{section}.{f.name}"
+            names = [f"--{section}.{f.name.replace('_', '-')}"]
+            if key in ALIASES:
+                names.insert(0, ALIASES[key])
+            kind_of = hints[f.name]
+            group.add_argument(
+                *names,
+                dest=key,
+                type=_parse_bool if kind_of is bool else kind_of,
+                default=argparse.SUPPRESS,
+                metavar={bool: "BOOL", int: "N", float: "X", str: "TEXT"}[kind_of],
+                help=f.metadata.get("help", ""),
+            )
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"section.field": value}`` for the config flags given on the command line."""
+    keys = {f"{s}.{f.name}" for s, kind in sections().items() for f in fields(kind)}
+    return {k: v for k, v in vars(args).items() if k in keys}
+
+
+def describe(config: TrainConfig) -> str:
+    """One line: game, preset, network, search, budget."""
+    opts = ",".join(f"{k}={v}" for k, v in config.game_options.items())
+    search = config.search
+    sims = f"{search.num_simulations}"
+    if config.selfplay.fast_simulations:
+        sims += f"/{config.selfplay.fast_simulations} (full p={config.selfplay.full_search_prob:g})"
+    budget = " and ".join(
+        x for x in (f"{config.run.minutes:g} min" if config.run.minutes else "",
+                    f"{config.run.generations} generations" if config.run.generations else "") if x
+    )
+    return (f"{config.game}{'(' + opts + ')' if opts else ''}, preset {config.preset or '-'}: "
+            f"{config.net.describe()} net, {search.root_policy} search {sims} sims, budget {budget}")
+

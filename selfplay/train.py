@@ -1,0 +1,684 @@
+"""``selfplay train GAME``: AlphaZero training by self-play, in alternating generations.
+
+One generation, read top to bottom in :meth:`Trainer.run`::
+
+    1. self-play   every actor plays with the current network until the generation's positions
+                   are in (actors are processes, one per core; see selfplay.actor)
+    2. replay      the positions go into the ring buffer (selfplay.replay)
+    3. learn       the learner takes replay-ratio many optimizer steps on it (selfplay.learner)
+    4. rate        every eval.every generations: matches against fixed baselines and earlier
+                   generations, Elo by Bradley-Terry over all games so far (selfplay.arena, .elo)
+    5. record      a metrics row (CSV, TensorBoard), then a checkpoint with the replay buffer
+                   (selfplay.checkpoint), plots after ratings
+
+**Alternating, not concurrent.** Self-play and learning take turns, each with every core. On a
+small CPU machine (the target of ``make train``: two cores) a learner running beside the actors
+would take a core from self-play, and self-play is where the time goes. Alternating also makes a
+generation a clean unit: one network made all its games, the checkpoint after it holds the
+network and exactly the data it was trained on, and a resumed run continues from that boundary.
+The price is that the learner idles during self-play and the actors during learning. On a GPU,
+where learning is cheap next to self-play, that price is small too.
+
+Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
+
+    config.json              the full TrainConfig (every field), read back by --resume
+    ckpt-000012.json         checkpoint sidecar (game, network, step = generation, metrics, run state)
+    ckpt-000012.safetensors  weights and optimizer state; the last run.keep_last and the best-rated kept
+    replay.npz               the replay buffer, saved with every checkpoint
+    ratings.json             every rating match and the fitted Elo (selfplay.elo.RatingTable)
+    metrics.csv, tb/         one row / event set per generation (selfplay.metrics)
+    losses.png elo.png speed.png
+    final.json               the final matches against the baselines
+
+Time. ``run.minutes`` is wall-clock of the whole run (self-play, learning, rating), counting the
+time of earlier sessions of a resumed run. The final matches come after the budget. A
+generation under way when the budget ends stops its self-play early and trains on what it has.
+
+Interruption. Ctrl-C or SIGTERM stops the current phase, saves a checkpoint with the replay
+buffer and exits. A second Ctrl-C quits at once, and the run resumes from the last checkpoint. A
+SIGKILL loses at most the work since the last checkpoint. Checkpoint writes are atomic, so it
+can never lose a checkpoint or the buffer.
+"""
+
+from __future__ import annotations
+
+import os
+
+# torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
+# else) that makes a two-thread learner tens of times slower. Effective if torch is not imported yet.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import datetime
+import json
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import games
+from games.core import Game, GameError
+
+from .config import (
+    PRESETS,
+    RESUME_SAFE,
+    ConfigError,
+    TrainConfig,
+    add_config_arguments,
+    available_cores,
+    describe,
+    overrides_from_args,
+    preset,
+    with_overrides,
+)
+
+__all__ = ["Trainer", "TrainError", "add_arguments", "load_config", "main", "train"]
+
+CONFIG_FILE = "config.json"
+RATINGS_FILE = "ratings.json"
+FINAL_FILE = "final.json"
+BEST_METRIC = "elo"
+
+
+class TrainError(ValueError):
+    """A run that cannot start or resume (bad directory, mismatched checkpoint): one line."""
+
+
+# ----------------------------------------------------------------------------- stopping
+
+
+class StopRequest:
+    """Set by SIGINT/SIGTERM (or by calling :meth:`set`); polled by every phase of the run.
+    The first Ctrl-C asks for a clean stop, a second one raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.reason is not None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.set(signal.Signals(signum).name)
+        print(
+            f"\n{self.reason}: stopping after saving a checkpoint (Ctrl-C again to quit without saving)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunState:
+    """What a checkpoint's ``meta["run"]`` holds besides the network and optimizer."""
+
+    generation: int = 0  # the network's generation: 0 untrained, g after g rounds of learning
+    elapsed: float = 0.0  # wall-clock seconds of the run up to the checkpoint
+    games: int = 0  # self-play games finished
+    positions: int = 0  # training positions produced
+    rng: dict = field(default_factory=dict)  # the learner's numpy generator state
+    rated: list = field(default_factory=list)  # generations rated so far
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("generation", "elapsed", "games", "positions", "rng", "rated")}
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda: torch sees no CUDA device (use --device cpu or auto)")
+    return device
+
+
+def load_config(run_dir: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in ``run_dir/config.json``."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not Path(run_dir).is_dir():
+        raise TrainError(f"{run_dir}: no such run directory")
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrainError(f"{run_dir}: not a run directory (no {CONFIG_FILE})") from None
+    except (OSError, ValueError) as e:
+        raise TrainError(f"{path}: unreadable config ({type(e).__name__}: {e})") from None
+    return TrainConfig.from_dict(data)
+
+
+class Trainer:
+    """One session of a run: builds everything, then :meth:`run` loops over generations."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False, stop: StopRequest | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
+        import torch
+
+        from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+        from .elo import RatingTable
+        from .learner import Learner
+        from .network import build_network
+        from .replay import ReplayBuffer, ReplayError
+
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.stop = stop or StopRequest()
+        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.game: Game = games.make(config.game, **config.game_options)
+        self.device = resolve_device(config.run.device)
+        self.cores = available_cores()
+        torch.set_num_threads(config.learner.threads or self.cores)
+        self.state = RunState()
+        self.table = RatingTable(anchor="random" if "random" in config.eval.opponent_specs else None)
+        self.rated_weights: dict[int, Any] = {}  # generation -> Weights of recently rated networks
+
+        torch.manual_seed(config.run.seed)
+        self.model = build_network(config.net, self.game.obs_shape, self.game.num_actions)
+        self.learner = Learner(self.model, config.learner, self.device)
+        self.buffer = ReplayBuffer.for_game(self.game, config.learner.buffer_capacity)
+        self.rng = np.random.default_rng(np.random.SeedSequence(config.run.seed))
+
+        checkpoint = latest_checkpoint(self.run_dir) if resume else None
+        if resume and checkpoint is not None:
+            try:
+                saved = load_checkpoint(checkpoint, expect_game=self.game, expect_net=config.net)
+                self.model.load_state_dict(saved.model_state)
+                if saved.optimizer_state is not None:
+                    self.learner.load_state_dict(saved.optimizer_state)
+                run = saved.meta.get("run")
+                if not isinstance(run, dict):
+                    raise CheckpointError(f"{checkpoint.name}: not a training checkpoint (no run state)")
+                self.state = RunState(**run)
+                if self.state.rng:
+                    self.rng.bit_generator.state = self.state.rng
+                for match in saved.meta.get("ratings", []):
+                    self.table.add(match["a"], match["b"], match["wins"], match["draws"], match["losses"], **match.get("meta", {}))
+                if saved.replay_path is None:
+                    raise TrainError(f"{self.run_dir}: replay buffer {saved.path.parent.name}/replay.npz is missing")
+                self.buffer = ReplayBuffer.load(saved.replay_path, config.learner.buffer_capacity, self.game.version_tag)
+            except (CheckpointError, ReplayError) as e:
+                raise TrainError(f"cannot resume {self.run_dir}: {e}") from None
+            except (KeyError, TypeError, ValueError) as e:
+                if isinstance(e, TrainError):
+                    raise
+                raise TrainError(f"cannot resume {self.run_dir}: {checkpoint.name}: bad run state ({e})") from None
+            self._reload_rated()
+        self.session_start = time.monotonic()
+        self.elapsed_before = self.state.elapsed
+        from .metrics import MetricsLog
+
+        self.metrics = MetricsLog(self.run_dir, config.eval.opponent_specs, resume_from=self.state.generation)
+        if self.metrics.notice:
+            self.log(self.metrics.notice)
+        self.actors = None
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> int:
+        """Train until the budget is spent or a stop is requested; returns the final generation."""
+        from .actor import ActorSpec, make_actors
+
+        config = self.config
+        if self.state.generation == 0 and not self._has_checkpoint():
+            self._save()  # generation 0: the untrained network, so a run can resume from its first minute
+        if self._budget_spent():
+            self.log(f"{self.run_dir}: the budget is spent ({self._budget_text()}); raise --minutes or --generations to go on")
+            return self.state.generation
+        num_actors = config.selfplay.actors if not (self.device == "cuda" and config.selfplay.num_actors == -1) else 0
+        spec = ActorSpec(
+            game=config.game,
+            game_options=dict(config.game_options),
+            search=config.search,
+            selfplay=config.selfplay,
+            # a fresh stream per session: a resumed run does not replay the games it already played
+            seed=int(np.random.SeedSequence([config.run.seed, self.state.generation, 1]).generate_state(1)[0]),
+            device=self.device,
+        )
+        self.log(f"{describe(config)}; {num_actors or 'no'} actor process{'es' if num_actors != 1 else ''}, "
+                 f"learning on {self.device}; run directory {self.run_dir}")
+        progress = _Progress(self, enabled=config.run.progress)
+        self.actors = make_actors(spec, num_actors)
+        try:
+            while not self.stop() and not self._budget_spent():
+                self._generation(progress)
+        finally:
+            progress.close()
+            self.actors.close()
+            self.metrics.close()
+        return self.state.generation
+
+    def _generation(self, progress: "_Progress") -> None:
+        """Steps 1-5 of the module docstring, once."""
+        config, state = self.config, self.state
+        # 1. self-play with the current network; stops early on a stop request or the end of the budget
+        weights = self._weights()
+        positions, stats = self.actors.collect(
+            state.generation,
+            weights,
+            config.selfplay.positions_per_generation,
+            should_stop=lambda: self.stop() or self._time_up(),
+            on_progress=progress.selfplay,
+        )
+        progress.selfplay(stats)
+        # 2. replay
+        if len(positions):
+            self.buffer.add(positions.obs, positions.policy, positions.value, generation=state.generation)
+        state.games += stats.games
+        state.positions += stats.positions
+        if self.stop():  # keep what was played; the network is unchanged, so it is the same generation
+            self._save()
+            return
+        # 3. learn
+        start = time.monotonic()
+        steps = self.learner.steps_for(len(positions)) if len(self.buffer) >= config.learner.min_positions else 0
+        losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
+        train_seconds = time.monotonic() - start
+        state.generation += 1
+        progress.trained(losses)
+        # 4. rate
+        eval_seconds, rating, scores = 0.0, None, {}
+        rate_now = config.eval.every and state.generation % config.eval.every == 0
+        if rate_now and not self.stop():
+            start = time.monotonic()
+            rating, scores = self._rate(state.generation)
+            eval_seconds = time.monotonic() - start
+        # 5. record
+        row = self._row(stats, losses, train_seconds, eval_seconds, rating)
+        self.metrics.log(row, scores)
+        self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if _finite(row.get(k))})
+        if rating is not None:
+            self._plot()
+            progress.rated(rating, scores)
+
+    # ------------------------------------------------------------------ pieces
+    def _weights(self):
+        """The current network as a message for the actors (ONNX on the CPU, safetensors for torch)."""
+        from .actor import Weights
+
+        if self.device == "cpu" and self.config.run.inference in ("auto", "onnx"):
+            from .inference import onnx_bytes
+
+            with warnings.catch_warnings():  # the tracer's notes on shape checks, every export
+                warnings.simplefilter("ignore")
+                return Weights("onnx", onnx_bytes(self.model, self.game.obs_shape))
+        from safetensors.torch import save as save_tensors
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        return Weights("safetensors", save_tensors(state), self.config.net.to_dict())
+
+    def _network_agent(self, generation: int, weights, visits: int, name: str):
+        from .actor import evaluator_from_weights
+        from .agents import NetworkAgent, network_search_config
+
+        # one thread: rating batches are small, and idle spinning threads only contend
+        evaluator = evaluator_from_weights(weights, self.game, self.device, threads=1)
+        search = network_search_config(visits, self.config.search.root_policy) if visits else None
+        return NetworkAgent(self.game, evaluator, visits, config=search, name=name)
+
+    def _rate(self, generation: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Matches of this generation against the baselines and the latest rated generations;
+        returns (``{"elo", "elo_lo", "elo_hi"}``, ``{opponent: score}``)."""
+        from .agents import load_agent
+        from .arena import play_match
+
+        config = self.config.eval
+        weights = self._weights()
+        me = self._network_agent(generation, weights, config.visits, f"gen{generation}")
+        opponents = [load_agent(spec, self.game) for spec in config.opponent_specs]
+        for old in sorted(self.rated_weights)[-config.previous:] if config.previous else []:
+            opponents.append(self._network_agent(old, self.rated_weights[old], config.visits, f"gen{old}"))
+        scores = {}
+        for k, opponent in enumerate(opponents):
+            seed = int(np.random.SeedSequence([self.config.run.seed, generation, 2, k]).generate_state(1)[0])
+            result = play_match(self.game, me, opponent, config.games, seed=seed, opening_moves=config.opening_moves,
+                                batch_size=config.games, stop_when_decided=False)
+            self.table.add(result, generation=generation)
+            if k < len(config.opponent_specs):
+                scores[config.opponent_specs[k]] = result.score
+        self.rated_weights[generation] = weights
+        for old in sorted(self.rated_weights)[: -max(config.previous, 1)]:
+            del self.rated_weights[old]
+        self.state.rated.append(generation)
+        self.table.save(self.run_dir / RATINGS_FILE)
+        ratings, intervals = self.table.ratings(), self.table.intervals()
+        name = f"gen{generation}"
+        lo, hi = intervals.get(name, (math.nan, math.nan))
+        return {"elo": ratings.get(name, math.nan), "elo_lo": lo, "elo_hi": hi}, scores
+
+    def _reload_rated(self) -> None:
+        """After a resume: the weights of the latest rated generations still on disk."""
+        from .checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+
+        wanted = set(self.state.rated[-max(self.config.eval.previous, 1):])
+        saved_model = {k: v.clone() for k, v in self.model.state_dict().items()}
+        for sidecar in list_checkpoints(self.run_dir):
+            step = int(sidecar.stem.split("-")[1])
+            if step in wanted:
+                try:
+                    self.model.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
+                except CheckpointError:
+                    continue
+                self.rated_weights[step] = self._weights()
+        self.model.load_state_dict(saved_model)
+
+    def final_report(self) -> list[dict[str, Any]]:
+        """Matches of the final network against ``eval.final_opponents``, printed and saved to
+        ``final.json``; the results as dicts."""
+        from .agents import load_agent
+        from .arena import play_match
+
+        config = self.config.eval
+        if not config.final_games or not config.final_opponent_specs:
+            return []
+        generation = self.state.generation
+        name = f"gen{generation}@{config.final_visits}"
+        me = self._network_agent(generation, self._weights(), config.final_visits, name)
+        results = []
+        self.log(f"final strength of generation {generation} ({config.final_visits} visits per move), "
+                 f"{config.final_games} games against each opponent:")
+        start = time.monotonic()
+        for k, spec in enumerate(config.final_opponent_specs):
+            seed = int(np.random.SeedSequence([self.config.run.seed, generation, 3, k]).generate_state(1)[0])
+            result = play_match(self.game, me, load_agent(spec, self.game), config.final_games, seed=seed,
+                                opening_moves=config.opening_moves, progress=self.config.run.progress,
+                                stop_when_decided=False)
+            self.log("  " + result.summary())
+            results.append({k: v for k, v in result.to_dict().items() if k != "records"})
+        self.log(f"  ({time.monotonic() - start:.0f} s)")
+        from .checkpoint import atomic_write
+
+        with atomic_write(self.run_dir / FINAL_FILE) as f:
+            f.write(json.dumps({"generation": generation, "visits": config.final_visits, "matches": results}, indent=1).encode())
+        return results
+
+    def _row(self, stats, losses, train_seconds, eval_seconds, rating) -> dict[str, Any]:
+        seconds = max(stats.seconds, 1e-9)
+        games_done = max(stats.games, 1)
+        return {
+            "generation": self.state.generation,
+            "elapsed_s": self.elapsed(),
+            "games": self.state.games,
+            "positions": self.state.positions,
+            "buffer": len(self.buffer),
+            "selfplay_s": stats.seconds,
+            "positions_per_s": stats.positions / seconds,
+            "moves_per_s": stats.moves / seconds,
+            "evals_per_s": stats.evaluations / seconds,
+            "mean_batch": stats.evaluations / max(stats.evaluator_calls, 1),
+            "network_share": stats.evaluator_seconds / seconds,
+            "game_length": stats.game_length / games_done if stats.games else math.nan,
+            "first_player_score": stats.first_player_score / games_done if stats.games else math.nan,
+            "draw_rate": stats.draws / games_done if stats.games else math.nan,
+            "resign_rate": stats.resignations / games_done if stats.games else math.nan,
+            "false_resign_rate": stats.false_resignation_rate,
+            "train_steps": losses["steps"],
+            "train_s": train_seconds,
+            "loss": losses["loss"],
+            "policy_loss": losses["policy_loss"],
+            "value_loss": losses["value_loss"],
+            "lr": losses["lr"],
+            "eval_s": eval_seconds,
+            **(rating or {}),
+        }
+
+    def _save(self, metrics: dict[str, float] | None = None) -> None:
+        from .checkpoint import save_checkpoint
+
+        self.state.elapsed = self.elapsed()
+        self.state.rng = self.rng.bit_generator.state
+        save_checkpoint(
+            self.run_dir,
+            self.state.generation,
+            self.model,
+            self.learner.state_dict(),
+            meta={"run": self.state.to_dict(), "ratings": self.table.matches, "config": self.config.to_dict()},
+            game=self.game,
+            metrics=metrics,
+            replay=self.buffer,
+            keep_last=self.config.run.keep_last,
+            best_metric=BEST_METRIC,
+        )
+
+    def _plot(self) -> None:
+        from .metrics import plot_run
+
+        ratings = self.table.ratings()
+        plot_run(self.run_dir, {k: v for k, v in ratings.items() if not k.startswith("gen")})
+
+    def _has_checkpoint(self) -> bool:
+        from .checkpoint import latest_checkpoint
+
+        return latest_checkpoint(self.run_dir) is not None
+
+    # ------------------------------------------------------------------ budget
+    def elapsed(self) -> float:
+        """Seconds of the run so far, earlier sessions included."""
+        return self.elapsed_before + time.monotonic() - self.session_start
+
+    def _time_up(self) -> bool:
+        return self.config.run.minutes > 0 and self.elapsed() >= 60 * self.config.run.minutes
+
+    def _budget_spent(self) -> bool:
+        generations = self.config.run.generations
+        return self._time_up() or (generations > 0 and self.state.generation >= generations)
+
+    def _progress_fraction(self) -> float:
+        """How much of the budget is used, in [0, 1] (the larger of time and generations)."""
+        run = self.config.run
+        parts = []
+        if run.minutes > 0:
+            parts.append(self.elapsed() / (60 * run.minutes))
+        if run.generations > 0:
+            parts.append(self.state.generation / run.generations)
+        return min(max(parts), 1.0)
+
+    def _budget_text(self) -> str:
+        run = self.config.run
+        parts = []
+        if run.minutes > 0:
+            parts.append(f"{self.elapsed() / 60:.1f} of {run.minutes:g} minutes")
+        if run.generations > 0:
+            parts.append(f"{self.state.generation} of {run.generations} generations")
+        return ", ".join(parts)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+class _Progress:
+    """The progress bar over the budget (time, or generations without a time budget): games,
+    positions/s, loss, Elo, ETA. Without a bar (``run.progress`` off), a line per generation."""
+
+    def __init__(self, trainer: Trainer, enabled: bool) -> None:
+        self.trainer = trainer
+        self.enabled = enabled
+        self.loss = math.nan
+        self.elo = math.nan
+        self.rate = math.nan
+        run = trainer.config.run
+        self.by_time = run.minutes > 0
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            total = 60 * run.minutes if self.by_time else run.generations
+            right = "{remaining} left" if self.by_time else "{n_fmt}/{total_fmt} generations"
+            self.bar = tqdm(
+                total=total, initial=min(self._done(), total), file=sys.stderr, dynamic_ncols=True,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| " + right,
+            )
+            self._refresh()
+
+    def _done(self) -> float:
+        return self.trainer.elapsed() if self.by_time else self.trainer.state.generation
+
+    def _refresh(self, games: int | None = None) -> None:
+        state = self.trainer.state
+        text = (f"gen {state.generation + 1}: {state.games + (games or 0)} games, {self.rate:.0f} pos/s, "
+                f"loss {self.loss:.3f}" + (f", Elo {self.elo:.0f}" if math.isfinite(self.elo) else ""))
+        if self.bar is not None:
+            self.bar.set_description_str(text, refresh=False)
+            self.bar.n = min(self._done(), self.bar.total)
+            self.bar.refresh()
+
+    def selfplay(self, stats) -> None:
+        if stats.seconds > 0:
+            self.rate = stats.positions / stats.seconds
+        self._refresh(stats.games)
+
+    def trained(self, losses: dict) -> None:
+        if _finite(losses["loss"]):
+            self.loss = losses["loss"]
+        self._refresh()
+        if self.bar is None:
+            t = self.trainer
+            self.trainer.log(f"generation {t.state.generation}: {t.state.games} games, {self.rate:.0f} positions/s, "
+                             f"loss {self.loss:.3f}, {t.elapsed() / 60:.1f} min")
+
+    def rated(self, rating: dict, scores: dict) -> None:
+        self.elo = rating["elo"]
+        line = (f"generation {self.trainer.state.generation}: Elo {rating['elo']:.0f} "
+                f"({rating['elo_lo']:.0f} .. {rating['elo_hi']:.0f}); "
+                + ", ".join(f"{100 * s:.0f}% vs {o}" for o, s in scores.items()))
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            self.trainer.log(line)
+        self._refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True,
+          stop: StopRequest | None = None) -> Trainer:
+    """Run (or resume) the run ``config`` describes in ``run_dir``; returns the finished trainer.
+    A new run writes ``config.json`` first."""
+    run_dir = Path(run_dir)
+    if not resume:
+        from .checkpoint import atomic_write, latest_checkpoint
+
+        if (run_dir / CONFIG_FILE).exists() or latest_checkpoint(run_dir) is not None:
+            raise TrainError(f"{run_dir} already holds a run: resume it with --resume {run_dir}, or choose another --run-dir")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_write(run_dir / CONFIG_FILE) as f:
+            f.write(json.dumps(config.to_dict(), indent=1).encode())
+    with (stop or StopRequest()) as stop_request:
+        trainer = Trainer(config, run_dir, resume=resume, stop=stop_request)
+        trainer.run()
+        if stop_request():
+            trainer.log(f"stopped at generation {trainer.state.generation} ({trainer.elapsed() / 60:.1f} min); "
+                        f"checkpoint saved. Resume with: selfplay train --resume {run_dir}")
+        elif final_report:
+            trainer.final_report()
+            from .checkpoint import best_checkpoint, latest_checkpoint
+
+            latest = latest_checkpoint(run_dir)
+            best = best_checkpoint(run_dir, BEST_METRIC)
+            trainer.log(f"final checkpoint: {latest}" + (f"; best rated: {best}" if best and best != latest else ""))
+    return trainer
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``selfplay train``."""
+    parser.add_argument("game", nargs="?", help="game name (see `selfplay games`); not needed with --resume")
+    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)")
+    parser.add_argument("--preset", choices=PRESETS, default=None, help="starting configuration (default: small)")
+    parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the run is written (default: runs/GAME-DATE-TIME)")
+    parser.add_argument(
+        "--resume", default=None, metavar="DIR",
+        help="continue the run in DIR from its latest checkpoint; only these settings may change: "
+        + ", ".join(sorted(RESUME_SAFE)),
+    )
+    parser.add_argument("--no-final", action="store_true", help="skip the final matches against eval.final_opponents")
+    add_config_arguments(parser)
+
+
+def _game_options(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GameError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
+    """(config, run directory, resume?) from parsed ``selfplay train`` arguments."""
+    overrides = overrides_from_args(args)
+    if args.resume:
+        for given, flag in ((args.preset, "--preset"), (args.option, "-o"), (args.run_dir, "--run-dir")):
+            if given:
+                raise TrainError(f"{flag} cannot be combined with --resume (the run's config.json decides)")
+        run_dir = Path(args.resume)
+        config = load_config(run_dir)
+        if args.game and args.game != config.game:
+            raise TrainError(f"{run_dir} is a {config.game} run, not {args.game}")
+        unsafe = sorted(set(overrides) - RESUME_SAFE)
+        if unsafe:
+            raise TrainError(
+                f"--resume keeps the run's settings; {', '.join('--' + k.replace('_', '-') for k in unsafe)} cannot change "
+                f"(allowed: {', '.join(sorted(RESUME_SAFE))})"
+            )
+        return with_overrides(config, overrides), run_dir, True
+    if not args.game:
+        raise TrainError("give a game to train (e.g. selfplay train connect4), or --resume DIR")
+    game = games.make(args.game, **_game_options(args.option))
+    base = preset(args.game, args.preset or "small", dict(game.options))
+    config = with_overrides(base, overrides)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{args.game}-{stamp}"
+    return config, run_dir, False
+
+
+def main(args: argparse.Namespace) -> int:
+    """``selfplay train``: train, print the final strength and the checkpoint's path."""
+    from .checkpoint import CheckpointError
+
+    try:
+        config, run_dir, resume = config_from_args(args)
+        train(config, run_dir, resume=resume, final_report=not args.no_final)
+    except (ConfigError, CheckpointError) as e:
+        raise TrainError(str(e)) from None
+    return 0
+
+
+if __name__ == "__main__":  # python -m selfplay.train GAME ... (the CLI's `selfplay train` is the same)
+    parser = argparse.ArgumentParser(prog="selfplay train", description="Train by self-play.")
+    add_arguments(parser)
+    try:
+        sys.exit(main(parser.parse_args()))
+    except (TrainError, GameError) as e:
+        print(f"selfplay train: error: {e}", file=sys.stderr)
+        sys.exit(2)
