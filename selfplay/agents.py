@@ -278,5 +278,6 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         from .inference import load_evaluator  # torch: only when a network is asked for
 
         evaluator = load_evaluator(path, game, device=device)
-        return NetworkAgent(game, evaluator, visits, name=f"{path.name}@{visits}")
+        label = path.name if path.is_dir() else path.stem if path.suffix == ".onnx" else f"{path.parent.name}/{path.stem}"
+        return NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")

@@ -184,6 +184,7 @@ def play_match(
     if not (isinstance(opening_moves, (int, np.integer)) and opening_moves >= 0):
         raise ValueError(f"opening_moves must be an integer >= 0, got {opening_moves!r}")
     test = SPRT.of(sprt)
+    seed = int(seed) % 2**64  # any integer; the hashes below work on 64 bits
     pool_size = int(batch_size or min(num_games, 64))
     if pool_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -180,6 +180,9 @@ def test_load_agent_plays_checkpoints_and_onnx_files_of_the_game(c4, tmp_path):
         searched = load_agent(spec, c4, visits=16).act(states, np.zeros(6, np.int64), 0)
         assert all(c4.legal_mask(s)[a] for s, a in zip(states, searched))
     assert len({tuple(v) for v in raw.values()}) == 1  # the same network, whichever file
+    assert load_agent(str(tmp_path / "run"), c4, visits=3).name == "run@3"
+    assert load_agent(str(tmp_path / "run" / "ckpt-000005.json"), c4, visits=0).name == "run/ckpt-000005@0"
+    assert load_agent(str(tmp_path / "net.onnx"), c4).name == "net@200"
     other = games.make("connect4", width=6, height=5)
     with pytest.raises(ValueError, match="connect4"):
         load_agent(str(tmp_path / "run"), other)
