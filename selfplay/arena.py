@@ -248,7 +248,7 @@ def play_match(
             started[live] = True
             for who, rows in ((0, live[to_move[live] == a_seat]), (1, live[to_move[live] != a_seat])):
                 if rows.size:
-                    _move(game, agents[who], states, rows, index, plies, seed, who)
+                    _move(game, agents[who], states, rows, index, plies, seed)
             plies[live] += 1
     finally:
         if bar is not None:
@@ -276,12 +276,15 @@ def play_match(
     )
 
 
-def _move(game: Game, agent: Agent, states: np.ndarray, rows: np.ndarray, index: np.ndarray, plies: np.ndarray, seed: int, who: int) -> None:
+def _move(
+    game: Game, agent: Agent, states: np.ndarray, rows: np.ndarray, index: np.ndarray, plies: np.ndarray, seed: int
+) -> None:
     """One batched ``act`` of ``agent`` over the games in ``rows``, then play its moves."""
     seeds = _mix(seed, _MOVE, index[rows], plies[rows])
     actions = np.asarray(agent.act(states[rows].copy(), plies[rows].copy(), seeds))
     if actions.shape != rows.shape or not np.issubdtype(actions.dtype, np.integer):
-        raise AgentError(f"agent {agent.name!r} returned actions {actions.dtype}{list(actions.shape)}, expected int64[{rows.size}]")
+        got = f"{actions.dtype}{list(actions.shape)}"
+        raise AgentError(f"agent {agent.name!r} returned actions {got}, expected int64[{rows.size}]")
     actions = np.ascontiguousarray(actions, dtype=np.int64)
     bad = _apply(*rules_of(game), game.params, states, np.ascontiguousarray(rows), actions, game.num_actions)
     if bad >= 0:
@@ -318,7 +321,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
     )
     parser.add_argument("--games", type=int, default=100, help="games to play at most (both colours equally)")
-    parser.add_argument("--visits", type=int, default=200, help="search visits per move of network agents (0: raw policy)")
+    parser.add_argument(
+        "--visits", type=int, default=200, help="search visits per move of network agents (0: raw policy)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="match seed (openings and every random choice)")
     parser.add_argument(
         "--opening-moves", type=int, default=2, help="random plies opening each pair of games (0: none)"

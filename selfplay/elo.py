@@ -91,7 +91,8 @@ def elo_interval(wins: float, draws: float, losses: float, z: float = Z95) -> tu
     games = max(wins + draws + losses, 1.0)
     lo, hi = score_interval(wins, draws, losses, z)
     edge = 0.25 / games
-    return tuple(400.0 * math.log10(p / (1.0 - p)) for p in (min(max(lo, edge), 1 - edge), min(max(hi, edge), 1 - edge)))
+    lo, hi = (min(max(p, edge), 1.0 - edge) for p in (lo, hi))
+    return 400.0 * math.log10(lo / (1.0 - lo)), 400.0 * math.log10(hi / (1.0 - hi))
 
 
 # ------------------------------------------------------------------------------ SPRT
@@ -183,7 +184,9 @@ class _Fit:
     information: np.ndarray  # float64[P, P]: minus the Hessian of the log-likelihood (a Laplacian)
 
 
-def _pairs(results: Iterable[Result], prior_games: float) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(
+    results: Iterable[Result], prior_games: float
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Results summed per unordered pair: (players, i int64[K], j int64[K], score of i float64[K],
     games float64[K]), each pair with ``prior_games`` virtual draws added."""
     totals: dict[tuple[str, str], list[float]] = {}
@@ -366,7 +369,9 @@ class RatingTable:
         self._cache: dict[str, float] | None = None
 
     # ----------------------------------------------------------------- adding games
-    def add(self, a: Any, b: str | None = None, wins: float = 0, draws: float = 0, losses: float = 0, **meta: Any) -> None:
+    def add(
+        self, a: Any, b: str | None = None, wins: float = 0, draws: float = 0, losses: float = 0, **meta: Any
+    ) -> None:
         """Record a match: ``add(match_result, step=...)`` (a :class:`selfplay.arena.MatchResult`,
         named by its agents) or ``add("gen3", "random", wins, draws, losses, step=...)``."""
         if b is None:
@@ -375,7 +380,14 @@ class RatingTable:
             wins, draws, losses = result.wins, result.draws, result.losses
         _pairs([(a, b, wins, draws, losses)], 0.0)  # validates
         self.matches.append(
-            {"a": str(a), "b": str(b), "wins": float(wins), "draws": float(draws), "losses": float(losses), "meta": dict(meta)}
+            {
+                "a": str(a),
+                "b": str(b),
+                "wins": float(wins),
+                "draws": float(draws),
+                "losses": float(losses),
+                "meta": dict(meta),
+            }
         )
         self._cache = None
 
@@ -468,7 +480,8 @@ class RatingTable:
         if not isinstance(data, Mapping) or data.get("format") != TABLE_FORMAT:
             raise ValueError(f"{path}: not a {TABLE_FORMAT} file")
         if data.get("format_version") != TABLE_VERSION:
-            raise ValueError(f"{path}: rating table version {data.get('format_version')!r}, this code reads {TABLE_VERSION}")
+            found = data.get("format_version")
+            raise ValueError(f"{path}: rating table version {found!r}, this code reads {TABLE_VERSION}")
         table = cls(data["anchor"], data["anchor_rating"], data["prior_games"], path=path)
         try:
             for m in data["matches"]:

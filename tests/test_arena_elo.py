@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import games
-from selfplay.agents import GreedyAgent, MCTSAgent, RandomAgent, load_agent
+from selfplay.agents import GreedyAgent, MCTSAgent, RandomAgent
 from selfplay.arena import add_arguments, main, play_match
 from selfplay.elo import (
     SPRT,
@@ -92,7 +92,8 @@ def test_openings_are_random_shared_by_each_pair_and_counted_in_plies(c4):
 def test_a_match_is_reproducible_and_independent_of_batching(c4):
     def run(seed, batch):
         result = play_match(
-            c4, MCTSAgent(c4, 24), GreedyAgent(c4), 12, seed=seed, opening_moves=1, batch_size=batch, stop_when_decided=False
+            c4, MCTSAgent(c4, 24), GreedyAgent(c4), 12, seed=seed, opening_moves=1, batch_size=batch,
+            stop_when_decided=False,
         )
         return sorted((r.index, r.result, r.plies) for r in result.records)
 
@@ -114,10 +115,11 @@ def test_a_match_of_the_arena_game_with_turns_that_do_not_alternate():
 
 
 def test_sprt_stops_a_lopsided_match_early_and_accepts_the_right_hypothesis(c4):
-    strong = play_match(c4, GreedyAgent(c4), RandomAgent(c4), 400, seed=1, sprt=(0, 100), batch_size=8, stop_when_decided=False)
+    options = dict(seed=1, batch_size=8, stop_when_decided=False)
+    strong = play_match(c4, GreedyAgent(c4), RandomAgent(c4), 400, sprt=(0, 100), **options)
     assert strong.sprt == "H1" and strong.stopped == "sprt" and strong.games < 100
     assert strong.llr >= SPRT(0, 100).bounds[1] - 1.0  # in-flight games may move it a little
-    weak = play_match(c4, RandomAgent(c4), GreedyAgent(c4), 400, seed=1, sprt=SPRT(0, 100), batch_size=8, stop_when_decided=False)
+    weak = play_match(c4, RandomAgent(c4), GreedyAgent(c4), 400, sprt=SPRT(0, 100), **options)
     assert weak.sprt == "H0" and weak.games < 100
 
 
