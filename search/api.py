@@ -63,7 +63,9 @@ class Search:
     B single searches with those seeds. The trees hold ``config.node_capacity`` nodes each.
     """
 
-    def __init__(self, game: Game, states: np.ndarray, config: SearchConfig = SearchConfig(), seed: int | Sequence[int] = 0) -> None:
+    def __init__(
+        self, game: Game, states: np.ndarray, config: SearchConfig = SearchConfig(), seed: int | Sequence[int] = 0
+    ) -> None:
         if not isinstance(config, SearchConfig):
             raise SearchError(f"config must be a SearchConfig, got {type(config).__name__}")
         if game.num_players > 2:
@@ -151,11 +153,14 @@ class Search:
             b, a = int(games[bad]), int(actions[bad])
             if self.root_terminal[b]:
                 raise IllegalMoveError(f"{self.game.name}: game {b} is over; no move can be played")
-            legal = ", ".join(self.game.action_to_text(x) for x in self.game.legal_actions(self.tree.node_states[b, ROOT]))
+            legal_actions = self.game.legal_actions(self.tree.node_states[b, ROOT])
+            legal = ", ".join(self.game.action_to_text(x) for x in legal_actions)
             raise IllegalMoveError(f"{self.game.name}: action {a} is illegal in game {b}; legal: {legal}")
 
     # ------------------------------------------------------------------ searching
-    def run(self, evaluator: Any, simulations: int | Sequence[int] | None = None, move_numbers: Any = None) -> SearchResult:
+    def run(
+        self, evaluator: Any, simulations: int | Sequence[int] | None = None, move_numbers: Any = None
+    ) -> SearchResult:
         """Run ``simulations`` (default ``config.num_simulations``; an int or one per game, each
         at most that) new simulations on every tree and read the roots. ``move_numbers``
         (int[B], default 0) picks each game's move temperature (``config.temperature`` while
@@ -172,7 +177,9 @@ class Search:
             )
         else:
             if not callable(evaluator):
-                raise SearchError(f"evaluator must be callable (obs, mask) -> (logits, value), got {type(evaluator).__name__}")
+                raise SearchError(
+                    f"evaluator must be callable (obs, mask) -> (logits, value), got {type(evaluator).__name__}"
+                )
             self._run_steps(evaluator)
         if tree.full.any():
             warnings.warn(
@@ -187,11 +194,15 @@ class Search:
         limit = self.config.num_simulations
         if simulations is None:
             return np.full(self.batch_size, limit, np.int32)
-        sims = np.broadcast_to(np.asarray(simulations), (self.batch_size,)) if np.ndim(simulations) == 0 else np.asarray(simulations)
+        sims = np.asarray(simulations)
+        if sims.ndim == 0:
+            sims = np.broadcast_to(sims, (self.batch_size,))
         if sims.shape != (self.batch_size,) or not np.issubdtype(sims.dtype, np.integer):
             raise SearchError(f"simulations must be an int or int[{self.batch_size}], got {simulations!r}")
         if sims.min() < 0 or sims.max() > limit:
-            raise SearchError(f"simulations must lie in [0, config.num_simulations={limit}], got {sims.min()}..{sims.max()}")
+            raise SearchError(
+                f"simulations must lie in [0, config.num_simulations={limit}], got {sims.min()}..{sims.max()}"
+            )
         return sims.astype(np.int32)
 
     def _run_steps(self, evaluator: Any) -> None:
@@ -277,5 +288,6 @@ def run(
     the same seed gives the same result. Raises SearchError if a state is terminal."""
     search = Search(game, states, replace(config, reuse_tree=False), seed)
     if search.root_terminal.any():
-        raise SearchError(f"{game.name}: state {int(np.flatnonzero(search.root_terminal)[0])} is terminal; nothing to search")
+        first = int(np.flatnonzero(search.root_terminal)[0])
+        raise SearchError(f"{game.name}: state {first} is terminal; nothing to search")
     return search.run(evaluator, move_numbers=move_numbers)

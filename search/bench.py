@@ -114,7 +114,9 @@ def bench_search(
     if evaluator not in EVALUATORS:
         raise SearchError(f"bench: evaluator must be one of {EVALUATORS}, got {evaluator!r}")
     if batch < 1 or simulations < 1 or seconds <= 0:
-        raise SearchError(f"bench: batch, simulations and seconds must be positive, got {batch}, {simulations}, {seconds}")
+        raise SearchError(
+            f"bench: batch, simulations and seconds must be positive, got {batch}, {simulations}, {seconds}"
+        )
     game = games.make(game_name, **options)
     native = RolloutEvaluator() if evaluator == "rollout" else UniformEvaluator()
     report: dict[str, Any] = {

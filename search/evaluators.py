@@ -113,7 +113,9 @@ class OnnxEvaluator:
     (default: CPU only). ``threads``: intra-op threads (default: onnxruntime's choice).
     """
 
-    def __init__(self, model: str | os.PathLike | bytes, providers: list[str] | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, model: str | os.PathLike | bytes, providers: list[str] | None = None, threads: int | None = None
+    ) -> None:
         import onnxruntime as ort  # lazily
 
         options = ort.SessionOptions()

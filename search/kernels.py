@@ -46,8 +46,8 @@ UNIFORM, ROLLOUT = 0, 1  # native evaluators
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, a, state):
     """Create the child of ``n`` by action ``a`` at the next free index; return it. ``state``
-    is scratch (int64[S]): the rules run on it, never on a view into the tree, because every
-    array view costs two atomic reference-count updates."""
+    is scratch (int64[S]): the rules run on it rather than on a view into the tree (where numba
+    counts references, a view costs two atomic updates)."""
     S = state.shape[0]
     for i in range(S):
         state[i] = tree.node_states[b, n, i]
@@ -106,7 +106,9 @@ def _descend(legal_mask, apply_action, is_terminal, outcome, to_play, encode, pa
             if tree.node_count[b] >= tree.node_visits.shape[1]:
                 _revert(tree, cfg, b, n)
                 return -1
-            child = _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, a, state)
+            child = _add_child(
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, a, state
+            )
         n = child
     tree.node_visits[b, n] += 1
     tree.node_value_sum[b, n] -= cfg.virtual_loss
@@ -239,7 +241,8 @@ def _entry(signature, refcount=True):
 
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _native_evaluate(
-    legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, kind, rollouts, mask, state, rng
+    legal_mask, apply_action, is_terminal, outcome, to_play, encode,
+    params, tree, b, n, kind, rollouts, mask, state, rng,
 ):
     """Expand leaf ``n`` with a uniform prior and value 0 (UNIFORM) or the mean outcome of
     ``rollouts`` random playouts (ROLLOUT); return (value, its player). ``mask``, ``state``
@@ -267,7 +270,9 @@ def _native_evaluate(
 
 
 @_entry(types.void(*_GAME, TREE_TYPE, CONFIG_TYPE, types.int64, types.int64), refcount=False)
-def native_search(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, kind, rollouts):
+def native_search(
+    legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, kind, rollouts
+):
     """The whole search for every game, evaluator included (``kind``: UNIFORM or ROLLOUT):
     expand unexpanded roots, begin, then ``sims_target[b] - sims_done[b]`` simulations each."""
     mask, state, rng, q = tree.work_mask, tree.work_state, tree.work_rng, tree.work_q
@@ -278,18 +283,22 @@ def native_search(legal_mask, apply_action, is_terminal, outcome, to_play, encod
             tree.node_visits[b, ROOT] += 1
             tree.node_value_sum[b, ROOT] -= cfg.virtual_loss
             value, player = _native_evaluate(
-                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, np.int64(ROOT), kind, rollouts, mask, state, rng
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode,
+                params, tree, b, np.int64(ROOT), kind, rollouts, mask, state, rng,
             )
             _backup(tree, cfg, b, np.int64(ROOT), value, player)
         _begin_game(tree, cfg, b)
         while tree.sims_done[b] < tree.sims_target[b] and not tree.node_solved[b, ROOT]:
-            leaf = _descend(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, q, state)
+            leaf = _descend(
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, q, state
+            )
             if leaf < 0:
                 tree.full[b] = True
                 break
             if tree.node_status[b, leaf] == NEW:
                 value, player = _native_evaluate(
-                    legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, leaf, kind, rollouts, mask, state, rng
+                    legal_mask, apply_action, is_terminal, outcome, to_play, encode,
+                    params, tree, b, leaf, kind, rollouts, mask, state, rng,
                 )
                 _backup(tree, cfg, b, leaf, value, player)
             else:
@@ -340,7 +349,9 @@ def select_leaves(
         while sent < leaves_per_game and tree.sims_done[b] + sent < tree.sims_target[b]:
             if tree.node_solved[b, ROOT]:
                 break
-            leaf = _descend(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, q, state)
+            leaf = _descend(
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, q, state
+            )
             if leaf < 0:
                 tree.full[b] = True
                 break

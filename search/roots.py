@@ -125,13 +125,16 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                 weights[a] = 0.0
                 if child == ILLEGAL:
                     continue
-                if cfg.solver and child >= 0 and tree.node_solved[b, child] and tree.node_solved_value[b, child] <= -1.0:
+                if cfg.solver and child >= 0 and tree.node_solved[b, child] and tree.node_solved_value[b, child] <= -1:
                     continue  # a proven loss is never chosen while anything else is left
                 most = max(most, visit_counts[b, a])
                 if (
                     best_a < 0
                     or visit_counts[b, a] > visit_counts[b, best_a]
-                    or (visit_counts[b, a] == visit_counts[b, best_a] and tree.root_prior[b, a] > tree.root_prior[b, best_a])
+                    or (
+                        visit_counts[b, a] == visit_counts[b, best_a]
+                        and tree.root_prior[b, a] > tree.root_prior[b, best_a]
+                    )
                 ):
                     best_a = a
             t = temperatures[b]
@@ -155,7 +158,9 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                                 break
         if best_a < 0:  # every action is a proven loss
             for a in range(A):
-                if tree.children_index[b, ROOT, a] != ILLEGAL and (best_a < 0 or visit_counts[b, a] > visit_counts[b, best_a]):
+                if tree.children_index[b, ROOT, a] == ILLEGAL:
+                    continue
+                if best_a < 0 or visit_counts[b, a] > visit_counts[b, best_a]:
                     best_a = a
         actions[b] = best_a
 
