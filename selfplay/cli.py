@@ -213,6 +213,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 _MODULE_COMMANDS = [
+    ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
 ]
