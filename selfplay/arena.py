@@ -67,24 +67,32 @@ class MatchResult:
     llr: float | None  # the SPRT's log-likelihood ratio over all games played (None without a test)
     stopped: str | None  # why it stopped early: "sprt", "decided", or None (all games played)
     records: tuple[GameRecord, ...] = field(repr=False)  # in the order the games finished
+    sprt_test: SPRT | None = None  # the test that was run, if any
 
     def summary(self) -> str:
-        """One line: ``A vs B: +12 =3 -5 (60.0%), Elo +70 [-40, +190], SPRT H1``."""
+        """One line, e.g. ``A vs B: W/D/L 54/6/40 in 100 games, score 57.0%, Elo +49 (95% -17
+        .. +115), SPRT(0, 50): H1, LLR +3.05 (bounds -2.94, +2.94)``."""
         lo, hi = self.elo_ci95
         line = (
-            f"{self.agent_a} vs {self.agent_b}: +{self.wins} ={self.draws} -{self.losses} in {self.games} games "
-            f"({100 * self.score:.1f}%), Elo {self.elo_diff:+.0f} (95% {lo:+.0f} .. {hi:+.0f})"
+            f"{self.agent_a} vs {self.agent_b}: W/D/L {self.wins}/{self.draws}/{self.losses} in {self.games} games, "
+            f"score {100 * self.score:.1f}%, Elo {self.elo_diff:+.0f} (95% {lo:+.0f} .. {hi:+.0f})"
         )
-        if self.llr is not None:
-            line += f", SPRT {self.sprt or 'undecided'} (LLR {self.llr:+.2f})"
+        if self.sprt_test is not None and self.llr is not None:
+            t = self.sprt_test
+            lower, upper = t.bounds
+            line += (
+                f", SPRT({t.elo0:g}, {t.elo1:g}): {self.sprt or 'undecided'}, "
+                f"LLR {self.llr:+.2f} (bounds {lower:+.2f}, {upper:+.2f})"
+            )
         if self.stopped == "decided":
-            line += ", stopped: result decided"
+            line += ", stopped: the games left could not change the winner"
         return line
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["elo_ci95"] = list(self.elo_ci95)
         out["records"] = [asdict(r) for r in self.records]
+        out["sprt_test"] = None if self.sprt_test is None else asdict(self.sprt_test)
         return out
 
 
@@ -273,6 +281,7 @@ def play_match(
         llr=llr,
         stopped=stopped,
         records=tuple(records),
+        sprt_test=test,
     )
 
 

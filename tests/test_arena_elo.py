@@ -292,7 +292,7 @@ def run_cli(argv: list[str]) -> int:
 def test_arena_command_prints_the_match(capsys):
     assert run_cli(["greedy", "random", "--game", "tictactoe", "--games", "20", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("greedy vs random: +") and "Elo +" in out
+    assert out.startswith("greedy vs random: W/D/L ") and "in 20 games" in out and "Elo +" in out
     assert run_cli(["mcts:20", "random", "--game", "connect4", "--games", "6", "--json", "--sprt", "--all-games"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["game"] == "connect4_v1" and data["games"] == 6 and len(data["records"]) == 6
