@@ -205,8 +205,7 @@ def play_match(
     plies = np.zeros(pool_size, np.int64)
     a_first = np.zeros(pool_size, np.bool_)
     started = np.zeros(pool_size, np.bool_)  # an agent has moved (for a_first)
-    terminal = np.zeros(pool_size, np.bool_)
-    to_move = np.zeros(pool_size, np.int64)
+    to_move = np.zeros(pool_size, np.int64)  # seat to move in each live game
     openings: dict[int, tuple[np.ndarray, int]] = {}
 
     records: list[GameRecord] = []
@@ -228,8 +227,11 @@ def play_match(
             live = np.flatnonzero(index >= 0)
             if live.size == 0:
                 break
-            _status(*rules_of(game), game.params, states, terminal, to_move)
-            finished = live[terminal[live]]
+            terminal = np.zeros(live.size, np.bool_)
+            seat = np.zeros(live.size, np.int64)
+            _status(*rules_of(game), game.params, states[live], terminal, seat)
+            to_move[live] = seat
+            finished = live[terminal]
             for slot in finished[np.argsort(index[finished])]:  # record in game order
                 i = int(index[slot])
                 a_player = i % 2
@@ -239,7 +241,7 @@ def play_match(
                 index[slot] = -1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix_str(f"+{counts[0]} ={counts[1]} -{counts[2]}", refresh=False)
+                    bar.set_postfix_str(f"W/D/L {counts[0]}/{counts[1]}/{counts[2]}", refresh=False)
             if finished.size and stopped is None:
                 if test is not None and decision is None:
                     llr, decision = test.decide(*counts)
