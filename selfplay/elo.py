@@ -22,7 +22,7 @@ Many players
 ------------
 * :func:`fit_bradley_terry`: ratings fitted by maximum likelihood to all games at once, a draw
   counting as half a win and half a loss (not the Davidson draw model: one parameter per player,
-  and two players' fitted difference is exactly the Elo of their score).
+  and two players' fitted difference is the Elo of their score, the prior's draws included).
 * :func:`rating_intervals`: 95% intervals from the curvature of the likelihood.
 * :class:`RatingTable`: match results accumulated over training, saved as JSON, refitted.
 """
