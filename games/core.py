@@ -47,6 +47,7 @@ through adding one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -91,6 +92,27 @@ KERNEL_NAMES: tuple[str, ...] = tuple(KERNEL_SIGNATURES)
 
 #: First-class function types, for declaring search kernels: ``@njit((*KERNEL_TYPES, ...))``.
 KERNEL_TYPES: tuple[Any, ...] = tuple(types.FunctionType(sig) for sig in KERNEL_SIGNATURES.values())
+
+
+class _Rule:
+    """One compiled rules kernel as a first-class function argument: it carries its numba type
+    (``_numba_type_``) and the address of its compiled C wrapper (``__wrapper_address__``), the
+    two things numba asks of such an argument, resolved once instead of at every call."""
+
+    __slots__ = ("kernel", "_numba_type_", "_address")
+
+    def __init__(self, kernel: Any, function_type: Any) -> None:
+        from numba.experimental.function_type import _get_wrapper_address
+
+        self.kernel = kernel  # keeps the compiled code alive
+        self._numba_type_ = function_type
+        self._address = _get_wrapper_address(kernel, function_type.signature)
+
+    def __wrapper_address__(self) -> int:
+        return self._address
+
+    def __repr__(self) -> str:
+        return f"_Rule({getattr(self.kernel, '__name__', self.kernel)}: {self._numba_type_})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,10 +167,15 @@ class Game:
             object.__setattr__(self, "agent_players", tuple(range(self.num_players)))
 
     # ----------------------------------------------------------------- for search kernels
-    @property
-    def kernels(self) -> tuple[Callable, ...]:
-        """The rules kernels in :data:`KERNEL_NAMES` order, for search kernels' arguments."""
-        return (
+    @cached_property
+    def kernels(self) -> tuple[Any, ...]:
+        """The rules kernels in :data:`KERNEL_NAMES` order, for search kernels' arguments.
+
+        Each is compiled for its signature once and handed over as a typed function pointer.
+        A plain numba dispatcher would be typed and resolved again on every call (about 0.1 ms
+        per kernel), which a network search pays at every step.
+        """
+        plain = (
             self.legal_mask_fn,
             self.apply_action_fn,
             self.is_terminal_fn,
@@ -156,6 +183,10 @@ class Game:
             self.to_play_fn,
             self.encode_fn,
         )
+        try:
+            return tuple(_Rule(kernel, t) for kernel, t in zip(plain, KERNEL_TYPES))
+        except Exception:  # noqa: BLE001 - numba internals moved: the plain dispatchers still work
+            return plain
 
     @property
     def num_symmetries(self) -> int:

@@ -25,7 +25,6 @@ from games.rng import make_rng
 from . import kernels, roots
 from .config import SearchConfig, SearchError
 from .evaluators import is_native
-from .rules import rules_of
 from .tree import EXPANDED, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
 
 __all__ = ["Search", "SearchResult", "run"]
@@ -75,7 +74,7 @@ class Search:
         self.config = config
         self.batch_size = states.shape[0]
         self._cfg = kernel_config(config)
-        self._rules = rules_of(game)
+        self._rules = game.kernels  # typed function pointers, resolved once per game
         self.tree: Tree = allocate_tree(
             self.batch_size, config.node_capacity, game.num_actions, game.state_size, config.num_simulations
         )
