@@ -34,7 +34,6 @@ from games.core import KERNEL_TYPES, Game
 from games.playout import random_legal_action
 from games.rng import make_rng
 from search import RolloutEvaluator, Search, SearchConfig
-from search.rules import rules_of
 
 __all__ = [
     "Agent",
@@ -151,7 +150,7 @@ class RandomAgent:
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         states = _check_states(self.game, states)
         rngs = _rngs(rng_seed, states.shape[0])
-        actions = _baseline_actions(*rules_of(self.game), self.game.params, states, rngs, self.game.num_actions, False)
+        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, False)
         return _checked(self.game, states, actions, self.name)
 
 
@@ -166,7 +165,7 @@ class GreedyAgent:
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         states = _check_states(self.game, states)
         rngs = _rngs(rng_seed, states.shape[0])
-        actions = _baseline_actions(*rules_of(self.game), self.game.params, states, rngs, self.game.num_actions, True)
+        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, True)
         return _checked(self.game, states, actions, self.name)
 
 
@@ -262,7 +261,7 @@ class NetworkAgent:
         G = states.shape[0]
         obs = np.zeros((G, *game.obs_shape), np.float32)
         masks = np.zeros((G, game.num_actions), np.bool_)
-        _observe(*rules_of(game), game.params, states, obs, masks)
+        _observe(*game.kernels, game.params, states, obs, masks)
         if not masks.any(axis=1).all():
             _checked(game, states, np.where(masks.any(axis=1), 0, -1), self.name)
         logits, _ = self.evaluator(obs, masks)

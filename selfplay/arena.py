@@ -31,7 +31,6 @@ import numpy as np
 from numba import njit, types
 
 from games.core import KERNEL_TYPES, Game, GameError
-from search.rules import rules_of
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
 from .elo import SPRT, elo_from_score, elo_interval
@@ -229,7 +228,7 @@ def play_match(
                 break
             terminal = np.zeros(live.size, np.bool_)
             seat = np.zeros(live.size, np.int64)
-            _status(*rules_of(game), game.params, states[live], terminal, seat)
+            _status(*game.kernels, game.params, states[live], terminal, seat)
             to_move[live] = seat
             finished = live[terminal]
             for slot in finished[np.argsort(index[finished])]:  # record in game order
@@ -297,7 +296,7 @@ def _move(
         got = f"{actions.dtype}{list(actions.shape)}"
         raise AgentError(f"agent {agent.name!r} returned actions {got}, expected int64[{rows.size}]")
     actions = np.ascontiguousarray(actions, dtype=np.int64)
-    bad = _apply(*rules_of(game), game.params, states, np.ascontiguousarray(rows), actions, game.num_actions)
+    bad = _apply(*game.kernels, game.params, states, np.ascontiguousarray(rows), actions, game.num_actions)
     if bad >= 0:
         raise AgentError(
             f"agent {agent.name!r} played illegal action {int(actions[bad])} in game {int(index[rows[bad]])} "
