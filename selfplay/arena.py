@@ -35,7 +35,11 @@ from games.core import KERNEL_TYPES, Game, GameError
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
 from .elo import SPRT, elo_from_score, elo_interval
 
-__all__ = ["GameRecord", "MatchResult", "add_arguments", "main", "play_match"]
+__all__ = ["ArenaError", "GameRecord", "MatchResult", "add_arguments", "main", "play_match"]
+
+
+class ArenaError(ValueError):
+    """Bad input to a match or to ``selfplay arena``: one line."""
 
 
 @dataclass(frozen=True)
@@ -187,14 +191,14 @@ def play_match(
     if game.num_players != 2:
         raise GameError(f"{game.name}: a match needs a two-player game, not {game.num_players} players")
     if not (isinstance(num_games, (int, np.integer)) and num_games >= 1):
-        raise ValueError(f"num_games must be an integer >= 1, got {num_games!r}")
+        raise ArenaError(f"num_games must be an integer >= 1, got {num_games!r}")
     if not (isinstance(opening_moves, (int, np.integer)) and opening_moves >= 0):
-        raise ValueError(f"opening_moves must be an integer >= 0, got {opening_moves!r}")
+        raise ArenaError(f"opening_moves must be an integer >= 0, got {opening_moves!r}")
     test = SPRT.of(sprt)
     seed = int(seed) % 2**64  # any integer; the hashes below work on 64 bits
     pool_size = int(batch_size or min(num_games, 64))
     if pool_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ArenaError(f"batch_size must be >= 1, got {batch_size}")
     pool_size = min(pool_size, int(num_games))
     agents = (agent_a, agent_b)
 
@@ -397,9 +401,9 @@ def _checkpoint_game(spec: str) -> tuple[str, dict | None] | None:
 def main(args: argparse.Namespace) -> int:
     """``selfplay arena``: play the match, print W/D/L, score, Elo and the SPRT outcome."""
     if args.games < 1:
-        raise ValueError(f"--games must be >= 1, got {args.games}")
+        raise ArenaError(f"--games must be >= 1, got {args.games}")
     if args.visits < 0:
-        raise ValueError(f"--visits must be >= 0, got {args.visits}")
+        raise ArenaError(f"--visits must be >= 0, got {args.visits}")
     game = resolve_game(args.game, _game_options(args.option), [args.agent_a, args.agent_b])
     agent_a = load_agent(args.agent_a, game, visits=args.visits, device=args.device)
     agent_b = load_agent(args.agent_b, game, visits=args.visits, device=args.device)

@@ -40,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "SPRT",
+    "EloError",
     "RatingTable",
     "elo_from_score",
     "elo_interval",
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+class EloError(ValueError):
+    """Bad input to the statistics (a score, SPRT bounds, results, a rating table file): one line."""
 
 
 def score_from_elo(elo: float) -> float:
@@ -69,7 +74,7 @@ def elo_from_score(score: float, games: float) -> float:
     a game short of it (``1 / (2 games)`` from the edge), so the estimate stays finite and grows
     with the number of games won."""
     if not 0.0 <= score <= 1.0:
-        raise ValueError(f"score must lie in [0, 1], got {score}")
+        raise EloError(f"score must lie in [0, 1], got {score}")
     return _elo(score, games)
 
 
@@ -148,9 +153,9 @@ class SPRT:
 
     def __post_init__(self) -> None:
         if not self.elo0 < self.elo1:
-            raise ValueError(f"SPRT needs elo0 < elo1, got elo0={self.elo0}, elo1={self.elo1}")
+            raise EloError(f"SPRT needs elo0 < elo1, got elo0={self.elo0}, elo1={self.elo1}")
         if not (0 < self.alpha < 0.5 and 0 < self.beta < 0.5):
-            raise ValueError(f"SPRT alpha and beta must lie in (0, 0.5), got {self.alpha}, {self.beta}")
+            raise EloError(f"SPRT alpha and beta must lie in (0, 0.5), got {self.alpha}, {self.beta}")
 
     @classmethod
     def of(cls, spec) -> "SPRT | None":
@@ -159,7 +164,7 @@ class SPRT:
             return spec
         values = tuple(float(v) for v in spec)
         if len(values) not in (2, 4):
-            raise ValueError(f"sprt must be (elo0, elo1) or (elo0, elo1, alpha, beta), got {spec!r}")
+            raise EloError(f"sprt must be (elo0, elo1) or (elo0, elo1, alpha, beta), got {spec!r}")
         return cls(*values)
 
     @property
@@ -197,14 +202,14 @@ def _pairs(
     totals: dict[tuple[str, str], list[float]] = {}
     for k, result in enumerate(results):
         if len(result) != 5:
-            raise ValueError(f"result {k}: expected (player_a, player_b, wins, draws, losses), got {result!r}")
+            raise EloError(f"result {k}: expected (player_a, player_b, wins, draws, losses), got {result!r}")
         a, b, wins, draws, losses = result
         a, b = str(a), str(b)
         counts = [float(wins), float(draws), float(losses)]
         if a == b:
-            raise ValueError(f"result {k}: {a!r} cannot play itself")
+            raise EloError(f"result {k}: {a!r} cannot play itself")
         if not all(math.isfinite(c) and c >= 0 for c in counts):
-            raise ValueError(f"result {k}: game counts must be finite and >= 0, got {counts}")
+            raise EloError(f"result {k}: game counts must be finite and >= 0, got {counts}")
         if a > b:  # one orientation per pair, so the sums do not depend on the order of results
             a, b, counts = b, a, counts[::-1]
         total = totals.setdefault((a, b), [0.0, 0.0, 0.0])
@@ -231,7 +236,7 @@ def _log_likelihood(theta: np.ndarray, i: np.ndarray, j: np.ndarray, score: np.n
 def _fit(results: Iterable[Result], prior_games: float) -> _Fit:
     """Maximum likelihood by Newton's method (the log-likelihood is concave), with step halving."""
     if not (isinstance(prior_games, (int, float)) and prior_games > 0 and math.isfinite(prior_games)):
-        raise ValueError(f"prior_games must be > 0 (it keeps unbeaten players finite), got {prior_games!r}")
+        raise EloError(f"prior_games must be > 0 (it keeps unbeaten players finite), got {prior_games!r}")
     players, i, j, score, games = _pairs(results, float(prior_games))
     P = len(players)
     theta = np.zeros(P)
@@ -365,7 +370,7 @@ class RatingTable:
         path: str | os.PathLike | None = None,
     ) -> None:
         if not (prior_games > 0):
-            raise ValueError(f"prior_games must be > 0, got {prior_games!r}")
+            raise EloError(f"prior_games must be > 0, got {prior_games!r}")
         self.anchor = anchor
         self.anchor_rating = float(anchor_rating)
         self.prior_games = float(prior_games)
@@ -466,7 +471,7 @@ class RatingTable:
 
         target = Path(path) if path is not None else self.path
         if target is None:
-            raise ValueError("RatingTable.save: no path given and the table has none")
+            raise EloError("RatingTable.save: no path given and the table has none")
         with atomic_write(target) as f:
             f.write(json.dumps(self.to_dict(), indent=1).encode())
         self.path = target
@@ -479,20 +484,20 @@ class RatingTable:
         try:
             data = json.loads(path.read_text())
         except OSError as e:
-            raise ValueError(f"{path}: cannot read rating table ({e.strerror or e})") from None
+            raise EloError(f"{path}: cannot read rating table ({e.strerror or e})") from None
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not a rating table (bad JSON: {e.msg} at line {e.lineno})") from None
+            raise EloError(f"{path}: not a rating table (bad JSON: {e.msg} at line {e.lineno})") from None
         if not isinstance(data, Mapping) or data.get("format") != TABLE_FORMAT:
-            raise ValueError(f"{path}: not a {TABLE_FORMAT} file")
+            raise EloError(f"{path}: not a {TABLE_FORMAT} file")
         if data.get("format_version") != TABLE_VERSION:
             found = data.get("format_version")
-            raise ValueError(f"{path}: rating table version {found!r}, this code reads {TABLE_VERSION}")
+            raise EloError(f"{path}: rating table version {found!r}, this code reads {TABLE_VERSION}")
         table = cls(data["anchor"], data["anchor_rating"], data["prior_games"], path=path)
         try:
             for m in data["matches"]:
                 table.add(m["a"], m["b"], m["wins"], m["draws"], m["losses"], **m.get("meta", {}))
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: bad match record ({type(e).__name__}: {e})") from None
+            raise EloError(f"{path}: bad match record ({type(e).__name__}: {e})") from None
         return table
 
     @classmethod

@@ -13,7 +13,7 @@ import pytest
 
 import games
 from selfplay.agents import GreedyAgent, MCTSAgent, RandomAgent
-from selfplay.arena import add_arguments, main, play_match
+from selfplay.arena import ArenaError, add_arguments, main, play_match
 from selfplay.elo import (
     SPRT,
     RatingTable,
@@ -318,5 +318,21 @@ def test_arena_command_errors_are_one_line():
         run_cli(["nobody", "greedy", "--game", "tictactoe"])
     with pytest.raises(games.GameError, match="unknown game"):
         run_cli(["random", "greedy", "--game", "chess9"])
-    with pytest.raises(ValueError, match="--games"):
+    with pytest.raises(ArenaError, match="--games"):
         run_cli(["random", "greedy", "--game", "tictactoe", "--games", "0"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--games", "0"], "--games must be >= 1"),
+        (["--sprt", "--elo0", "50", "--elo1", "0"], "elo0 < elo1"),
+        (["--visits", "-1"], "--visits"),
+    ],
+)
+def test_selfplay_arena_reports_bad_input_in_one_line_with_exit_code_2(argv, message, capsys):
+    from selfplay.cli import main as selfplay_main
+
+    assert selfplay_main(["arena", "random", "greedy", "--game", "tictactoe", "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
