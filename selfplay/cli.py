@@ -183,8 +183,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="opponent's random seed")
     p.set_defaults(func=cmd_play_text)
 
-    bench = sub.add_parser("bench", help="speed benchmarks, side by side with a yardstick")
-    bsub = bench.add_subparsers(dest="what", metavar="{games,search}", required=True, parser_class=_Parser)
+    chosen = next((a for a in argv or [] if not a.startswith("-")), None)
+    bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
+    bsub = bench.add_subparsers(dest="what", metavar="{games,search,strength}", required=True, parser_class=_Parser)
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
@@ -200,10 +201,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
+    p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
+    if chosen == "bench" and "strength" in argv:
+        importlib.import_module("selfplay.strength").add_arguments(p)
+        p.set_defaults(func=_module_main("selfplay.strength"))
 
     # Commands whose module brings its own arguments: (name, module, help). A module is imported
     # only when its command is the one asked for, so other commands start fast.
-    chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     for name, module, help in _MODULE_COMMANDS:
         p = sub.add_parser(name, help=help)
         if name == chosen:

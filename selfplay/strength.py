@@ -1,0 +1,155 @@
+"""``selfplay bench strength connect4 --checkpoint C``: how often the agent's move throws away a
+better game-theoretic result, judged by our perfect solver (``games.connect4_solver``).
+
+AlphaZero.jl reports this on Pascal Pons' test positions. Here, positions come from varied
+play (careless to expert, see ``benchmark_positions``), bucketed by stage: ``beginning`` (up to
+14 moves played), ``middle`` (15-28) and ``end`` (more). A move is an **error** when another
+legal move has a strictly better outcome (win > draw > loss). Each stage's error rate is given
+for the raw network (the legal move with the highest logit) and for the network with search
+(``visits`` simulations per move), with a 95% Wilson interval.
+
+Answering the beginning positions takes the solver up to a second each, so the answered
+positions are cached in a JSON file, keyed by count, seed and board, and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import games
+from games.connect4_solver import STAGES, BenchmarkPosition, benchmark_positions, outcome_is_error
+
+from .agents import NetworkAgent
+from .checkpoint import atomic_write
+
+__all__ = ["load_positions", "error_rates", "add_arguments", "main"]
+
+
+class StrengthError(games.GameError):
+    """Bad input to the strength benchmark."""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "selfplay"
+
+
+def load_positions(
+    game: games.Game, per_stage: int, seed: int = 0, cache: Path | None = None, progress: bool = False
+) -> dict[str, list[BenchmarkPosition]]:
+    """Benchmark positions for ``game`` (connect4 of any size), answered by the solver; read from
+    the cache file when present, else made and written there atomically."""
+    if game.name != "connect4":
+        raise StrengthError(f"the strength benchmark needs the connect4 solver; {game.name} has none")
+    width, height = int(game.options["width"]), int(game.options["height"])
+    path = (cache or _cache_dir()) / f"connect4-{width}x{height}-n{per_stage}-seed{seed}.json"
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+            return {
+                stage: [BenchmarkPosition(tuple(p["moves"]), np.array(p["outcomes"], np.int8)) for p in rows]
+                for stage, rows in data["stages"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache is remade below
+    if progress:
+        print(f"answering {per_stage} positions per stage with the solver (cached in {path})...", file=sys.stderr)
+    stages = benchmark_positions(per_stage, seed=seed, width=width, height=height)
+    record = {
+        "width": width,
+        "height": height,
+        "seed": seed,
+        "stages": {
+            stage: [{"moves": list(p.moves), "outcomes": p.outcomes.tolist()} for p in rows] for stage, rows in stages.items()
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(json.dumps(record).encode())
+    return stages
+
+
+def _wilson(errors: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = errors / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def error_rates(
+    game: games.Game, evaluator: Any, positions: dict[str, list[BenchmarkPosition]], visits: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """Error rates by stage for the raw network (``raw``) and with ``visits`` simulations
+    (``search``): ``{"raw": {stage: {"rate", "errors", "positions", "ci95"}, ..., "all": ...}, ...}``."""
+    players = {"raw": NetworkAgent(game, evaluator, 0, name="raw")}
+    if visits > 0:
+        players["search"] = NetworkAgent(game, evaluator, visits, name=f"search@{visits}")
+    report: dict[str, Any] = {"visits": visits, "positions": {s: len(p) for s, p in positions.items()}}
+    for label, agent in players.items():
+        rows: dict[str, Any] = {}
+        total_errors = total = 0
+        for stage in STAGES:
+            batch = positions.get(stage, [])
+            if not batch:
+                continue
+            states = np.stack([game.play(p.moves) for p in batch])
+            moves = np.array([len(p.moves) for p in batch], np.int64)
+            actions = agent.act(states, moves, seed)
+            errors = sum(outcome_is_error(p.outcomes, int(a)) for p, a in zip(batch, actions))
+            rows[stage] = {"rate": errors / len(batch), "errors": errors, "positions": len(batch), "ci95": _wilson(errors, len(batch))}
+            total_errors, total = total_errors + errors, total + len(batch)
+        rows["all"] = {"rate": total_errors / max(total, 1), "errors": total_errors, "positions": total, "ci95": _wilson(total_errors, total)}
+        report[label] = rows
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    stages = [s for s in (*STAGES, "all") if s in report["raw"]]
+    lines = [f"{'error rate':<14}" + "".join(f"{s:>20}" for s in stages)]
+    for label in ("raw", "search"):
+        if label in report:
+            name = "raw network" if label == "raw" else f"{report['visits']} visits"
+            cells = []
+            for s in stages:
+                row = report[label][s]
+                cells.append(f"{100 * row['rate']:6.1f}% ({row['errors']}/{row['positions']})")
+            lines.append(f"{name:<14}" + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ command line
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``selfplay bench strength``."""
+    parser.add_argument("game", help="connect4 (the game with a solver)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint (run directory, ckpt-*.json) or .onnx file")
+    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (for an .onnx file)")
+    parser.add_argument("--visits", type=int, default=200, help="simulations per move with search (0: raw network only)")
+    parser.add_argument("--positions", type=int, default=200, help="positions per stage")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the positions and of the search")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: its choice)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .analyze import load_game_and_evaluator
+
+    if args.positions < 1 or args.visits < 0:
+        raise StrengthError("--positions must be >= 1 and --visits >= 0")
+    game, evaluator = load_game_and_evaluator(args)
+    if game.name != args.game:
+        raise StrengthError(f"{args.checkpoint} is a {game.name} network, not {args.game}")
+    positions = load_positions(game, args.positions, args.seed, progress=not args.json)
+    report = error_rates(game, evaluator, positions, args.visits, args.seed)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
