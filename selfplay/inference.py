@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,19 @@ def onnx_bytes(model: torch.nn.Module, obs_shape: tuple[int, int, int], opset: i
     model = model.eval().to("cpu")
     buffer = io.BytesIO()
     try:
-        torch.onnx.export(
-            model,
-            (torch.zeros(1, *obs_shape),),
-            buffer,
-            input_names=["obs"],
-            output_names=["logits", "value"],
-            dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}, "value": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # The legacy exporter is chosen on purpose (it honours the opset); torch warns it is old.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            torch.onnx.export(
+                model,
+                (torch.zeros(1, *obs_shape),),
+                buffer,
+                input_names=["obs"],
+                output_names=["logits", "value"],
+                dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}, "value": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
     finally:
         model.train(was_training)
     return buffer.getvalue()
