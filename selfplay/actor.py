@@ -8,6 +8,11 @@ takes over the games in progress, with fresh trees.
 
 What a move does, per game:
 
+* **Random openings**: with ``random_opening_moves = K`` a game starts after a uniformly random
+  number (0 to K) of uniformly random moves, none of them learned. Self-play between strong
+  players keeps to a few lines; openings put it in positions good play never reaches (after a
+  blunder by either side), where the network must still play well.
+
 * **Playout-cap randomization** (KataGo, Wu 2019): with ``fast_simulations > 0`` a move gets the
   full search (``search.num_simulations``) with probability ``full_search_prob`` and a fast one
   otherwise. Only full-search moves become training positions. Fast moves only advance the game,
@@ -211,9 +216,9 @@ class Actor:
         B = spec.selfplay.games_per_actor
         seeds = np.random.SeedSequence(spec.seed)
         self.rng = np.random.default_rng(seeds.spawn(1)[0])  # playout caps, who never resigns
-        initial = np.stack([self.game.initial_state()] * B)
+        self.moves = np.zeros(B, np.int64)  # [B] moves played in each game (the opening included)
+        initial = self._openings(np.arange(B))
         self.tree = Search(self.game, initial, spec.search, seed=int(seeds.generate_state(1)[0]))
-        self.moves = np.zeros(B, np.int64)  # [B] moves played in each game
         self.records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(B)]  # (obs, policy, player)
         self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
         self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
@@ -222,7 +227,12 @@ class Actor:
     def set_weights(self, generation: int, weights: Weights) -> None:
         """Play on with a new network. The games in progress continue; their trees restart,
         since the statistics in them came from the old network."""
-        self._evaluator = evaluator_from_weights(weights, self.game, self.spec.device, self.spec.threads)
+        self.set_evaluator(generation, evaluator_from_weights(weights, self.game, self.spec.device, self.spec.threads))
+
+    def set_evaluator(self, generation: int, evaluator: Callable) -> None:
+        """:meth:`set_weights` with any evaluator ``(obs, mask) -> (logits, value)`` (in-process
+        use: tests, a GPU model shared with the learner)."""
+        self._evaluator = evaluator
         self.generation = int(generation)
         self.tree.set_roots(self.tree.root_states)
 
@@ -300,8 +310,7 @@ class Actor:
             out.append(self._finish(b, scores, stats))
         if finished.any():
             restart = np.flatnonzero(finished)
-            tree.set_roots(np.stack([game.initial_state()] * restart.size), games=restart)
-            self.moves[restart] = 0
+            tree.set_roots(self._openings(restart), games=restart)
             self.no_resign[restart] = self._draw_no_resign(restart.size)
             self.would_resign[restart] = -1
         return out
@@ -323,6 +332,24 @@ class Actor:
         obs, policy, player = zip(*records)
         value = scores[np.array(player)].astype(np.float32)
         return Positions(np.stack(obs), np.stack(policy), value)
+
+    def _openings(self, games_: np.ndarray) -> np.ndarray:
+        """int64[G, S]: fresh start positions for ``games_`` (random openings, see the module
+        docstring); sets their move numbers."""
+        game = self.game
+        out = np.stack([game.initial_state()] * games_.size)
+        for row, b in enumerate(games_):
+            plies = int(self.rng.integers(0, self.config.random_opening_moves + 1)) if self.config.random_opening_moves else 0
+            state = out[row]
+            for done in range(plies):
+                safe = [a for a in game.legal_actions(state) if not game.is_terminal(game.next_state(state, a))]
+                if not safe:
+                    plies = done
+                    break
+                state = game.next_state(state, int(self.rng.choice(safe)))
+            out[row] = state
+            self.moves[b] = plies
+        return out
 
     def _draw_no_resign(self, count: int) -> np.ndarray:
         return self.rng.random(count) < self.config.resign_playout_fraction
@@ -432,9 +459,9 @@ class ActorPool:
         gather the answers. When ``should_stop()`` turns true, actors are told to return what
         they have."""
         share = -(-num_positions // self.count)
-        for conn in self.connections:
-            conn.send(("weights", generation, weights))
-            conn.send(("play", share))
+        for i in range(self.count):
+            self._send(i, ("weights", generation, weights))
+            self._send(i, ("play", share))
         pending = {conn: i for i, conn in enumerate(self.connections)}
         progress = [SelfPlayStats() for _ in self.connections]
         parts: list[Positions] = []
@@ -442,15 +469,15 @@ class ActorPool:
         aborted = False
         while pending:
             if not aborted and should_stop is not None and should_stop():
-                for conn in pending:
-                    conn.send(("abort",))
+                for i in pending.values():
+                    self._send(i, ("abort",))
                 aborted = True
             for conn in wait(list(pending), timeout=0.2):
                 i = pending[conn]
                 try:
                     message = conn.recv()
                 except EOFError:
-                    raise ActorError(f"actor {i} died (exit code {self.processes[i].exitcode})") from None
+                    raise self._failure(i) from None
                 if message[0] == "error":
                     raise ActorError(f"actor {i} failed:\n{message[1]}")
                 if message[0] == "progress":
@@ -470,6 +497,24 @@ class ActorPool:
         total.seconds = max((p.seconds for p in progress), default=0.0)
         total.evaluator_seconds /= self.count
         return Positions.concatenate(parts, self.game), total
+
+    def _send(self, i: int, message: tuple) -> None:
+        try:
+            self.connections[i].send(message)
+        except OSError:  # the actor is gone; it may have said why
+            raise self._failure(i) from None
+
+    def _failure(self, i: int) -> ActorError:
+        conn = self.connections[i]
+        try:
+            while conn.poll(1.0):
+                message = conn.recv()
+                if message[0] == "error":
+                    return ActorError(f"actor {i} failed:\n{message[1]}")
+        except (EOFError, OSError):
+            pass
+        self.processes[i].join(timeout=1)
+        return ActorError(f"actor {i} died (exit code {self.processes[i].exitcode})")
 
     def close(self) -> None:
         """Stop every actor (they finish their current message first), then reap them."""

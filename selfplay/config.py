@@ -109,6 +109,11 @@ class SelfPlayConfig:
     full_search_prob: float = _f(
         0.25, "with fast_simulations > 0: probability that a move gets the full search"
     )
+    random_opening_moves: int = _f(
+        0, "each game starts from a uniformly random number (0 to this) of uniformly random moves "
+        "(never one that ends the game). Only moves the search chose are learned, so the value "
+        "targets stay honest, and the network sees positions off the lines good play keeps to"
+    )
     positions_per_generation: int = _f(
         2000, "training positions (full-search moves of finished games) collected per generation, "
         "over all actors"
@@ -132,6 +137,7 @@ class SelfPlayConfig:
         _need(self.games_per_actor >= 1, s, f"games_per_actor must be >= 1, got {self.games_per_actor}")
         _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
         _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
+        _need(self.random_opening_moves >= 0, s, f"random_opening_moves must be >= 0, got {self.random_opening_moves}")
         _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")
         _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
         _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")
@@ -427,9 +433,10 @@ def _tictactoe(base: TrainConfig, name: str) -> TrainConfig:
     return base.replace(
         net=net,
         search=_gumbel(sims, considered=9),
-        selfplay=SelfPlayConfig(games_per_actor=64, positions_per_generation=1000),
-        learner=LearnerConfig(lr=3e-3, batch_size=128, buffer_capacity=20_000, min_positions=500, warmup_steps=50),
-        eval=EvalConfig(every=2, games=20, visits=sims, opponents="random,greedy,mcts:100", final_games=20,
+        selfplay=SelfPlayConfig(games_per_actor=64, random_opening_moves=5, positions_per_generation=2000),
+        learner=LearnerConfig(lr=3e-3, batch_size=128, samples_per_position=8.0, buffer_capacity=20_000,
+                              min_positions=1000, warmup_steps=50),
+        eval=EvalConfig(every=10, games=20, visits=sims, opponents="random,greedy,mcts:100", opening_moves=0, final_games=20,
                         final_visits=sims, final_opponents="random,greedy,mcts:1000"),
         run=RunConfig(minutes={"tiny": 5.0, "small": 10.0, "full": 30.0}[name]),
     )

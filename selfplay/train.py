@@ -85,6 +85,7 @@ CONFIG_FILE = "config.json"
 RATINGS_FILE = "ratings.json"
 FINAL_FILE = "final.json"
 BEST_METRIC = "elo"
+PLOT_EVERY_SECONDS = 60.0  # plots take a second or two to draw: after a rating, at most this often
 
 
 class TrainError(ValueError):
@@ -237,6 +238,7 @@ class Trainer:
         if self.metrics.notice:
             self.log(self.metrics.notice)
         self.actors = None
+        self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -270,6 +272,8 @@ class Trainer:
             progress.close()
             self.actors.close()
             self.metrics.close()
+        if self.state.rated:
+            self._plot()
         return self.state.generation
 
     def _generation(self, progress: "_Progress") -> None:
@@ -312,7 +316,8 @@ class Trainer:
         self.metrics.log(row, scores)
         self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if _finite(row.get(k))})
         if rating is not None:
-            self._plot()
+            if time.monotonic() - self._plotted >= PLOT_EVERY_SECONDS:
+                self._plot()
             progress.rated(rating, scores)
 
     # ------------------------------------------------------------------ pieces
@@ -467,6 +472,7 @@ class Trainer:
     def _plot(self) -> None:
         from .metrics import plot_run
 
+        self._plotted = time.monotonic()
         ratings = self.table.ratings()
         plot_run(self.run_dir, {k: v for k, v in ratings.items() if not k.startswith("gen")})
 

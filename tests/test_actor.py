@@ -1,0 +1,175 @@
+"""Self-play actors: training targets from the right point of view, playout caps, resignation,
+random openings, and the process pool's messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import games
+import search
+from search import SearchConfig, UniformEvaluator
+from selfplay.actor import Actor, ActorError, ActorPool, ActorSpec, LocalActors, SelfPlayStats, Weights
+from selfplay.config import SelfPlayConfig
+
+TTT = games.make("tictactoe")
+
+
+def spec(search_config: SearchConfig, **selfplay) -> ActorSpec:
+    return ActorSpec("tictactoe", {}, search_config, SelfPlayConfig(**selfplay), seed=7)
+
+
+def fake_network(obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic stand-in for a network: prefers the centre and corners, and values a
+    position by how many more marks the mover has in the middle row."""
+    n = obs.shape[0]
+    logits = np.tile(np.array([1.0, 0.0, 1.0, 0.0, 2.0, 0.0, 1.0, 0.0, 1.0], np.float32), (n, 1))
+    value = np.tanh(obs[:, 0, 1, :].sum(axis=1) - obs[:, 1, 1, :].sum(axis=1)).astype(np.float32)
+    return logits, value
+
+
+def constant_value(v: float):
+    """Every position is worth ``v`` to the player to move there."""
+
+    def evaluate(obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(mask.shape, np.float32), np.full(obs.shape[0], v, np.float32)
+
+    return evaluate
+
+
+def state_from_obs(obs: np.ndarray) -> np.ndarray:
+    """The tic-tac-toe state an observation encodes (plane 0 the mover's marks, X moves at even plies)."""
+    mine = int(sum(1 << c for c in range(9) if obs[0].reshape(-1)[c]))
+    theirs = int(sum(1 << c for c in range(9) if obs[1].reshape(-1)[c]))
+    ply = bin(mine).count("1") + bin(theirs).count("1")
+    x, o = (mine, theirs) if ply % 2 == 0 else (theirs, mine)
+    return np.array([x, o, ply], np.int64)
+
+
+def split_games(positions) -> list[slice]:
+    """Row ranges of the games in ``positions`` (no openings: a game starts at the empty board)."""
+    starts = [i for i in range(len(positions)) if positions.obs[i].sum() == 0] + [len(positions)]
+    assert starts[0] == 0
+    return [slice(a, b) for a, b in zip(starts, starts[1:])]
+
+
+def test_positions_are_seen_and_valued_from_the_player_to_move():
+    actor = Actor(spec(SearchConfig(num_simulations=8, root_policy="gumbel"), games_per_actor=4))
+    actor.set_evaluator(0, UniformEvaluator())
+    positions, stats = actor.play(200)
+    n = len(positions)
+    assert positions.obs.shape == (n, 2, 3, 3) and positions.policy.shape == (n, 9) and positions.value.shape == (n,)
+    assert positions.obs.dtype == positions.policy.dtype == positions.value.dtype == np.float32
+    assert n == stats.positions >= 200 and stats.games >= 1 and stats.moves == stats.full_moves
+    assert np.allclose(positions.policy.sum(axis=1), 1, atol=1e-5)
+    occupied = positions.obs.sum(axis=1).reshape(n, 9) > 0
+    assert (positions.policy[occupied] == 0).all(), "policy targets on occupied cells"
+    # the mover never has more marks than the opponent (X moves when counts are equal)
+    assert (positions.obs[:, 0].sum(axis=(1, 2)) <= positions.obs[:, 1].sum(axis=(1, 2))).all()
+    decisive = 0
+    for game in split_games(positions):
+        values = positions.value[game]
+        if (values == 0).all():
+            continue  # a draw is 0 for everyone
+        decisive += 1
+        # players alternate, so the score alternates; the last mover made the winning move
+        assert values[-1] == 1.0
+        assert np.array_equal(values[:-1], -values[1:])
+    assert decisive >= 1  # with random play some games are won: the check above ran
+
+
+def test_only_full_searches_become_training_positions():
+    full, fast = SearchConfig(num_simulations=8, root_policy="puct", reuse_tree=False), 1
+    actor = Actor(spec(full, games_per_actor=8, fast_simulations=fast, full_search_prob=0.3))
+    actor.set_evaluator(0, fake_network)
+    positions, stats = actor.play(60)
+    assert stats.full_moves < stats.moves and 0 < len(positions) <= stats.full_moves
+    states = np.stack([state_from_obs(o) for o in positions.obs])
+    expected = search.run(TTT, states, fake_network, full).policy
+    cheap = search.run(TTT, states, fake_network, SearchConfig(num_simulations=fast, reuse_tree=False)).policy
+    assert np.allclose(positions.policy, expected, atol=1e-6)
+    assert not np.allclose(positions.policy, cheap, atol=1e-3)  # a fast search would have shown
+
+
+def test_resignation_and_the_false_resignation_count():
+    config = SearchConfig(num_simulations=8, root_policy="gumbel")
+    # The evaluator says every position is won for its player to move, so the root value of
+    # every search is bad for the mover: X wants to resign at once, in every game.
+    actor = Actor(spec(config, games_per_actor=16, resign_value=-0.5, resign_playout_fraction=0.5,
+                       resign_from_generation=1))
+    actor.set_evaluator(0, constant_value(1.0))
+    _, stats = actor.play(100)
+    assert stats.resignations == 0 and stats.resign_checks == 0  # not yet: generation 0 < 1
+
+    actor = Actor(spec(config, games_per_actor=16, resign_value=-0.5, resign_playout_fraction=0.5,
+                       resign_from_generation=0))
+    actor.set_evaluator(0, constant_value(1.0))
+    positions, stats = actor.play(150)
+    assert stats.resignations > 0 and stats.resign_checks > 0
+    assert stats.resignations + stats.resign_checks == stats.games  # each game: resigned, or checked
+    games_ = split_games(positions)
+    resigned = [g for g in games_ if g.stop - g.start == 1]
+    played_out = [g for g in games_ if g.stop - g.start > 1]
+    assert len(resigned) == stats.resignations and len(played_out) == stats.resign_checks
+    for g in resigned:  # X resigned on the empty board: X's one position scores -1
+        assert positions.value[g.start] == -1.0
+    # X would have resigned in every played-out game; it was wrong wherever X did not lose
+    assert stats.false_resignations == sum(positions.value[g.start] >= 0 for g in played_out)
+    assert np.isnan(SelfPlayStats().false_resignation_rate)
+
+
+def test_random_openings_start_games_off_the_beaten_track():
+    config = SearchConfig(num_simulations=4, root_policy="gumbel")
+    actor = Actor(spec(config, games_per_actor=400, random_opening_moves=3))
+    starts = actor.tree.root_states
+    plies = starts[:, 2]
+    assert set(plies.tolist()) == {0, 1, 2, 3} and np.array_equal(actor.moves, plies)
+    assert not actor.tree.root_terminal.any()
+    assert len({tuple(s) for s in starts[plies == 2]}) > 20  # random moves, not one line
+    actor.set_evaluator(0, UniformEvaluator())
+    positions, stats = actor.play(50)
+    assert stats.game_length > stats.positions  # opening moves count as moves, never as positions
+
+
+def test_actor_needs_a_network_first():
+    actor = Actor(spec(SearchConfig(num_simulations=2), games_per_actor=2))
+    with pytest.raises(RuntimeError, match="set_weights"):
+        actor.play(1)
+
+
+def test_local_actors_and_stop():
+    actors = LocalActors(spec(SearchConfig(num_simulations=4, root_policy="gumbel"), games_per_actor=4))
+    actors.actor.set_evaluator(0, UniformEvaluator())
+    calls = []
+    positions, stats = actors.actor.play(10_000, should_stop=lambda: len(calls) > 3 or calls.append(1))
+    assert len(calls) == 4 and stats.moves == 4 * 4  # stopped after four moves of each game
+
+
+@pytest.fixture(scope="module")
+def onnx_weights() -> Weights:
+    import warnings
+
+    from selfplay.inference import onnx_bytes
+    from selfplay.network import NetConfig, build_network
+
+    model = build_network(NetConfig(kind="mlp", layers=1, hidden=16), TTT.obs_shape, TTT.num_actions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Weights("onnx", onnx_bytes(model, TTT.obs_shape))
+
+
+def test_a_pool_of_processes_plays_with_the_weights_it_is_sent(onnx_weights):
+    pool = ActorPool(spec(SearchConfig(num_simulations=4, root_policy="gumbel"), games_per_actor=8), count=2)
+    try:
+        seen = []
+        positions, stats = pool.collect(3, onnx_weights, 40, on_progress=seen.append)
+        assert len(positions) == stats.positions >= 40 and stats.games > 0
+        assert positions.obs.shape[1:] == TTT.obs_shape and np.allclose(positions.policy.sum(axis=1), 1, atol=1e-5)
+        assert stats.evaluations > 0 and seen  # the network ran, and progress was reported
+        again, _ = pool.collect(4, onnx_weights, 10)  # the actors keep serving
+        assert len(again) >= 10
+        with pytest.raises(ActorError, match="unknown weights format"):
+            pool.collect(5, Weights("pickle", b""), 10)
+    finally:
+        pool.close()
+    assert not any(p.is_alive() for p in pool.processes)

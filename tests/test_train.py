@@ -1,0 +1,435 @@
+"""Training runs end to end on tic-tac-toe: the run directory, resume, the command line, bad
+input, Ctrl-C and SIGKILL; the learner and its schedule; metrics. The slow tests train for real:
+perfect tic-tac-toe within the 5-minute tiny preset on two cores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import games
+from selfplay import train as train_module
+from selfplay.checkpoint import list_checkpoints, load_checkpoint
+from selfplay.config import (
+    RESUME_SAFE,
+    ConfigError,
+    LearnerConfig,
+    TrainConfig,
+    flat_items,
+    preset,
+    sections,
+    with_overrides,
+)
+from selfplay.learner import Learner, learning_rate
+from selfplay.metrics import MetricsLog, plot_run, read_metrics
+from selfplay.network import NetConfig, build_network
+from selfplay.replay import ReplayBuffer
+from selfplay.train import TrainError, config_from_args, train
+
+TTT = games.make("tictactoe")
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A run that takes about a second per generation: few, small searches, a tiny learner.
+TINY = {
+    "selfplay.num_actors": 0,
+    "selfplay.games_per_actor": 16,
+    "selfplay.positions_per_generation": 60,
+    "selfplay.random_opening_moves": 2,
+    "search.num_simulations": 4,
+    "search.gumbel_considered": 4,
+    "learner.batch_size": 16,
+    "learner.min_positions": 10,
+    "learner.buffer_capacity": 1000,
+    "learner.threads": 1,
+    "eval.every": 1,
+    "eval.games": 2,
+    "eval.visits": 2,
+    "eval.opponents": "random,greedy",
+    "eval.previous": 1,
+    "eval.final_games": 2,
+    "eval.final_visits": 2,
+    "eval.final_opponents": "random",
+    "run.generations": 1,
+    "run.minutes": 0.0,
+    "run.progress": False,
+}
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    return with_overrides(preset("tictactoe", "tiny"), {**TINY, **overrides})
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def flags(settings: dict) -> list[str]:
+    """``{"run.minutes": 0.0}`` -> ``["--run.minutes", "0.0"]``."""
+    out = []
+    for key, value in settings.items():
+        out += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return out
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+
+def test_one_generation_writes_the_run_directory(tmp_path):
+    run = tmp_path / "run"
+    trainer = train(tiny_config(), run)
+    assert trainer.state.generation == 1
+    assert json.loads((run / "config.json").read_text()) == tiny_config().to_dict()
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt-000000.json", "ckpt-000001.json"]
+    checkpoint = load_checkpoint(run, expect_game=TTT)
+    assert checkpoint.step == 1 and checkpoint.meta["run"]["generation"] == 1
+    assert checkpoint.optimizer_state["steps"] == trainer.learner.steps > 0
+    replay = ReplayBuffer.load(run / "replay.npz", expect_game=TTT.version_tag)
+    assert len(replay) == trainer.state.positions >= 60
+    rows = read_metrics(run)
+    assert len(rows) == 1 and rows[0]["generation"] == 1 and np.isfinite(rows[0]["loss"])
+    assert np.isfinite(rows[0]["elo"]) and 0 <= rows[0]["score_vs_greedy"] <= 1
+    ratings = json.loads((run / "ratings.json").read_text())
+    assert {(m["a"], m["b"]) for m in ratings["matches"]} == {("gen1", "random"), ("gen1", "greedy")}
+    for name in ("losses.png", "elo.png", "speed.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    final = json.loads((run / "final.json").read_text())
+    assert final["generation"] == 1 and final["matches"][0]["games"] == 2
+    assert any((run / "tb").iterdir())  # TensorBoard events
+    # what `selfplay play` and `selfplay analyze` load: an evaluator from the run directory
+    from selfplay.inference import load_evaluator
+
+    logits, value = load_evaluator(run, TTT)(np.zeros((1, 2, 3, 3), np.float32), np.ones((1, 9), bool))
+    assert logits.shape == (1, 9) and value.shape == (1,)
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    first = train(tiny_config(), run, final_report=False)
+    steps, positions = first.learner.steps, len(first.buffer)
+    # a row written after the checkpoint (by a session killed before saving) must go
+    with open(run / "metrics.csv", "a") as f:
+        f.write("7," + "," * (len(read_metrics(run)[0]) - 1) + "\n")
+    second = train(tiny_config(**{"run.generations": 3}), run, resume=True, final_report=False)
+    assert second.state.generation == 3
+    assert second.learner.steps > steps and len(second.buffer) > positions
+    assert [r["generation"] for r in read_metrics(run)] == [1, 2, 3]
+    assert {"gen1", "gen2", "gen3"} <= set(second.table.players)  # ratings carried over
+    assert ("gen3", "gen2") in {(m["a"], m["b"]) for m in second.table.matches}  # the ladder
+    assert load_checkpoint(run).meta["run"]["games"] == second.state.games > first.state.games
+    # nothing left to do: the budget is spent
+    third = train(tiny_config(**{"run.generations": 3}), run, resume=True, final_report=False)
+    assert third.state.generation == 3
+
+
+def test_command_line_flags_cover_every_field(tmp_path):
+    config = tiny_config()
+    args = parse("tictactoe", "--preset", "tiny", "--run-dir", str(tmp_path / "r"), *flags(TINY),
+                 "--search.root-policy", "puct", "--minutes", "2.5", "--device", "cpu")
+    parsed, run_dir, resume = config_from_args(args)
+    assert not resume and run_dir == tmp_path / "r"
+    assert parsed.search.root_policy == "puct" and parsed.run.minutes == 2.5 and parsed.run.device == "cpu"
+    assert flat_items(parsed) == {**flat_items(config), "search.root_policy": "puct", "run.minutes": 2.5, "run.device": "cpu"}
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    options = {a.dest: a for a in parser._actions}
+    for section, kind in sections().items():
+        for f in fields(kind):
+            assert f"{section}.{f.name}" in options, f"no flag for {section}.{f.name}"
+            assert f.metadata.get("help"), f"{section}.{f.name} has no help"
+    assert RESUME_SAFE <= set(flat_items(config))
+
+
+@pytest.mark.parametrize("name", ["tictactoe", "connect4", "othello"])
+@pytest.mark.parametrize("size", ["tiny", "small", "full"])
+def test_presets_are_valid_and_round_trip(name, size):
+    config = preset(name, size)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config.learner.min_positions <= config.learner.buffer_capacity
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tictactoe", "--learner.optimizer", "adam"], "optimizer must be one of"),
+        (["tictactoe", "--search.num-simulations", "4", "--selfplay.fast-simulations", "8"], "exceeds the full search"),
+        (["tictactoe", "--run.minutes", "0", "--run.generations", "0"], "give a budget"),
+        (["tictactoe", "-o", "size=3"], "unknown option"),
+        ([], "give a game"),
+    ],
+)
+def test_bad_settings_are_one_line(argv, message):
+    with pytest.raises((ConfigError, TrainError, games.GameError), match=message) as info:
+        config_from_args(parse(*argv))
+    assert "\n" not in str(info.value)
+
+
+def test_resume_refuses_unsafe_changes_and_bad_directories(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(), run, final_report=False)
+    with pytest.raises(TrainError, match="--learner.lr cannot change"):
+        config_from_args(parse("--resume", str(run), "--learner.lr", "0.1"))
+    config, _, resume = config_from_args(parse("--resume", str(run), "--minutes", "3", "--selfplay.num-actors", "2"))
+    assert resume and config.run.minutes == 3 and config.selfplay.num_actors == 2
+    with pytest.raises(TrainError, match="is a tictactoe run, not connect4"):
+        config_from_args(parse("connect4", "--resume", str(run)))
+    with pytest.raises(TrainError, match="--preset cannot be combined"):
+        config_from_args(parse("--resume", str(run), "--preset", "tiny"))
+    with pytest.raises(TrainError, match="not a run directory"):
+        config_from_args(parse("--resume", str(tmp_path)))
+    with pytest.raises(TrainError, match="already holds a run"):
+        train(tiny_config(), run)
+
+
+def test_a_corrupt_or_mismatched_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(), run, final_report=False)
+    sidecar = list_checkpoints(run)[-1]
+    tensors = run / json.loads(sidecar.read_text())["file"]
+    data = bytearray(tensors.read_bytes())
+    data[-20] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(TrainError, match="corrupt: sha256"):
+        train(tiny_config(**{"run.generations": 2}), run, resume=True)
+    other = tiny_config(**{"net.hidden": 32})
+    with pytest.raises(TrainError, match="network config differs"):
+        train_module.Trainer(other, run, resume=True)
+
+
+# ----------------------------------------------------------------------------- interruptions
+
+
+def _command(run: Path, settings: dict) -> list[str]:
+    return [sys.executable, "-m", "selfplay.train", "tictactoe", "--preset", "tiny", "--run-dir", str(run), *flags(settings)]
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        time.sleep(0.05)
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    settings = {**TINY, "run.generations": 10_000, "eval.every": 0}
+    process = subprocess.Popen(_command(run, settings), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    _wait_for(run / "ckpt-000002.json", process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err[-2000:]
+    assert "checkpoint saved. Resume with: selfplay train --resume" in err and "Traceback" not in err
+    latest = load_checkpoint(run)
+    assert latest.step >= 2 and latest.meta["run"]["positions"] == len(ReplayBuffer.load(run / "replay.npz"))
+
+
+def _kill_and_resume(tmp_path: Path, settings: dict, kills: int, seed: int) -> None:
+    """Kill a run with SIGKILL at random moments after its first checkpoint, ``kills`` times,
+    resuming in between; then check every checkpoint and the buffer load and the run goes on."""
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    resumed_from = []
+    for k in range(kills):
+        command = _command(run, settings) if k == 0 else [sys.executable, "-m", "selfplay.train", "--resume", str(run)]
+        process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        before = load_checkpoint(run).step if k else 0
+        _wait_for(run / f"ckpt-{before + 1:06d}.json", process)
+        time.sleep(rng.uniform(0.0, 1.5))
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and any actor processes
+        process.wait(timeout=30)
+        process.stderr.close()
+        for sidecar in list_checkpoints(run):
+            load_checkpoint(sidecar, expect_game=TTT)  # verifies size and sha256
+        replay = ReplayBuffer.load(run / "replay.npz", expect_game=TTT.version_tag)
+        latest = load_checkpoint(run)
+        assert latest.step > before and len(replay) >= latest.meta["run"]["positions"] > 0
+        resumed_from.append(latest.step)
+    config = train_module.load_config(run)
+    trainer = train(with_overrides(config, {"run.generations": resumed_from[-1] + 1}), run, resume=True, final_report=False)
+    assert trainer.state.generation == resumed_from[-1] + 1
+    assert [r["generation"] for r in read_metrics(run)] == list(range(1, resumed_from[-1] + 2))
+
+
+def test_sigkill_at_a_random_moment_loses_no_checkpoint_and_no_buffer(tmp_path):
+    seed = random.randrange(1 << 30)
+    print(f"kill timing seed {seed}")
+    _kill_and_resume(tmp_path, {**TINY, "run.generations": 10_000, "eval.every": 3}, kills=1, seed=seed)
+
+
+@pytest.mark.slow
+def test_sigkill_repeatedly_with_actor_processes(tmp_path):
+    seed = random.randrange(1 << 30)
+    print(f"kill timing seed {seed}")
+    settings = {**TINY, "selfplay.num_actors": 2, "run.generations": 10_000, "eval.every": 2}
+    _kill_and_resume(tmp_path, settings, kills=4, seed=seed)
+
+
+# ----------------------------------------------------------------------------- learner
+
+
+def test_learning_rate_schedules():
+    cfg = LearnerConfig(lr=1.0, lr_final_fraction=0.01, warmup_steps=10)
+    assert learning_rate(cfg, 0.0, 0) == pytest.approx(0.1)  # warm-up: 1/10 of the rate
+    assert learning_rate(cfg, 0.0, 100) == pytest.approx(1.0)
+    assert learning_rate(cfg, 0.5, 100) == pytest.approx(0.505)
+    assert learning_rate(cfg, 1.0, 100) == pytest.approx(0.01)
+    step = LearnerConfig(lr=1.0, lr_final_fraction=0.01, warmup_steps=0, schedule="step")
+    assert [learning_rate(step, p, 0) for p in (0.2, 0.6, 0.9)] == pytest.approx([1.0, 0.1, 0.01])
+    assert learning_rate(LearnerConfig(lr=0.5, schedule="constant", warmup_steps=0), 0.9, 5) == 0.5
+
+
+def _buffer(n: int, seed: int = 0) -> ReplayBuffer:
+    rng = np.random.default_rng(seed)
+    buffer = ReplayBuffer.for_game(TTT, 100)
+    obs = (rng.random((n, 2, 3, 3)) < 0.3).astype(np.float32)
+    policy = rng.dirichlet(np.ones(9), n).astype(np.float32)
+    buffer.add(obs, policy, rng.choice([-1.0, 0.0, 1.0], n).astype(np.float32))
+    return buffer
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_learner_fits_a_small_buffer(optimizer):
+    torch.manual_seed(0)
+    model = build_network(NetConfig(kind="mlp", layers=2, hidden=64), TTT.obs_shape, TTT.num_actions)
+    config = LearnerConfig(optimizer=optimizer, lr=0.01 if optimizer == "adamw" else 0.1, batch_size=8,
+                           warmup_steps=0, schedule="constant", augment=False, weight_decay=0.0)
+    learner = Learner(model, config)
+    buffer = _buffer(8)
+    rng = np.random.default_rng(0)
+    before = learner.train_steps(buffer, 5, rng)
+    after = learner.train_steps(buffer, 400, rng)
+    assert after["steps"] == 400 and learner.steps == 405
+    assert after["value_loss"] < 0.2 * before["value_loss"]  # eight positions can be memorised
+    entropy = float(-(buffer.policy[:8] * np.log(buffer.policy[:8])).sum(1).mean())
+    assert after["policy_loss"] < before["policy_loss"] and after["policy_loss"] - entropy < 0.5 * (before["policy_loss"] - entropy)
+
+
+def test_learner_state_round_trips_through_a_checkpoint(tmp_path):
+    from selfplay.checkpoint import save_checkpoint
+
+    config = LearnerConfig(batch_size=8, warmup_steps=2)
+    torch.manual_seed(0)
+    model = build_network(NetConfig(kind="mlp", layers=1, hidden=16), TTT.obs_shape, TTT.num_actions)
+    learner = Learner(model, config)
+    buffer = _buffer(30)
+    learner.train_steps(buffer, 3, np.random.default_rng(1))
+    save_checkpoint(tmp_path, 3, model, learner.state_dict(), game=TTT)
+    saved = load_checkpoint(tmp_path)
+    copy = saved.build_model()
+    restored = Learner(copy, config)
+    restored.load_state_dict(saved.optimizer_state)
+    assert restored.steps == 3
+    a = learner.train_steps(buffer, 2, np.random.default_rng(2), progress=0.3)
+    b = restored.train_steps(buffer, 2, np.random.default_rng(2), progress=0.3)
+    assert a == b
+    for p, q in zip(model.state_dict().values(), copy.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_metrics_log_resumes_after_its_checkpoint_and_plots(tmp_path):
+    log = MetricsLog(tmp_path, ["random", "mcts:100"])
+    for g in (1, 2, 3):
+        log.log({"generation": g, "elapsed_s": 10.0 * g, "loss": 1.0 / g, "elo": 100.0 * g, "elo_lo": 50.0 * g,
+                 "elo_hi": 150.0 * g, "positions_per_s": 5.0, "moves_per_s": 9.0, "evals_per_s": 90.0},
+                {"random": 0.9, "mcts:100": 0.25})
+    with pytest.raises(KeyError, match="nonsense"):
+        log.log({"generation": 4, "nonsense": 1.0})
+    log.close()
+    rows = read_metrics(tmp_path)
+    assert [r["score_vs_mcts100"] for r in rows] == [0.25] * 3 and np.isnan(rows[0]["value_loss"])
+    MetricsLog(tmp_path, ["random", "mcts:100"], resume_from=2).close()
+    assert [r["generation"] for r in read_metrics(tmp_path)] == [1, 2]
+    written = plot_run(tmp_path, {"random": 0.0, "mcts:100": 250.0})
+    assert sorted(p.name for p in written) == ["elo.png", "losses.png", "speed.png"]
+
+
+# ----------------------------------------------------------------------------- slow: real training
+
+
+def _minimax_values() -> dict[tuple, float]:
+    """Every reachable non-terminal tic-tac-toe position -> its value for the player to move."""
+    values: dict[tuple, float] = {}
+
+    def solve(state: np.ndarray) -> float:
+        key = tuple(int(x) for x in state)
+        if key not in values:
+            values[key] = max(_child_value(state, a, solve) for a in TTT.legal_actions(state))
+        return values[key]
+
+    solve(TTT.initial_state())
+    return values
+
+
+def _child_value(state, action, solve) -> float:
+    """The value of playing ``action`` for the player to move in ``state``."""
+    child = TTT.next_state(state, action)
+    if TTT.is_terminal(child):
+        return float(TTT.returns(child)[TTT.to_play(state)])
+    return solve(child) if TTT.to_play(child) == TTT.to_play(state) else -solve(child)
+
+
+@pytest.mark.slow
+def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
+    """The tiny preset (5 minutes, actors on every core; this machine has 2) trains an agent
+    that plays an optimal move in every reachable position. The agent is the network with its
+    rating search: eval.visits (16) simulations of a Gumbel search with no noise (the most
+    probable move of the improved policy), the player that ``selfplay arena RUN --visits 16``
+    fields. The raw policy's misses are printed for information."""
+    from selfplay.agents import NetworkAgent, network_search_config
+    from selfplay.inference import load_evaluator
+
+    config = with_overrides(preset("tictactoe", "tiny"), {"run.progress": False})
+    assert config.run.minutes == 5
+    trainer = train(config, tmp_path / "run", final_report=False)
+    assert trainer.elapsed() < 5 * 60 + 60  # the budget, and one generation past it at most
+    values = _minimax_values()
+    keys = list(values)
+    states = np.array(keys, np.int64)
+    evaluator = load_evaluator(tmp_path / "run", TTT)
+    visits = config.eval.visits
+    agent = NetworkAgent(TTT, evaluator, visits, config=network_search_config(visits, config.search.root_policy))
+    raw = NetworkAgent(TTT, evaluator, 0)
+
+    def misses(player) -> list[tuple]:
+        actions = player.act(states, states[:, 2], 0)
+        lookup = values.__getitem__
+        return [k for k, a in zip(keys, actions) if _child_value(np.array(k), int(a), lambda s: lookup(tuple(int(x) for x in s))) != values[k]]
+
+    print(f"{len(keys)} positions; raw policy misses {len(misses(raw))}")
+    wrong = misses(agent)
+    assert not wrong, f"{len(wrong)} positions without an optimal move, e.g. {[TTT.render_text(np.array(k)) for k in wrong[:2]]}"
+
+    # and so it never loses to minimax, whichever optimal moves minimax picks, on either side
+    def worst(state: np.ndarray, agent_player: int) -> float:
+        if TTT.is_terminal(state):
+            return float(TTT.returns(state)[agent_player])
+        if TTT.to_play(state) == agent_player:
+            return worst(TTT.next_state(state, int(agent.act(state[None], state[None, 2], 0)[0])), agent_player)
+        best = values[tuple(int(x) for x in state)]
+        optimal = [a for a in TTT.legal_actions(state) if _child_value(state, a, lambda s: values[tuple(int(x) for x in s)]) == best]
+        return min(worst(TTT.next_state(state, a), agent_player) for a in optimal)
+
+    assert worst(TTT.initial_state(), 0) == 0 and worst(TTT.initial_state(), 1) == 0
