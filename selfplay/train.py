@@ -627,6 +627,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(sorted(RESUME_SAFE)),
     )
     parser.add_argument("--no-final", action="store_true", help="skip the final matches against eval.final_opponents")
+    parser.add_argument("--print-config", action="store_true", help="print the run's full config as JSON and exit")
     add_config_arguments(parser)
 
 
@@ -674,6 +675,9 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         config, run_dir, resume = config_from_args(args)
+        if args.print_config:
+            print(json.dumps(config.to_dict(), indent=1))
+            return 0
         train(config, run_dir, resume=resume, final_report=not args.no_final)
     except (ConfigError, CheckpointError) as e:
         raise TrainError(str(e)) from None
