@@ -214,6 +214,10 @@ class EvalConfig:
         2, "random plies opening each pair of rating games (each side plays both colours of an opening), "
         "so deterministic players do not replay one game"
     )
+    solver_positions: int = _f(
+        0, "connect4: also measure error rates against the perfect solver on this many positions per "
+        "stage (0: skip; solving them the first time takes up to a second each, then they are cached)"
+    )
     final_games: int = _f(100, "games against each final opponent when the run ends (0: skip)")
     final_visits: int = _f(200, "the network agent's simulations per move in the final games")
     final_opponents: str = _f("random,greedy,mcts:200", "opponents of the final games, comma-separated")
@@ -221,7 +225,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         s = "eval"
         _check_types(self, s)
-        for name in ("every", "games", "visits", "previous", "opening_moves", "final_games", "final_visits"):
+        for name in ("every", "games", "visits", "previous", "opening_moves", "solver_positions", "final_games",
+                     "final_visits"):
             _need(getattr(self, name) >= 0, s, f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("opponents", "final_opponents"):
             specs = [x.strip() for x in getattr(self, name).split(",")]

@@ -55,6 +55,8 @@ COLUMNS: dict[str, str] = {
     "elo": "Bradley-Terry Elo of this generation (random = 0)",
     "elo_lo": "95% interval, low end",
     "elo_hi": "95% interval, high end",
+    "solver_error_raw": "connect4: share of solved positions where the raw network's move loses value",
+    "solver_error_search": "connect4: the same with the rating search",
 }
 
 
@@ -132,7 +134,7 @@ class MetricsLog:
 def _tb_group(key: str) -> str:
     if key in ("train_steps", "train_s", "loss", "policy_loss", "value_loss", "lr"):
         return "train"
-    if key.startswith(("elo", "score_vs_", "eval")):
+    if key.startswith(("elo", "score_vs_", "eval", "solver_")):
         return "eval"
     return "selfplay"
 

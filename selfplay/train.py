@@ -239,6 +239,8 @@ class Trainer:
             self.log(self.metrics.notice)
         self.actors = None
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
+        self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
+        self._solver_positions = None  # connect4 benchmark positions, loaded at the first rating
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -258,7 +260,7 @@ class Trainer:
             search=config.search,
             selfplay=config.selfplay,
             # a fresh stream per session: a resumed run does not replay the games it already played
-            seed=int(np.random.SeedSequence([config.run.seed, self.state.generation, 1]).generate_state(1)[0]),
+            seed=int(np.random.SeedSequence([config.run.seed, self.state.generation, self.state.games, 1]).generate_state(1)[0]),
             device=self.device,
         )
         self.log(f"{describe(config)}; {num_actors or 'no'} actor process{'es' if num_actors != 1 else ''}, "
@@ -322,7 +324,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ pieces
     def _weights(self):
-        """The current network as a message for the actors (ONNX on the CPU, safetensors for torch)."""
+        """The current network as a message for the actors (ONNX on the CPU, safetensors for
+        torch), made once per generation."""
+        if self._weights_cache[0] != self.state.generation:
+            self._weights_cache = (self.state.generation, self._export())
+        return self._weights_cache[1]
+
+    def _export(self):
         from .actor import Weights
 
         if self.device == "cpu" and self.config.run.inference in ("auto", "onnx"):
@@ -349,7 +357,6 @@ class Trainer:
         """Matches of this generation against the baselines and the latest rated generations;
         returns (``{"elo", "elo_lo", "elo_hi"}``, ``{opponent: score}``)."""
         from .agents import load_agent
-        from .arena import play_match
 
         config = self.config.eval
         weights = self._weights()
@@ -358,10 +365,7 @@ class Trainer:
         for old in sorted(self.rated_weights)[-config.previous:] if config.previous else []:
             opponents.append(self._network_agent(old, self.rated_weights[old], config.visits, f"gen{old}"))
         scores = {}
-        for k, opponent in enumerate(opponents):
-            seed = int(np.random.SeedSequence([self.config.run.seed, generation, 2, k]).generate_state(1)[0])
-            result = play_match(self.game, me, opponent, config.games, seed=seed, opening_moves=config.opening_moves,
-                                batch_size=config.games, stop_when_decided=False)
+        for k, result in enumerate(self._matches(me, opponents, config.games, [generation, 2])):
             self.table.add(result, generation=generation)
             if k < len(config.opponent_specs):
                 scores[config.opponent_specs[k]] = result.score
@@ -373,7 +377,39 @@ class Trainer:
         ratings, intervals = self.table.ratings(), self.table.intervals()
         name = f"gen{generation}"
         lo, hi = intervals.get(name, (math.nan, math.nan))
-        return {"elo": ratings.get(name, math.nan), "elo_lo": lo, "elo_hi": hi}, scores
+        rating = {"elo": ratings.get(name, math.nan), "elo_lo": lo, "elo_hi": hi}
+        if config.solver_positions and self.game.name == "connect4":
+            rating.update(self._solver_errors(me.evaluator))
+        return rating, scores
+
+    def _matches(self, me, opponents: list, games_each: int, seed_key: list[int], progress: bool = False) -> list:
+        """``play_match(me, opponent)`` for every opponent, one thread per core (the search
+        kernels and onnxruntime release the GIL), results in the opponents' order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .arena import play_match
+
+        def match(k: int):
+            seed = int(np.random.SeedSequence([self.config.run.seed, *seed_key, k]).generate_state(1)[0])
+            return play_match(self.game, me, opponents[k], games_each, seed=seed, opening_moves=self.config.eval.opening_moves,
+                              batch_size=games_each, stop_when_decided=False, progress=progress)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.cores, len(opponents)))) as pool:
+            return list(pool.map(match, range(len(opponents))))
+
+    def _solver_errors(self, evaluator) -> dict[str, float]:
+        """Connect Four: how often the raw network and its rating search throw away a better
+        result, judged by the perfect solver (selfplay.strength)."""
+        from .strength import error_rates, load_positions
+
+        if self._solver_positions is None:
+            self.log(f"loading {self.config.eval.solver_positions} solved positions per stage (cached after the first time)")
+            self._solver_positions = load_positions(self.game, self.config.eval.solver_positions, seed=0)
+        report = error_rates(self.game, evaluator, self._solver_positions, self.config.eval.visits, seed=0)
+        out = {"solver_error_raw": report["raw"]["all"]["rate"]}
+        if "search" in report:
+            out["solver_error_search"] = report["search"]["all"]["rate"]
+        return out
 
     def _reload_rated(self) -> None:
         """After a resume: the weights of the latest rated generations still on disk."""
@@ -388,14 +424,13 @@ class Trainer:
                     self.model.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
                 except CheckpointError:
                     continue
-                self.rated_weights[step] = self._weights()
+                self.rated_weights[step] = self._export()
         self.model.load_state_dict(saved_model)
 
     def final_report(self) -> list[dict[str, Any]]:
         """Matches of the final network against ``eval.final_opponents``, printed and saved to
         ``final.json``; the results as dicts."""
         from .agents import load_agent
-        from .arena import play_match
 
         config = self.config.eval
         if not config.final_games or not config.final_opponent_specs:
@@ -407,11 +442,8 @@ class Trainer:
         self.log(f"final strength of generation {generation} ({config.final_visits} visits per move), "
                  f"{config.final_games} games against each opponent:")
         start = time.monotonic()
-        for k, spec in enumerate(config.final_opponent_specs):
-            seed = int(np.random.SeedSequence([self.config.run.seed, generation, 3, k]).generate_state(1)[0])
-            result = play_match(self.game, me, load_agent(spec, self.game), config.final_games, seed=seed,
-                                opening_moves=config.opening_moves, progress=self.config.run.progress,
-                                stop_when_decided=False)
+        opponents = [load_agent(spec, self.game) for spec in config.final_opponent_specs]
+        for result in self._matches(me, opponents, config.final_games, [generation, 3]):
             self.log("  " + result.summary())
             results.append({k: v for k, v in result.to_dict().items() if k != "records"})
         self.log(f"  ({time.monotonic() - start:.0f} s)")
