@@ -160,6 +160,10 @@ class Game:
     board_style: str = "stones"
     draw_fn: Callable | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # anything game-specific
+    # True when a kernel can raise (games.external calls back into Python). Such a game's
+    # kernels are passed as numba dispatchers, which carry exceptions to the caller; the faster
+    # function pointers of native games would print and swallow them.
+    kernels_may_raise: bool = False
 
     def __post_init__(self) -> None:
         if not self.agent_names:
@@ -183,6 +187,8 @@ class Game:
             self.to_play_fn,
             self.encode_fn,
         )
+        if self.kernels_may_raise:
+            return plain
         try:
             return tuple(_Rule(kernel, t) for kernel, t in zip(plain, KERNEL_TYPES))
         except Exception:  # noqa: BLE001 - numba internals moved: the plain dispatchers still work

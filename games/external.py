@@ -537,6 +537,7 @@ def from_aec(
         agent_players=tuple(range(len(adapter.agents))),
         description=f"PettingZoo AEC env {env_name}, stepped in Python by games.external.",
         extra={"aec_adapter": adapter},  # keeps the adapter (and its handle) alive
+        kernels_may_raise=True,  # the kernels call back into Python, which may raise
     )
     return game
 
