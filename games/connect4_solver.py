@@ -31,7 +31,9 @@ varied play by stage (:data:`STAGES`): ``beginning`` (at most 14 moves played), 
 
 Cost on 7x6, one core, ``move_outcomes`` of positions from varied play with a cold table
 (5-6 million positions searched a second): 1.5 s on average with 8 moves played (0.8 s
-median, 5 s at worst of 15), 60 ms with 14, 1.4 ms with 20, 0.1 ms with 30.
+median, 5 s at worst of 15), 60 ms with 14, 1.4 ms with 20, 0.1 ms with 30. The empty
+board: its outcome (a first-player win) in 3.5 minutes, 1.1 billion positions; then the
+outcomes of the seven first moves in 6 more minutes, and its exact score (+1) in 11 s.
 """
 
 from __future__ import annotations

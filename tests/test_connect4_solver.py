@@ -224,7 +224,7 @@ def test_outcomes_are_the_signs_of_exact_scores_from_16_moves():
 
 @pytest.mark.slow
 def test_the_empty_board_is_won_by_the_centre_only():
-    # Minutes: the first player wins with their last stone, by the centre column alone.
+    # About 10 minutes: the first player wins with their last stone, by the centre alone.
     np.testing.assert_array_equal(move_outcomes([]), [LOSS, LOSS, DRAW, WIN, DRAW, LOSS, LOSS])
     assert solve([]) == 1
 
