@@ -5,7 +5,7 @@ Depends on nothing else of ours. ``games.make(name, **options)`` builds a :class
 """
 
 from .core import Game, GameError, IllegalMoveError, dihedral_perms
-from .registry import REGISTRY, game_info, list_games, make
+from .registry import REGISTRY, game_info, list_games, make, parse_options
 
 __all__ = [
     "Game",
@@ -17,6 +17,7 @@ __all__ = [
     "list_games",
     "make",
     "make_env",
+    "parse_options",
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .core import Game, GameError
 
-__all__ = ["GameInfo", "REGISTRY", "make", "list_games", "game_info"]
+__all__ = ["GameInfo", "REGISTRY", "make", "list_games", "game_info", "parse_options"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,15 @@ def make(name: str, **options: Any) -> Game:
         raise GameError(f"unknown option {unknown[0]!r} for game {name!r}; options: {known}")
     full = {k: _coerce(name, k, o, options.get(k, o.default)) for k, o in info.options.items()}
     return importlib.import_module(info.module).make(**full)
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """Command-line game options: ``["width=8", "height=7"]`` -> ``{"width": "8", "height": "7"}``
+    (``make`` converts and checks the values)."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GameError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
+        out[key.strip()] = value.strip()
+    return out

@@ -506,17 +506,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_nonnegative, default=0, help="the search's random seed")
 
 
-def _options(pairs: list[str] | None) -> dict[str, str]:
-    """``["width=8"]`` -> ``{"width": "8"}``."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise AnalysisError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _checkpoint_game(checkpoint: Any) -> Game:
     """The game a checkpoint was trained on, from its version tag and options."""
     name, _, version = checkpoint.game.rpartition("_v")
@@ -539,7 +528,7 @@ def load_game_and_evaluator(args: argparse.Namespace) -> tuple[Game, Any]:
     from .inference import evaluator_for, load_evaluator
 
     path = Path(args.checkpoint)
-    options = _options(args.option)
+    options = games.parse_options(args.option)
     if path.suffix == ".onnx":
         if not args.game:
             raise AnalysisError(f"{path}: an ONNX file does not record its game; name it with --game")

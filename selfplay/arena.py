@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, types
 
 from games.core import KERNEL_TYPES, Game, GameError
+from games.registry import parse_options
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
 from .elo import SPRT, elo_from_score, elo_interval
@@ -354,16 +355,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-def _game_options(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise GameError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def resolve_game(name: str | None, options: dict[str, Any], specs: list[str]) -> Game:
     """The game of a match: ``name`` with ``options``, or the game recorded in the first
     checkpoint among ``specs`` (its version tag and options) when ``name`` is None."""
@@ -404,7 +395,7 @@ def main(args: argparse.Namespace) -> int:
         raise ArenaError(f"--games must be >= 1, got {args.games}")
     if args.visits < 0:
         raise ArenaError(f"--visits must be >= 0, got {args.visits}")
-    game = resolve_game(args.game, _game_options(args.option), [args.agent_a, args.agent_b])
+    game = resolve_game(args.game, parse_options(args.option), [args.agent_a, args.agent_b])
     agent_a = load_agent(args.agent_a, game, visits=args.visits, device=args.device)
     agent_b = load_agent(args.agent_b, game, visits=args.visits, device=args.device)
     sprt = SPRT(args.elo0, args.elo1, args.alpha, args.beta) if args.sprt else None

@@ -24,17 +24,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def _options(pairs: list[str] | None) -> dict[str, str]:
-    """``["width=8", "height=7"]`` -> ``{"width": "8", "height": "7"}``."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _add_game_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("game", help="game name (see `selfplay games`)")
     p.add_argument(
@@ -89,7 +78,7 @@ def cmd_play_text(args) -> int:
     from games.baselines import greedy_action, random_action
     from games.rng import make_rng
 
-    game = games.make(args.game, **_options(args.option))
+    game = games.make(args.game, **games.parse_options(args.option))
     pick = {"random": random_action, "greedy": greedy_action}[args.opponent]
     rng = make_rng(args.seed)
     human = args.human_player
@@ -142,6 +131,7 @@ def cmd_bench_games(args) -> int:
 
 
 def cmd_bench_search(args) -> int:
+    import games
     from search.bench import bench_search
 
     result = bench_search(
@@ -151,7 +141,7 @@ def cmd_bench_search(args) -> int:
         simulations=args.simulations,
         seconds=args.seconds,
         openspiel=not args.no_openspiel,
-        **_options(args.option),
+        **games.parse_options(args.option),
     )
     print(json.dumps(result, indent=2) if args.json else _format_flat(result))
     return 0
