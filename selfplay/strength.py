@@ -134,7 +134,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint (run directory, ckpt-*.json) or .onnx file")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (for an .onnx file)")
     parser.add_argument("--visits", type=int, default=200, help="simulations per move with search (0: raw network only)")
-    parser.add_argument("--positions", type=int, default=200, help="positions per stage")
+    parser.add_argument(
+        "--positions", type=int, default=50,
+        help="positions per stage (the first run answers them with the solver: ~2 min for 50; then cached)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the positions and of the search")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: its choice)")
