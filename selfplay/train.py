@@ -350,7 +350,9 @@ class Trainer:
 
         # one thread: rating batches are small, and idle spinning threads only contend
         evaluator = evaluator_from_weights(weights, self.game, self.device, threads=1)
-        search = network_search_config(visits, self.config.search.root_policy) if visits else None
+        search = None
+        if visits:  # the self-play search made deterministic: no noise, the best move; the same solver setting
+            search = replace(network_search_config(visits, self.config.search.root_policy), solver=self.config.search.solver)
         return NetworkAgent(self.game, evaluator, visits, config=search, name=name)
 
     def _rate(self, generation: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -135,6 +135,16 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     assert third.state.generation == 3
 
 
+def test_connect4_ratings_can_include_solver_error_rates(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # solved positions are cached there
+    settings = {**TINY, "eval.solver_positions": 3, "eval.final_games": 0, "selfplay.fast_simulations": 0,
+                "net.channels": 8, "net.blocks": 1, "net.hidden": 16}
+    config = with_overrides(preset("connect4", "tiny", {"width": 5, "height": 4}), settings)
+    train(config, tmp_path / "run")
+    (row,) = read_metrics(tmp_path / "run")
+    assert 0 <= row["solver_error_raw"] <= 1 and 0 <= row["solver_error_search"] <= 1
+
+
 def test_command_line_flags_cover_every_field(tmp_path):
     config = tiny_config()
     args = parse("tictactoe", "--preset", "tiny", "--run-dir", str(tmp_path / "r"), *flags(TINY),
