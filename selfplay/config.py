@@ -461,14 +461,18 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
             eval=EvalConfig(every=2, games=50, visits=64, opponents="greedy,mcts:200,mcts:1000"),
             run=RunConfig(minutes=240.0),
         )
+    # small is `make train`: 20 minutes on two CPU cores, where the network's speed is the
+    # bottleneck (docs/training.md has the measurements behind these choices).
     small = name == "small"
     return base.replace(
-        net=NetConfig(channels=32 if small else 16, blocks=3 if small else 2, hidden=64 if small else 32),
-        search=_gumbel(32 if small else 16),
-        selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25,
-                                positions_per_generation=4000 if small else 2000, resign_value=-0.95),
-        learner=LearnerConfig(lr=2e-3, batch_size=256, buffer_capacity=150_000, min_positions=2000),
-        eval=EvalConfig(every=3, games=20, visits=32, opponents="random,greedy,mcts:200"),
+        net=NetConfig(channels=32, blocks=2, hidden=64) if small else NetConfig(channels=16, blocks=2, hidden=32),
+        search=_gumbel(32),
+        selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25, random_opening_moves=2,
+                                positions_per_generation=4000, resign_value=-0.95),
+        learner=LearnerConfig(lr=2e-3, batch_size=256, samples_per_position=2.0, buffer_capacity=150_000,
+                              min_positions=2000),
+        eval=EvalConfig(every=6, games=20, visits=32, opponents="random,greedy,mcts:200", final_games=100,
+                        final_visits=200, final_opponents="random,greedy,mcts:200,mcts:1000"),
         run=RunConfig(minutes=20.0 if small else 5.0),
     )
 
