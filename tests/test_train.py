@@ -123,7 +123,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     # a row written after the checkpoint (by a session killed before saving) must go
     with open(run / "metrics.csv", "a") as f:
         f.write("7," + "," * (len(read_metrics(run)[0]) - 1) + "\n")
-    second = train(tiny_config(**{"run.generations": 3}), run, resume=True, final_report=False)
+    second = train(tiny_config(**{"run.generations": 3, "run.progress": True}), run, resume=True, final_report=False)
     assert second.state.generation == 3
     assert second.learner.steps > steps and len(second.buffer) > positions
     assert [r["generation"] for r in read_metrics(run)] == [1, 2, 3]
@@ -185,6 +185,16 @@ def test_bad_settings_are_one_line(argv, message):
     with pytest.raises((ConfigError, TrainError, games.GameError), match=message) as info:
         config_from_args(parse(*argv))
     assert "\n" not in str(info.value)
+
+
+def test_the_selfplay_command_reports_bad_settings_in_one_line(capsys):
+    from selfplay.cli import main
+
+    assert main(["train", "tictactoe", "--learner.optimizer", "adam"]) == 2
+    assert main(["train", "tictactoe", "--preset", "tiny", "--print-config", "--minutes", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == "selfplay: error: learner: optimizer must be one of adamw, sgd, got 'adam'"
+    assert json.loads(out)["run"]["minutes"] == 3 and json.loads(out)["preset"] == "tiny"
 
 
 def test_resume_refuses_unsafe_changes_and_bad_directories(tmp_path):
