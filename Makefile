@@ -7,7 +7,7 @@ TORCH_PIN ?= torch==2.13.0
 MINUTES ?= 20
 export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
-.PHONY: train test venv clean
+.PHONY: train play test venv clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ venv: $(BIN)/.installed
 
 train: venv
 	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES)
+
+# Play the newest Connect Four run in a pygame window (click a column; Ctrl+Z undo, Ctrl+S swap sides).
+play: venv
+	@run=$$(ls -td runs/connect4-*/ 2>/dev/null | head -1); \
+	test -n "$$run" || { echo "no Connect Four run under runs/: run make train first"; exit 2; }; \
+	$(BIN)/selfplay play --agent "$$run"
 
 test: venv
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

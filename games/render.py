@@ -23,7 +23,7 @@ import numpy as np
 
 from .core import Game, GameError
 
-__all__ = ["CAPTION_HEIGHT", "STYLES", "Window", "caption", "default_size", "draw", "render_rgb"]
+__all__ = ["CAPTION_HEIGHT", "STYLES", "Window", "caption", "cell_at", "default_size", "draw", "render_rgb"]
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
@@ -83,6 +83,23 @@ def render_rgb(game: Game, state: np.ndarray, size: tuple[int, int] | None = Non
     surface = pygame.Surface(size or default_size(game))
     draw(game, state, surface)
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+def cell_at(game: Game, state: np.ndarray, size: tuple[int, int], pos: tuple[int, int]) -> tuple[int, int] | None:
+    """The ``(row, col)`` of ``game.cells_fn``'s grid under pixel ``pos`` of a picture of ``size``
+    (``(width, height)``, as :func:`draw` paints it); ``None`` off the board or for a game
+    without cells."""
+    if game.draw_fn is not None or game.cells_fn is None:
+        return None
+    import pygame
+
+    rows, cols = game.cells_fn(game.params, state).shape
+    width, height = size
+    board = _board_rect(pygame.Rect(0, 0, width, max(height - CAPTION_HEIGHT, 1)), rows, cols)
+    if not board.collidepoint(pos):
+        return None
+    cell = board.width // cols
+    return (pos[1] - board.top) // cell, (pos[0] - board.left) // cell
 
 
 class Window:
@@ -147,15 +164,24 @@ def _font(pixels: int):
     return pygame.font.Font(None, pixels)  # pygame's bundled default font
 
 
+def _board_rect(area, rows: int, cols: int):
+    """The board's rectangle: square cells, as large as fit, centred in ``area``."""
+    import pygame
+
+    cell = max(min(area.width // cols, area.height // rows), 1)
+    board = pygame.Rect(0, 0, cols * cell, rows * cell)
+    board.center = area.center
+    return board
+
+
 def _draw_cells(game: Game, cells: np.ndarray, surface, area) -> None:
     """Draw ``cells`` (``int8[H, W]``) as square cells centred in the rectangle ``area``."""
     import pygame
 
     back, line, piece0, piece1, _ = _style(game)
     rows, cols = cells.shape
-    cell = max(min(area.width // cols, area.height // rows), 1)
-    board = pygame.Rect(0, 0, cols * cell, rows * cell)
-    board.center = area.center
+    board = _board_rect(area, rows, cols)
+    cell = board.width // cols
     surface.fill(_CAPTION_BACK, area)  # margins, when the area is not the board's shape
     surface.fill(back, board)
     thin = max(cell // 24, 1)

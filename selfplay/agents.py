@@ -169,17 +169,19 @@ class GreedyAgent:
         return _checked(self.game, states, actions, self.name)
 
 
-def _search_actions(
+def _search(
     game: Game, states: np.ndarray, evaluator: Any, config: SearchConfig, move_numbers: Any, rng_seed: Any, who: str
-) -> np.ndarray:
-    """int64[G]: the move one search (one tree per position, seeded per position) chooses."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The move one search (one tree per position, seeded per position) chooses in each position,
+    int64[G], and the root's value from the player to move's point of view, float32[G]."""
     states = _check_states(game, states)
     seeds = position_seeds(rng_seed, states.shape[0])
     tree = Search(game, states, config, seed=[int(s) for s in seeds])
     if tree.root_terminal.any():
         _checked(game, states, np.where(tree.root_terminal, -1, 0), who)
     moves = None if move_numbers is None else np.asarray(move_numbers, dtype=np.int64)
-    return tree.run(evaluator, move_numbers=moves).actions
+    result = tree.run(evaluator, move_numbers=moves)
+    return result.actions, result.root_values
 
 
 @dataclass
@@ -204,7 +206,12 @@ class MCTSAgent:
         self.name = self.name or f"mcts:{self.rollouts}"
 
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
-        return _search_actions(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name)
+        return self.think(states, move_numbers, rng_seed)[0]
+
+    def think(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`act`'s moves, int64[G], and the search's root values, float32[G] in [-1, 1]
+        from the player to move's point of view."""
+        return _search(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name)
 
 
 def network_search_config(visits: int, root_policy: str = "puct") -> SearchConfig:
@@ -251,11 +258,21 @@ class NetworkAgent:
 
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         if self._config is not None:
-            return _search_actions(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)
+            return _search(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)[0]
         return self.policy_actions(states)
+
+    def think(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`act`'s moves, int64[G], and values, float32[G] in [-1, 1] from the player to
+        move's point of view: the search's root values, or the network's for the raw policy."""
+        if self._config is not None:
+            return _search(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)
+        return self._policy(states)
 
     def policy_actions(self, states: np.ndarray) -> np.ndarray:
         """int64[G]: the legal move with the highest logit in each state (ties: lowest index)."""
+        return self._policy(states)[0]
+
+    def _policy(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         game = self.game
         states = _check_states(game, states)
         G = states.shape[0]
@@ -264,9 +281,10 @@ class NetworkAgent:
         _observe(*game.kernels, game.params, states, obs, masks)
         if not masks.any(axis=1).all():
             _checked(game, states, np.where(masks.any(axis=1), 0, -1), self.name)
-        logits, _ = self.evaluator(obs, masks)
+        logits, values = self.evaluator(obs, masks)
         logits = np.asarray(logits, dtype=np.float64).reshape(G, game.num_actions)
-        return np.where(masks, logits, -np.inf).argmax(axis=1).astype(np.int64)
+        actions = np.where(masks, logits, -np.inf).argmax(axis=1).astype(np.int64)
+        return actions, np.asarray(values, dtype=np.float32).reshape(G)
 
 
 # ------------------------------------------------------------------------------ specs

@@ -531,13 +531,15 @@ def load_game_and_evaluator(args: argparse.Namespace) -> tuple[Game, Any]:
     options = games.parse_options(args.option)
     if path.suffix == ".onnx":
         if not args.game:
-            raise AnalysisError(f"{path}: an ONNX file does not record its game; name it with --game")
+            raise AnalysisError(f"{path}: an ONNX file does not record its game; name the game it plays")
         game = games.make(args.game, **options)
         return game, load_evaluator(path, game, device=args.device, threads=args.threads)
     checkpoint = load_checkpoint(path)
     game = _checkpoint_game(checkpoint)
-    if args.game or options:  # given, they must describe the checkpoint's game
-        asked = games.make(args.game or game.name, **{**dict(game.options), **options})
+    if args.game and args.game != game.name:
+        raise AnalysisError(f"{path}: checkpoint is for {game!r}, not {args.game}")
+    if options:  # given, they must describe the checkpoint's game
+        asked = games.make(game.name, **{**dict(game.options), **options})
         if asked.version_tag != game.version_tag or dict(asked.options) != dict(game.options):
             raise AnalysisError(f"{path}: checkpoint is for {game!r}, not {asked!r}")
     return game, evaluator_for(checkpoint.build_model(), game.obs_shape, args.device, threads=args.threads)

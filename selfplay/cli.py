@@ -75,43 +75,38 @@ def cmd_games(args) -> int:
 # ---------------------------------------------------------------------------- selfplay play-text
 def cmd_play_text(args) -> int:
     import games
-    from games.baselines import greedy_action, random_action
-    from games.rng import make_rng
+    from selfplay.play import PlaySession, load_opponent
 
-    game = games.make(args.game, **games.parse_options(args.option))
-    pick = {"random": random_action, "greedy": greedy_action}[args.opponent]
-    rng = make_rng(args.seed)
-    human = args.human_player
-    if not 0 <= human < game.num_players:
-        raise UsageError(f"--human-player must be in 0..{game.num_players - 1}")
+    game, agent = load_opponent(args.opponent, args.game, args.option, args.visits)
+    session = PlaySession(game, agent, human=args.human_player, seed=args.seed)
     interactive = sys.stdin.isatty()
-    state = game.initial_state()
-    print(f"{game!r}: you are {_side(game, human)}; opponent: {args.opponent}. Type a move, or 'quit'.")
-    while not game.is_terminal(state):
-        print(game.render_text(state))
-        agent = game.agent_names[game.agent_to_move(state)]
-        if game.to_play(state) != human:
-            action = pick(game, state, rng)
-            print(f"{agent} plays {game.action_to_text(action)}")
-            state = game.next_state(state, action)
+    print(f"{game!r}: you are {_side(game, session.human)}; opponent: {agent.name}. Type a move, or 'quit'.")
+    while not session.over:
+        print(game.render_text(session.state))
+        if not session.human_to_move:
+            session.agent_move()
+            print(session.describe_last(agent.name))
             continue
-        legal = ", ".join(game.action_to_text(a) for a in game.legal_actions(state))
+        mover = game.agent_names[game.agent_to_move(session.state)]
+        legal = ", ".join(game.action_to_text(a) for a in game.legal_actions(session.state))
         try:
-            text = input(f"{agent} to move ({legal}): ")
+            text = input(f"{mover} to move ({legal}): ")
         except EOFError:
             print("\ninput ended; game abandoned")
             return 0
         if text.strip().lower() in {"quit", "exit", "q"}:
             return 0
+        if text.strip().lower() == "undo":
+            print("took back your last move" if session.undo() else "nothing to take back")
+            continue
         try:
-            state = game.next_state(state, game.parse_action(text, state))
+            session.play_text(text)
         except games.GameError as e:
             if not interactive:
                 raise
             print(f"error: {e}")
-    print(game.render_text(state))
-    score = game.returns(state)[human]
-    print({1.0: "You win.", -1.0: "You lose."}.get(float(score), "Draw." if score == 0 else f"Score {score:+.2f}."))
+    print(game.render_text(session.state))
+    print(session.result())
     return 0
 
 
@@ -168,8 +163,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("play-text", help="play a game in the terminal")
     _add_game_args(p)
-    p.add_argument("--opponent", choices=["random", "greedy"], default="greedy", help="who you play against")
-    p.add_argument("--human-player", type=int, default=0, help="your player (team) index; 0 moves first")
+    p.add_argument(
+        "--opponent", default="greedy", help="who you play against: random, greedy, mcts:N, a checkpoint or an .onnx file"
+    )
+    p.add_argument("--visits", type=int, default=200, help="search visits per move of a network opponent (0: raw policy)")
+    p.add_argument("--human-player", type=int, default=0, help="your player (team) index; 0 moves first; type 'undo' to take back")
     p.add_argument("--seed", type=int, default=0, help="opponent's random seed")
     p.set_defaults(func=cmd_play_text)
 
@@ -207,6 +205,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 _MODULE_COMMANDS = [
+    ("play", "selfplay.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
     ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),

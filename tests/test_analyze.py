@@ -395,7 +395,7 @@ def test_main_serves_an_onnx_file_for_the_named_game(c4_run, tmp_path, monkeypat
     _, game, model = c4_run
     path = tmp_path / "brain.onnx"
     path.write_bytes(onnx_bytes(model, game.obs_shape))
-    with pytest.raises(AnalysisError, match="--game"):
+    with pytest.raises(AnalysisError, match="name the game it plays"):
         main(_args("--checkpoint", str(path)))
     monkeypatch.setattr(sys, "stdin", io.StringIO('{"id": 1, "moves": [3]}\n{"id": 2, "visits": 0}\n'))
     assert main(_args("--checkpoint", str(path), "--game", "connect4", "--visits", "8")) == 0

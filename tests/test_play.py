@@ -1,0 +1,201 @@
+"""``selfplay play``: the session a person plays (clicks, typed moves, undo, sides) and the pygame
+window around it, driven headless with posted events."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import games
+from games.core import GameError
+from games.render import CAPTION_HEIGHT, cell_at, default_size
+from selfplay.agents import GreedyAgent, MCTSAgent, NetworkAgent, RandomAgent
+from selfplay.checkpoint import save_checkpoint
+from selfplay.cli import main as cli_main
+from selfplay.network import NetConfig, build_network
+from selfplay.play import PlayError, PlaySession, load_opponent, run_window
+
+
+def test_a_click_anywhere_in_a_connect4_column_drops_a_disc_there():
+    game = games.make("connect4")
+    session = PlaySession(game, GreedyAgent(game))
+    assert [session.action_at(row, 2) for row in range(6)] == [2] * 6
+    assert session.action_at(6, 2) is None and session.action_at(0, 7) is None  # off the grid
+    session.play(2)
+    assert session.action_at(0, 2) is None  # the agent's turn: clicks mean nothing
+
+
+def test_a_click_places_a_piece_on_that_cell_and_nowhere_else():
+    ttt = games.make("tictactoe")
+    session = PlaySession(ttt, RandomAgent(ttt))
+    assert session.action_at(1, 1) == 4 and session.action_at(2, 0) == 6
+    session.play(4)
+    session.agent_move()
+    assert session.action_at(1, 1) is None  # occupied
+    othello = games.make("othello")
+    session = PlaySession(othello, RandomAgent(othello))
+    legal = set(othello.legal_actions(session.state).tolist())
+    clicked = {session.action_at(r, c) for r in range(8) for c in range(8)} - {None}
+    assert clicked == legal  # every legal move has its cell, and no other cell moves
+
+
+def test_moves_out_of_turn_or_illegal_are_refused_and_change_nothing():
+    game = games.make("connect4")
+    session = PlaySession(game, GreedyAgent(game), human=1)
+    with pytest.raises(PlayError, match="not your turn"):
+        session.play(3)
+    session.agent_move()
+    with pytest.raises(PlayError, match="not the agent's turn"):
+        session.agent_move()
+    with pytest.raises(GameError, match="cannot read move"):
+        session.play_text("zz")
+    ttt = games.make("tictactoe")
+    session = PlaySession(ttt, RandomAgent(ttt))
+    session.play(4)
+    session.agent_move()
+    with pytest.raises(GameError, match="illegal move"):
+        session.play(4)
+    assert session.actions[0] == 4 and len(session.actions) == 2 and len(session.states) == 3
+
+
+def test_undo_takes_back_the_persons_move_and_the_reply():
+    game = games.make("tictactoe")
+    session = PlaySession(game, RandomAgent(game), human=1, seed=3)
+    session.agent_move()
+    assert not session.undo()  # the person has not moved: the agent's first move stays
+    first = session.actions[:]
+    session.play(session.game.legal_actions(session.state)[0])
+    session.agent_move()
+    assert session.undo()
+    assert session.actions == first and session.human_to_move and len(session.states) == 2
+    session.restart(swap=True)
+    assert session.human == 0 and session.actions == [] and session.human_to_move
+
+
+def test_search_agents_say_what_they_think_of_their_move():
+    game = games.make("connect4")
+    session = PlaySession(game, MCTSAgent(game, 64))
+    session.play(3)
+    action, value = session.agent_move()
+    assert game.legal_mask(session.states[-2])[action] and -1.0 <= value <= 1.0
+    assert session.describe_last("mcts:64").startswith(f"mcts:64 played {action + 1} (value ")
+    greedy = PlaySession(game, GreedyAgent(game))
+    greedy.play(3)
+    assert math.isnan(greedy.agent_move()[1])  # a baseline gives no value
+    assert "value" not in greedy.describe_last("greedy")
+
+
+@pytest.fixture(scope="module")
+def c4_checkpoint(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("c4_play")
+    game = games.make("connect4")
+    torch.manual_seed(0)
+    model = build_network(NetConfig(kind="resnet", channels=8, blocks=1, hidden=8), game.obs_shape, game.num_actions)
+    save_checkpoint(directory, 1, model.eval(), game=game)
+    return directory
+
+
+def test_a_checkpoint_names_its_own_game(c4_checkpoint):
+    game, agent = load_opponent(str(c4_checkpoint), None, None, visits=8)
+    assert game.name == "connect4" and isinstance(agent, NetworkAgent) and agent.visits == 8
+    session = PlaySession(game, agent, human=1)
+    action, value = session.agent_move()
+    assert game.legal_mask(session.states[0])[action] and -1.0 <= value <= 1.0
+    with pytest.raises(ValueError, match="checkpoint is for"):
+        load_opponent(str(c4_checkpoint), "tictactoe", None, visits=8)
+    with pytest.raises(PlayError, match="name the game"):
+        load_opponent("mcts:10", None, None, visits=8)
+
+
+def test_the_command_reports_bad_input_in_one_line(capsys, tmp_path):
+    assert cli_main(["play", "--agent", "mcts:10"]) == 2
+    assert cli_main(["play", "chess"]) == 2
+    assert cli_main(["play", "--agent", str(tmp_path / "nothing.json")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and "name the game" in lines[0] and "unknown game 'chess'" in lines[1]
+
+
+# ----------------------------------------------------------------------------- the window
+def _post(event_type, **fields):
+    import pygame
+
+    pygame.event.post(pygame.event.Event(event_type, **fields))
+
+
+def _centre_of(game, state, row, col):
+    width, height = default_size(game)
+    cols = game.cells_fn(game.params, state).shape[1]
+    rows = game.cells_fn(game.params, state).shape[0]
+    cell = min(width // cols, (height - CAPTION_HEIGHT) // rows)
+    left = (width - cols * cell) // 2
+    top = (height - CAPTION_HEIGHT - rows * cell) // 2
+    pos = (left + col * cell + cell // 2, top + row * cell + cell // 2)
+    assert cell_at(game, state, (width, height), pos) == (row, col)
+    return pos
+
+
+def _run_until(session, done, frames=400):
+    """Run the window a few frames at a time until ``done()`` (the agent thinks on a thread)."""
+    for _ in range(frames // 20):
+        run_window(session, fps=200, max_frames=20)
+        if done():
+            return
+    raise AssertionError("the window never got there")
+
+
+def test_the_window_plays_clicks_typed_moves_and_undo():
+    import pygame
+
+    game = games.make("connect4")
+    session = PlaySession(game, GreedyAgent(game), seed=1)
+    pygame.display.init()  # posting needs the event queue
+    _post(pygame.MOUSEBUTTONDOWN, button=1, pos=_centre_of(game, session.state, 0, 3))
+    _run_until(session, lambda: len(session.actions) == 2)
+    assert session.actions[0] == 3 and session.human_to_move
+
+    pygame.display.init()
+    _post(pygame.KEYDOWN, key=pygame.K_z, mod=pygame.KMOD_LCTRL, unicode="\x1a")
+    for ch, key in (("5", pygame.K_5), ("\r", pygame.K_RETURN)):
+        _post(pygame.KEYDOWN, key=key, mod=0, unicode=ch)
+    _run_until(session, lambda: len(session.actions) == 2)
+    assert session.actions[0] == 4  # the undone move is gone; "5" is column 5
+
+    pygame.display.init()
+    _post(pygame.KEYDOWN, key=pygame.K_s, mod=pygame.KMOD_LCTRL, unicode="\x13")
+    _run_until(session, lambda: session.human == 1 and len(session.actions) == 1)  # the agent opened
+
+    pygame.display.init()
+    _post(pygame.QUIT)
+    run_window(session, fps=200, max_frames=1000)  # returns at once
+
+
+def test_a_forced_pass_is_played_for_the_person():
+    """Othello: a position where the person's only move is a pass, which no click can make."""
+    game = games.make("othello", size=6)
+    rng = np.random.default_rng(0)
+    for _ in range(2000):  # find a position (person to move) with pass as the only move
+        session = PlaySession(game, RandomAgent(game), seed=int(rng.integers(1 << 30)))
+        while not session.over:
+            if session.human_to_move:
+                legal = game.legal_actions(session.state)
+                if len(legal) == 1 and game.action_to_text(legal[0]) == "pass":
+                    break
+                session.play(rng.choice(legal))
+            else:
+                session.agent_move()
+        if not session.over:
+            break
+    else:
+        pytest.skip("no forced pass found")
+    import pygame
+
+    pygame.display.init()
+    before = len(session.actions)
+    _run_until(session, lambda: len(session.actions) > before)
+    assert game.action_to_text(session.actions[before]) == "pass"
