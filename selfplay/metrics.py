@@ -6,7 +6,9 @@
 * ``tb/``: TensorBoard events (``tensorboard --logdir RUN``), the same numbers under
   ``selfplay/``, ``train/``, ``eval/``, stepped by generation. Written when ``tensorboardX`` is
   installed, skipped (with one notice) otherwise.
-* ``losses.png``, ``elo.png``, ``speed.png``: drawn from the CSV by :func:`plot_run`.
+* ``losses.png``, ``elo.png``, ``speed.png``: drawn from the CSV by :func:`plot_run`; and
+  ``errors.png`` (error rates by stage against the perfect solver) in Connect Four runs that
+  measure them (``eval.solver_positions``).
 
 On resume, rows and events of generations after the checkpoint the run resumes from are dropped
 (they belong to work that was lost), so the files describe the run as it continued.
@@ -57,6 +59,11 @@ COLUMNS: dict[str, str] = {
     "elo_hi": "95% interval, high end",
     "solver_error_raw": "connect4: share of solved positions where the raw network's move loses value",
     "solver_error_search": "connect4: the same with the rating search",
+    **{
+        f"solver_error_{who}_{stage}": f"connect4: {what}, {stage} positions ({moves} moves played)"
+        for who, what in (("raw", "raw network's error rate"), ("search", "rating search's error rate"))
+        for stage, moves in (("beginning", "up to 14"), ("middle", "15-28"), ("end", "29 or more"))
+    },
 }
 
 
@@ -166,7 +173,8 @@ def _csv_text(columns: list[str], rows: list[Mapping[str, str]]) -> str:
 
 
 def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None = None) -> list[Path]:
-    """Draw ``losses.png``, ``elo.png`` and ``speed.png`` in ``run_dir`` from its
+    """Draw ``losses.png``, ``elo.png``, ``speed.png`` (and ``errors.png`` when the rows hold
+    solver error rates) in ``run_dir`` from its
     ``metrics.csv``; ``baselines`` (``{name: Elo}``) are drawn as horizontal lines on the Elo
     plot. Returns the paths written (none before the first row)."""
     import matplotlib
@@ -233,4 +241,23 @@ def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None =
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize="small")
     save(fig, "speed.png")
+
+    stages = ("beginning", "middle", "end")
+    measured = [(m, r) for m, r in zip(minutes, rows) if math.isfinite(r.get("solver_error_raw_beginning", math.nan))]
+    if measured:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        xs = [m for m, _ in measured]
+        for k, stage in enumerate(stages):
+            for who, style in (("search", "-"), ("raw", ":")):
+                ys = [100 * r.get(f"solver_error_{who}_{stage}", math.nan) for _, r in measured]
+                if any(math.isfinite(y) for y in ys):
+                    label = f"{stage}, {'with search' if who == 'search' else 'raw network'}"
+                    ax.plot(xs, ys, style, color=f"C{k}", marker="o" if who == "search" else ".", label=label)
+        ax.set_xlabel("minutes")
+        ax.set_ylabel("error rate (%)")
+        ax.set_title("Moves that throw away a better result (perfect solver)")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize="small", ncol=2)
+        save(fig, "errors.png")
     return written

@@ -9,7 +9,8 @@ for the raw network (the legal move with the highest logit) and for the network 
 (``visits`` simulations per move), with a 95% Wilson interval.
 
 Answering the beginning positions takes the solver up to a second each, so the answered
-positions are cached in a JSON file, keyed by count, seed and board, and reused.
+positions are cached in a JSON file, keyed by count, seed and board, and reused. The default set
+(7x6, 50 per stage, seed 0) ships with selfplay in ``selfplay/data``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class StrengthError(games.GameError):
     """Bad input to the strength benchmark."""
 
 
+#: Positions shipped with selfplay (the defaults: 7x6, 50 per stage, seed 0), answered once by
+#: ``load_positions`` and copied here, so a fresh install does not spend minutes solving them.
+PACKAGED = Path(__file__).parent / "data"
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "selfplay"
@@ -50,16 +56,18 @@ def load_positions(
     if game.name != "connect4":
         raise StrengthError(f"the strength benchmark needs the connect4 solver; {game.name} has none")
     width, height = int(game.options["width"]), int(game.options["height"])
-    path = (cache or _cache_dir()) / f"connect4-{width}x{height}-n{per_stage}-seed{seed}.json"
-    if path.exists():
-        try:
-            data = json.loads(path.read_text())
-            return {
-                stage: [BenchmarkPosition(tuple(p["moves"]), np.array(p["outcomes"], np.int8)) for p in rows]
-                for stage, rows in data["stages"].items()
-            }
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a damaged cache is remade below
+    name = f"connect4-{width}x{height}-n{per_stage}-seed{seed}.json"
+    path = (cache or _cache_dir()) / name
+    for known in (PACKAGED / name, path):
+        if known.exists():
+            try:
+                data = json.loads(known.read_text())
+                return {
+                    stage: [BenchmarkPosition(tuple(p["moves"]), np.array(p["outcomes"], np.int8)) for p in rows]
+                    for stage, rows in data["stages"].items()
+                }
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # a damaged cache is remade below
     if progress:
         print(f"answering {per_stage} positions per stage with the solver (cached in {path})...", file=sys.stderr)
     stages = benchmark_positions(per_stage, seed=seed, width=width, height=height)

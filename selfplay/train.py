@@ -27,7 +27,7 @@ Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
     replay.npz               the replay buffer, saved with every checkpoint
     ratings.json             every rating match and the fitted Elo (selfplay.elo.RatingTable)
     metrics.csv, tb/         one row / event set per generation (selfplay.metrics)
-    losses.png elo.png speed.png
+    losses.png elo.png speed.png (errors.png: Connect Four error rates by stage, when measured)
     final.json               the final matches against the baselines
 
 Time. ``run.minutes`` is wall-clock of the whole run (self-play, learning, rating), counting the
@@ -402,16 +402,22 @@ class Trainer:
     def _solver_errors(self, evaluator) -> dict[str, float]:
         """Connect Four: how often the raw network and its rating search throw away a better
         result, judged by the perfect solver (selfplay.strength)."""
-        from .strength import error_rates, load_positions
+        from .strength import error_rates
+
+        report = error_rates(self.game, evaluator, self._benchmark_positions(), self.config.eval.visits, seed=0)
+        return {
+            f"solver_error_{who}" + ("" if stage == "all" else f"_{stage}"): row["rate"]
+            for who in ("raw", "search") if who in report
+            for stage, row in report[who].items()
+        }
+
+    def _benchmark_positions(self) -> dict[str, list]:
+        """The solved Connect Four positions of ``eval.solver_positions`` per stage, loaded once."""
+        from .strength import load_positions
 
         if self._solver_positions is None:
-            self.log(f"loading {self.config.eval.solver_positions} solved positions per stage (cached after the first time)")
-            self._solver_positions = load_positions(self.game, self.config.eval.solver_positions, seed=0)
-        report = error_rates(self.game, evaluator, self._solver_positions, self.config.eval.visits, seed=0)
-        out = {"solver_error_raw": report["raw"]["all"]["rate"]}
-        if "search" in report:
-            out["solver_error_search"] = report["search"]["all"]["rate"]
-        return out
+            self._solver_positions = load_positions(self.game, self.config.eval.solver_positions, seed=0, progress=True)
+        return self._solver_positions
 
     def _reload_rated(self) -> None:
         """After a resume: the weights of the latest rated generations still on disk."""
@@ -449,10 +455,18 @@ class Trainer:
             self.log("  " + result.summary())
             results.append({k: v for k, v in result.to_dict().items() if k != "records"})
         self.log(f"  ({time.monotonic() - start:.0f} s)")
+        final: dict[str, Any] = {"generation": generation, "visits": config.final_visits, "matches": results}
+        if config.solver_positions and self.game.name == "connect4":
+            from .strength import error_rates, format_report
+
+            final["solver"] = error_rates(self.game, me.evaluator, self._benchmark_positions(), config.final_visits, seed=0)
+            self.log("  error rates against the perfect solver (moves that throw away a better result):")
+            for line in format_report(final["solver"]).splitlines():
+                self.log("    " + line)
         from .checkpoint import atomic_write
 
         with atomic_write(self.run_dir / FINAL_FILE) as f:
-            f.write(json.dumps({"generation": generation, "visits": config.final_visits, "matches": results}, indent=1).encode())
+            f.write(json.dumps(final, indent=1).encode())
         return results
 
     def _row(self, stats, losses, train_seconds, eval_seconds, rating) -> dict[str, Any]:
@@ -643,6 +657,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
             latest = latest_checkpoint(run_dir)
             best = best_checkpoint(run_dir, BEST_METRIC)
             trainer.log(f"final checkpoint: {latest}" + (f"; best rated: {best}" if best and best != latest else ""))
+            trainer.log(f"play it: selfplay play --agent {run_dir}; analyze: selfplay analyze --checkpoint {run_dir}")
     return trainer
 
 
@@ -665,16 +680,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def _game_options(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise GameError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     """(config, run directory, resume?) from parsed ``selfplay train`` arguments."""
     overrides = overrides_from_args(args)
@@ -695,7 +700,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
         return with_overrides(config, overrides), run_dir, True
     if not args.game:
         raise TrainError("give a game to train (e.g. selfplay train connect4), or --resume DIR")
-    game = games.make(args.game, **_game_options(args.option))
+    game = games.make(args.game, **games.parse_options(args.option))
     base = preset(args.game, args.preset or "small", dict(game.options))
     config = with_overrides(base, overrides)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

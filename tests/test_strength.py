@@ -71,3 +71,16 @@ def test_search_repairs_a_bad_prior(small, tmp_path):
 def test_only_connect4_has_a_solver(tmp_path):
     with pytest.raises(games.GameError, match="needs the connect4 solver"):
         load_positions(games.make("tictactoe"), 3, cache=tmp_path)
+
+
+def test_the_default_positions_ship_with_selfplay_and_agree_with_the_solver(tmp_path):
+    """The standard board's set (50 per stage, seed 0) loads without solving (the cache is empty),
+    and its answers are the solver's: checked on the end-stage positions, which solve fast."""
+    game = games.make("connect4")
+    positions = load_positions(game, 50, seed=0, cache=tmp_path)
+    assert {stage: len(rows) for stage, rows in positions.items()} == {"beginning": 50, "middle": 50, "end": 50}
+    assert not list(tmp_path.iterdir())  # nothing was solved or written
+    for stage, (low, high) in {"beginning": (8, 14), "middle": (15, 28), "end": (29, 41)}.items():
+        assert all(low <= len(p.moves) <= high for p in positions[stage])
+    for p in positions["end"][:10]:
+        np.testing.assert_array_equal(p.outcomes, outcomes_from_state(game, game.play(list(p.moves))))

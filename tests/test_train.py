@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import signal
@@ -143,6 +144,11 @@ def test_connect4_ratings_can_include_solver_error_rates(tmp_path, monkeypatch):
     train(config, tmp_path / "run")
     (row,) = read_metrics(tmp_path / "run")
     assert 0 <= row["solver_error_raw"] <= 1 and 0 <= row["solver_error_search"] <= 1
+    for who in ("raw", "search"):  # the stages' rates (3 positions each) average to the overall one
+        stages = [row[f"solver_error_{who}_{s}"] for s in ("beginning", "middle", "end")]
+        measured = [r for r in stages if math.isfinite(r)]  # a 5x4 game never reaches the end stage
+        assert len(measured) >= 2 and sum(measured) / len(measured) == pytest.approx(row[f"solver_error_{who}"])
+    assert (tmp_path / "run" / "errors.png").stat().st_size > 1000
 
 
 def test_command_line_flags_cover_every_field(tmp_path):
