@@ -258,6 +258,10 @@ class RunConfig:
     )
     seed: int = _f(0, "seed of every random choice in the run")
     keep_last: int = _f(3, "checkpoints kept (besides the best-rated one)")
+    checkpoint_seconds: float = _f(
+        60.0, "save a checkpoint (with the replay buffer) at most this often, in seconds of wall-clock; rated "
+        "generations, the last one and a stop always save (0: every generation)"
+    )
     progress: bool = _f(True, "show a progress bar")
 
     def __post_init__(self) -> None:
@@ -268,6 +272,8 @@ class RunConfig:
         _need(self.device in DEVICES, s, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         _need(self.inference in BACKENDS, s, f"inference must be one of {', '.join(BACKENDS)}, got {self.inference!r}")
         _need(self.keep_last >= 1, s, f"keep_last must be >= 1, got {self.keep_last}")
+        _need(self.checkpoint_seconds >= 0 and math.isfinite(self.checkpoint_seconds), s,
+              f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
 
 # ----------------------------------------------------------------------------- the whole
@@ -388,6 +394,8 @@ RESUME_SAFE = frozenset(
         "run.device",
         "run.inference",
         "run.progress",
+        "run.keep_last",
+        "run.checkpoint_seconds",
         "selfplay.num_actors",
         "learner.threads",
         "eval.final_games",

@@ -9,7 +9,8 @@ One generation, read top to bottom in :meth:`Trainer.run`::
     4. rate        every eval.every generations: matches against fixed baselines and earlier
                    generations, Elo by Bradley-Terry over all games so far (selfplay.arena, .elo)
     5. record      a metrics row (CSV, TensorBoard), then a checkpoint with the replay buffer
-                   (selfplay.checkpoint), plots after ratings
+                   (selfplay.checkpoint) when run.checkpoint_seconds have passed since the last
+                   one, the generation was rated, or the run ends; plots after ratings
 
 **Alternating, not concurrent.** Self-play and learning take turns, each with every core. On a
 small CPU machine (the target of ``make train``: two cores) a learner running beside the actors
@@ -239,6 +240,8 @@ class Trainer:
             self.log(self.metrics.notice)
         self.actors = None
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
+        self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
+        self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
         self._solver_positions = None  # connect4 benchmark positions, loaded at the first rating
 
@@ -270,6 +273,8 @@ class Trainer:
         try:
             while not self.stop() and not self._budget_spent():
                 self._generation(progress)
+            if self._saved_generation != self.state.generation:  # a stop between the check and the loop's
+                self._save()
         finally:
             progress.close()
             self.actors.close()
@@ -316,7 +321,12 @@ class Trainer:
         # 5. record
         row = self._row(stats, losses, train_seconds, eval_seconds, rating)
         self.metrics.log(row, scores)
-        self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if _finite(row.get(k))})
+        # Saving the buffer takes a quarter of a second per 150,000 positions (and on a GPU the
+        # buffer is ten times that), so checkpoints are spaced by time, except where one is needed:
+        # rated generations (ratings refer to their weights) and the last one.
+        due = time.monotonic() - self._saved >= config.run.checkpoint_seconds
+        if due or rating is not None or self.stop() or self._budget_spent():
+            self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if _finite(row.get(k))})
         if rating is not None:
             if time.monotonic() - self._plotted >= PLOT_EVERY_SECONDS:
                 self._plot()
@@ -502,6 +512,7 @@ class Trainer:
     def _save(self, metrics: dict[str, float] | None = None) -> None:
         from .checkpoint import save_checkpoint
 
+        self._saved, self._saved_generation = time.monotonic(), self.state.generation
         self.state.elapsed = self.elapsed()
         self.state.rng = self.rng.bit_generator.state
         save_checkpoint(

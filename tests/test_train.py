@@ -65,6 +65,7 @@ TINY = {
     "run.generations": 1,
     "run.minutes": 0.0,
     "run.progress": False,
+    "run.checkpoint_seconds": 0.0,  # a checkpoint every generation, which these tests count on
 }
 
 
@@ -252,6 +253,16 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> 
 
 def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_checkpoints_are_spaced_by_time_but_rated_and_last_generations_always_save(tmp_path, monkeypatch):
+    saved = []
+    original = train_module.Trainer._save
+    monkeypatch.setattr(train_module.Trainer, "_save", lambda self, **kw: (saved.append(self.state.generation), original(self, **kw)))
+    trainer = train(tiny_config(**{"run.generations": 5, "eval.every": 2, "run.checkpoint_seconds": 3600.0}), tmp_path / "run",
+                    final_report=False)
+    assert trainer.state.generation == 5 and saved == [0, 2, 4, 5]
+    assert load_checkpoint(tmp_path / "run").step == 5
 
 
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
