@@ -255,6 +255,25 @@ def _keep_subtree(tree, b, keep_root, limit):
                 child = new_of[child] if new_of[child] >= 0 else UNVISITED
             tree.children_index[b, i, a] = child
     tree.node_count[b] = kept
+    # A solved node must keep its proof in the tree (summarize plays and targets the proven
+    # children). Where the limit dropped part of a proof, the node is unsolved again; children
+    # come after their parents in breadth-first order, so one backward pass settles every level.
+    for i in range(kept - 1, -1, -1):
+        if not tree.node_solved[b, i] or tree.node_status[b, i] != EXPANDED:
+            continue
+        won = False
+        complete = True
+        for a in range(A):
+            child = tree.children_index[b, i, a]
+            if child == ILLEGAL:
+                continue
+            if child < 0 or not tree.node_solved[b, child]:
+                complete = False
+            elif tree.node_solved_value[b, child] >= 1.0:
+                won = True
+        if not (won or complete):
+            tree.node_solved[b, i] = False
+            tree.node_solved_value[b, i] = 0.0
     # The root's statistics are kept from its own player to move's point of view.
     mover = tree.node_to_play[b, ROOT]
     if mover >= 0 and tree.node_player[b, ROOT] != mover:

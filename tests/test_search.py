@@ -448,6 +448,48 @@ def test_reuse_prunes_to_capacity_and_stays_consistent(c4):
                 assert t.children_index[b, t.node_parent[b, node], t.node_action[b, node]] == node
 
 
+def _unproven_solved_nodes(tree: Search) -> list[tuple[int, int]]:
+    """(game, node) of every expanded node marked solved whose proof is not in the tree: no
+    child proven to win for its mover, and not every legal child solved."""
+    t, out = tree.tree, []
+    for b, n_nodes in enumerate(tree.tree_sizes):
+        for n in range(n_nodes):
+            if not t.node_solved[b, n] or t.node_status[b, n] != 1:
+                continue
+            children = [c for c in t.children_index[b, n] if c != -2]
+            solved = [c for c in children if c >= 0 and t.node_solved[b, c]]
+            if not (any(t.node_solved_value[b, c] >= 1 for c in solved) or len(solved) == len(children)):
+                out.append((b, n))
+    return out
+
+
+@pytest.mark.parametrize("root_policy", ["gumbel", "puct"])
+def test_reuse_pruned_to_capacity_never_keeps_a_proof_it_dropped(ttt, root_policy):
+    """With the solver and a small tree, the kept subtree can lose part of a proof; its nodes
+    must then be unsolved, or the next search reads a solved root with no proven move (this
+    divided by zero in self-play, tic-tac-toe tiny preset)."""
+    config = SearchConfig(num_simulations=16, capacity=22, solver=True, root_policy=root_policy, gumbel_considered=9,
+                          dirichlet_fraction=0.0)
+    rng = np.random.default_rng(0)
+
+    def evaluator(obs, mask):  # sharp random priors, random values
+        return rng.normal(0, 3, mask.shape).astype(np.float32), rng.uniform(-1, 1, mask.shape[0]).astype(np.float32)
+
+    B = 64
+    tree = Search(ttt, np.stack([ttt.initial_state()] * B), config, seed=1)
+    for _ in range(40):
+        result = tree.run(evaluator)
+        for b in np.flatnonzero(~tree.root_terminal):
+            if tree.tree.node_solved[b, 0] and result.root_values[b] > -1:  # a proven root plays a proven move
+                assert result.policy[b, result.actions[b]] > 0
+        playing = np.flatnonzero(~tree.root_terminal)
+        tree.advance(result.actions[playing], games=playing)
+        assert not _unproven_solved_nodes(tree)
+        done = np.flatnonzero(tree.root_terminal)
+        if done.size:
+            tree.set_roots(np.stack([ttt.initial_state()] * done.size), games=done)
+
+
 def test_running_out_of_nodes_stops_early_with_a_warning(c4):
     tree = Search(c4, c4.initial_state(), SearchConfig(num_simulations=50, capacity=51, reuse_tree=False), seed=0)
     tree.run(ROLLOUT)
