@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -433,8 +433,8 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
     """The tiny preset (5 minutes, actors on every core; this machine has 2) trains an agent
     that plays an optimal move in every reachable position. The agent is the network with its
     rating search: eval.visits (16) simulations of a Gumbel search with no noise (the most
-    probable move of the improved policy), the player that ``selfplay arena RUN --visits 16``
-    fields. The raw policy's misses are printed for information."""
+    probable move of the improved policy) and the MCTS-Solver, as in self-play. The raw
+    policy's misses are printed for information."""
     from selfplay.agents import NetworkAgent, network_search_config
     from selfplay.inference import load_evaluator
 
@@ -454,7 +454,8 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
     states = np.array(keys, np.int64)
     evaluator = load_evaluator(run, TTT)
     visits = config.eval.visits
-    agent = NetworkAgent(TTT, evaluator, visits, config=network_search_config(visits, config.search.root_policy))
+    search = replace(network_search_config(visits, config.search.root_policy), solver=config.search.solver)
+    agent = NetworkAgent(TTT, evaluator, visits, config=search)  # the trainer's rating agent
     raw = NetworkAgent(TTT, evaluator, 0)
 
     def misses(player) -> list[tuple]:
