@@ -126,22 +126,30 @@ def _backup(tree, cfg, b, leaf, value, value_player):
 
 
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _proof(tree, b, n):
+    """What the tree proves about node ``n``: the best value among its solved children for the
+    player to move at ``n`` (-inf if none), and whether every legal child is solved. ``n`` is
+    proven when the first is 1 (a winning move) or the second holds."""
+    best = -np.inf
+    complete = True
+    for a in range(tree.children_index.shape[2]):
+        child = tree.children_index[b, n, a]
+        if child == ILLEGAL:
+            continue
+        if child < 0 or not tree.node_solved[b, child]:
+            complete = False
+            continue
+        best = max(best, np.float64(tree.node_solved_value[b, child]))
+    return best, complete
+
+
+@njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _propagate_proof(tree, b, n):
     """MCTS-Solver: after an exact result below ``n``, mark ``n`` and its ancestors solved while
     their value is proven: a child proven to win for the mover (value 1), or every legal child
     solved (value: the mover's best)."""
-    A = tree.children_index.shape[2]
     while n != NO_PARENT and not tree.node_solved[b, n]:
-        best = -np.inf
-        complete = True
-        for a in range(A):
-            child = tree.children_index[b, n, a]
-            if child == ILLEGAL:
-                continue
-            if child < 0 or not tree.node_solved[b, child]:
-                complete = False
-                continue
-            best = max(best, np.float64(tree.node_solved_value[b, child]))
+        best, complete = _proof(tree, b, n)
         if not (best >= 1.0 or complete):
             return
         tree.node_solved[b, n] = True

@@ -10,7 +10,7 @@ from numba import njit, types
 
 from games.rng import rand_float
 
-from .kernels import _GAME, _entry
+from .kernels import _GAME, _entry, _proof
 from .policies import _TINY, _child_q, _completed_q, _gumbel_score, _search_visits
 from .tree import CONFIG_TYPE, EXPANDED, GUMBEL, ILLEGAL, NEW, NO_PARENT, ROOT, TERMINAL, TREE_TYPE, UNVISITED
 
@@ -261,17 +261,8 @@ def _keep_subtree(tree, b, keep_root, limit):
     for i in range(kept - 1, -1, -1):
         if not tree.node_solved[b, i] or tree.node_status[b, i] != EXPANDED:
             continue
-        won = False
-        complete = True
-        for a in range(A):
-            child = tree.children_index[b, i, a]
-            if child == ILLEGAL:
-                continue
-            if child < 0 or not tree.node_solved[b, child]:
-                complete = False
-            elif tree.node_solved_value[b, child] >= 1.0:
-                won = True
-        if not (won or complete):
+        best, complete = _proof(tree, b, i)
+        if not (best >= 1.0 or complete):
             tree.node_solved[b, i] = False
             tree.node_solved_value[b, i] = 0.0
     # The root's statistics are kept from its own player to move's point of view.
