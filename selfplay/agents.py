@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numba import njit, types
@@ -141,32 +141,34 @@ def _checked(game: Game, states: np.ndarray, actions: np.ndarray, who: str) -> n
 
 
 @dataclass
-class RandomAgent:
-    """A uniformly random legal move."""
+class _BaselineAgent:
+    """A move from ``games.baselines`` in every position, drawn from each position's own seed."""
 
     game: Game
-    name: str = "random"
+    name: str = ""
+    greedy: ClassVar[bool] = False
 
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         states = _check_states(self.game, states)
         rngs = _rngs(rng_seed, states.shape[0])
-        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, False)
+        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, self.greedy)
         return _checked(self.game, states, actions, self.name)
 
 
 @dataclass
-class GreedyAgent:
+class RandomAgent(_BaselineAgent):
+    """A uniformly random legal move."""
+
+    name: str = "random"
+
+
+@dataclass
+class GreedyAgent(_BaselineAgent):
     """One-ply greedy (``games.baselines``): a move that wins at once, else one after which the
     opponent cannot win at once, uniformly among those."""
 
-    game: Game
     name: str = "greedy"
-
-    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
-        states = _check_states(self.game, states)
-        rngs = _rngs(rng_seed, states.shape[0])
-        actions = _baseline_actions(*self.game.kernels, self.game.params, states, rngs, self.game.num_actions, True)
-        return _checked(self.game, states, actions, self.name)
+    greedy: ClassVar[bool] = True
 
 
 def _search(
