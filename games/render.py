@@ -17,15 +17,12 @@ headless with ``SDL_VIDEODRIVER=dummy``.
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
 from .core import Game, GameError
 
 __all__ = ["CAPTION_HEIGHT", "STYLES", "Window", "caption", "cell_at", "default_size", "draw", "render_rgb"]
-
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 CAPTION_HEIGHT = 36  # pixels of the caption strip under the board
 

@@ -13,15 +13,9 @@ Depends on ``games`` only and never imports torch (the torch evaluator imports i
 See ``docs/search.md``.
 """
 
-import os
-
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-from .api import Search, SearchResult, run  # noqa: E402
-from .config import SearchConfig, SearchError  # noqa: E402
-from .evaluators import (  # noqa: E402
+from .api import Search, SearchResult, run
+from .config import SearchConfig, SearchError
+from .evaluators import (
     Evaluator,
     OnnxEvaluator,
     RolloutEvaluator,

@@ -10,8 +10,6 @@ import json
 import os
 import sys
 
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-
 EXIT_USAGE = 2
 
 
@@ -229,6 +227,9 @@ def _is_ours(error: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The program may set its own environment (importing our packages never does): no pygame
+    # banner on stdout, where `selfplay analyze` writes its answers.
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser(argv).parse_args(argv)

@@ -43,16 +43,11 @@ can never lose a checkpoint or the buffer.
 
 from __future__ import annotations
 
-import os
-
-# torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
-# else) that makes a two-thread learner tens of times slower. Effective if torch is not imported yet.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import datetime
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -723,6 +718,11 @@ def main(args: argparse.Namespace) -> int:
     """``selfplay train``: train, print the final strength and the checkpoint's path."""
     from .checkpoint import CheckpointError
 
+    # torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
+    # else) that makes a two-thread learner tens of times slower. The command is the program, so
+    # it sets its own environment (actor processes inherit it) before torch is imported; the
+    # library (`Trainer`, `train`) leaves a caller's environment alone.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         config, run_dir, resume = config_from_args(args)
         if args.print_config:
