@@ -74,7 +74,7 @@ import numpy as np
 from numba import njit
 
 from .boards import point_to_text, text_to_point
-from .core import Game, GameError, dihedral_perms, rules_from
+from .core import Game, GameError, dihedral_perms, integer_option, rules_from, short_repr
 
 __all__ = ["KINDS", "MAPS", "make", "scenario"]
 
@@ -546,16 +546,20 @@ def _params(h: int, w: int, limit: int, lineup: str, start: list[int], walls: np
 def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Game:  # noqa: A002
     """The arena with ``lineup`` (one kind letter per slot, both teams), ``map`` and
     ``turn_limit`` (unit-turns)."""
-    lineup = str(lineup).upper()
-    if not 1 <= len(lineup) <= MAX_UNITS or any(letter not in KINDS for letter in lineup):
+    # ASCII before upper(): "\ufb00".upper() is "FF"
+    if not isinstance(lineup, str) or not lineup.isascii() or not 1 <= len(lineup) <= MAX_UNITS or any(
+        letter not in KINDS for letter in lineup.upper()
+    ):
         raise GameError(
-            f"lineup {lineup!r} must be 1..{MAX_UNITS} kind letters from {''.join(KINDS)} "
+            f"lineup {short_repr(lineup)} must be 1..{MAX_UNITS} kind letters from {''.join(KINDS)} "
             f"({', '.join(f'{k} {v[0]}' for k, v in KINDS.items())})"
         )
-    if map not in MAPS:
-        raise GameError(f"unknown arena map {map!r}; maps: {', '.join(MAPS)}")
-    if not 1 <= int(turn_limit) <= 10_000:
-        raise GameError(f"turn_limit {turn_limit} is out of 1..10000")
+    lineup = lineup.upper()
+    if not isinstance(map, str) or map not in MAPS:
+        raise GameError(f"unknown arena map {short_repr(map)}; maps: {', '.join(MAPS)}")
+    turn_limit = integer_option(turn_limit, "arena turn_limit")
+    if not 1 <= turn_limit <= 10_000:
+        raise GameError(f"turn_limit {short_repr(turn_limit)} is out of 1..10000")
     rows = MAPS[map]
     h, w, n, limit = len(rows), len(rows[0]), len(lineup), int(turn_limit)
     walls = np.array([ch == "#" for row in rows for ch in row], dtype=np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .core import Game, GameError, dihedral_perms, rules_from
+from .core import Game, GameError, dihedral_perms, integer_option, rules_from, short_repr
 
 __all__ = ["make"]
 
@@ -174,12 +174,16 @@ def text_to_action(params, text: str) -> int:
 
 
 def make(width: int = 7, height: int = 6) -> Game:
-    width, height = int(width), int(height)
+    width, height = integer_option(width, "connect4 width"), integer_option(height, "connect4 height")
     if width < 4 or height < 4:
-        raise GameError(f"connect4: a {width}x{height} board is too small; width and height must be >= 4")
+        raise GameError(
+            f"connect4: a {short_repr(width, 20)}x{short_repr(height, 20)} board is too small; "
+            "width and height must be >= 4"
+        )
     if (height + 1) * width > MAX_BITS:
         raise GameError(
-            f"connect4: a {width}x{height} board needs (height+1)*width = {(height + 1) * width} bits; "
+            f"connect4: a {short_repr(width, 20)}x{short_repr(height, 20)} board needs (height+1)*width = "
+            f"{short_repr((height + 1) * width, 30)} bits; "
             f"the bitboard holds {MAX_BITS}"
         )
     return Game(

@@ -46,6 +46,8 @@ through adding one.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping
@@ -61,7 +63,9 @@ __all__ = [
     "KERNEL_SIGNATURES",
     "KERNEL_TYPES",
     "dihedral_perms",
+    "integer_option",
     "rules_from",
+    "short_repr",
 ]
 
 
@@ -71,6 +75,44 @@ class GameError(ValueError):
 
 class IllegalMoveError(GameError):
     """A move that is not legal in the position it was played in."""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for one-line error messages about input.
+
+    Never raises: an int too long to print (Python refuses more than 4300 digits) is described
+    by its size, and a value whose ``repr`` fails (nesting deeper than the recursion limit) by
+    its type."""
+    try:
+        if isinstance(value, int) and value.bit_length() > 3 * limit:
+            text = f"<integer of ~{(len(hex(abs(value))) - 2) * 1.2041:.0f} digits>"  # hex() has no digit limit
+        else:
+            text = repr(value)
+    except Exception:  # RecursionError, or a repr that fails
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]{1,100}\s*")  # ASCII digits only: int() takes any script's
+
+
+def integer_option(value: Any, what: str) -> int:
+    """``value`` of the integer option ``what`` (e.g. ``"option 'width' of connect4"``) as an int.
+
+    Takes an int, a float with an integral value (JSON may write 8 as ``8.0``), or the text of
+    a decimal integer (``"8"`` from a command line). Anything else (``True``, ``7.9``, ``inf``,
+    ``nan``, ``"8.0"``, ``""``, a list) is a :class:`GameError` naming ``what``; range checks
+    are the game's."""
+    if isinstance(value, (bool, np.bool_)):
+        pass
+    elif isinstance(value, (int, np.integer)):
+        return int(value)
+    elif isinstance(value, (float, np.floating)):
+        if math.isfinite(value) and float(value).is_integer():
+            return int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        return int(value)
+    raise GameError(f"{what} takes an integer, got {short_repr(value)}")
 
 
 _params = types.int64[::1]

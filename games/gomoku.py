@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from .boards import point_to_text, render_grid, text_to_point
-from .core import Game, GameError, dihedral_perms, rules_from
+from .core import Game, GameError, dihedral_perms, integer_option, rules_from, short_repr
 
 __all__ = ["make"]
 
@@ -176,9 +176,9 @@ def render_text(params, state) -> str:
 
 
 def make(size: int = 15) -> Game:
-    size = int(size)
+    size = integer_option(size, "gomoku size")
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise GameError(f"gomoku: board size {size} is out of range {MIN_SIZE}..{MAX_SIZE}")
+        raise GameError(f"gomoku: board size {short_repr(size)} is out of range {MIN_SIZE}..{MAX_SIZE}")
     words = -(-size * size // 64)
     perms = dihedral_perms(size, size)  # int64[8, N*N]
     return Game(

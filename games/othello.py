@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from .boards import permute_bits, point_to_text, popcount, render_grid, text_to_point
-from .core import Game, GameError, dihedral_perms, rules_from
+from .core import Game, GameError, dihedral_perms, integer_option, rules_from, short_repr
 
 __all__ = ["VERSION", "make", "from_bitboards", "BLACK", "WHITE", "TO_PLAY", "MOVES"]
 
@@ -263,8 +263,9 @@ def text_to_action(params, text: str) -> int:
 
 
 def make(size: int = 8) -> Game:
+    size = integer_option(size, "othello size")
     if size not in (4, 6, 8):
-        raise GameError(f"othello: board size must be 4, 6 or 8 (even, fitting 64 bits), got {size!r}")
+        raise GameError(f"othello: board size must be 4, 6 or 8 (even, fitting 64 bits), got {short_repr(size)}")
     cells_count = size * size
     params = _params(size)
     symmetries = dihedral_perms(size, size)  # int64[8, n*n]

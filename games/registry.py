@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from .core import Game, GameError
+from .core import Game, GameError, integer_option, short_repr
 
 __all__ = ["GameInfo", "REGISTRY", "make", "list_games", "game_info", "parse_options"]
 
@@ -74,33 +74,36 @@ def list_games() -> list[str]:
 
 
 def game_info(name: str) -> GameInfo:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise GameError(f"unknown game {name!r}; known games: {', '.join(REGISTRY)}") from None
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise GameError(f"unknown game {short_repr(name)}; known games: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
 def _coerce(name: str, key: str, opt: Option, value: Any) -> Any:
-    if isinstance(opt.default, int) and not isinstance(value, bool):
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            raise GameError(f"option {key!r} of {name} takes an integer, got {value!r}") from None
+    """``value`` of option ``key`` as its default's type (int or str), or a :class:`GameError`.
+    Integers: see :func:`games.core.integer_option` (``8``, ``8.0``, ``"8"``; not ``7.9``,
+    ``inf`` or ``True``). Text options take text only."""
+    what = f"option {key!r} of {name}"
+    if isinstance(opt.default, int):
+        value = integer_option(value, what)
+    elif isinstance(opt.default, str) and not isinstance(value, str):
+        raise GameError(f"{what} takes text, got {short_repr(value)}")
     if opt.choices is not None and value not in opt.choices:
         raise GameError(
-            f"option {key}={value!r} of {name} is out of range; allowed: "
+            f"option {key}={short_repr(value)} of {name} is out of range; allowed: "
             f"{', '.join(map(str, opt.choices))}"
         )
     return value
 
 
 def make(name: str, **options: Any) -> Game:
-    """The :class:`Game` ``name`` with ``options`` (strings are converted, so CLI input works)."""
+    """The :class:`Game` ``name`` with ``options`` (strings are converted, so CLI input works).
+    Any bad name or option value is a :class:`GameError`, one line naming it."""
     info = game_info(name)
     unknown = sorted(set(options) - set(info.options))
     if unknown:
         known = ", ".join(info.options) or "none"
-        raise GameError(f"unknown option {unknown[0]!r} for game {name!r}; options: {known}")
+        raise GameError(f"unknown option {short_repr(unknown[0])} for game {name!r}; options: {known}")
     full = {k: _coerce(name, k, o, options.get(k, o.default)) for k, o in info.options.items()}
     return importlib.import_module(info.module).make(**full)
 
@@ -108,10 +111,15 @@ def make(name: str, **options: Any) -> Game:
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
     """Command-line game options: ``["width=8", "height=7"]`` -> ``{"width": "8", "height": "7"}``
     (``make`` converts and checks the values)."""
-    out = {}
+    out: dict[str, str] = {}
     for pair in pairs or []:
+        if not isinstance(pair, str):
+            raise GameError(f"option {short_repr(pair)} is not KEY=VALUE text (e.g. -o width=8)")
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise GameError(f"option {pair!r} is not KEY=VALUE (e.g. -o width=8)")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if not sep or not key:
+            raise GameError(f"option {short_repr(pair)} is not KEY=VALUE (e.g. -o width=8)")
+        if key in out and out[key] != value.strip():
+            raise GameError(f"option {short_repr(key)} is given twice ({short_repr(out[key])} and {short_repr(value.strip())})")
+        out[key] = value.strip()
     return out

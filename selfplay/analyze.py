@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence, TextIO
 import numpy as np
 
 import games
-from games.core import Game, GameError
+from games.core import Game, GameError, short_repr
 from search import Search, SearchConfig
 from search.evaluators import is_native
 from search.tree import ROOT
@@ -47,6 +47,7 @@ __all__ = [
     "ANALYSIS_SEARCH",
     "AnalysisEngine",
     "AnalysisError",
+    "MAX_LINE_CHARS",
     "QUERY_FIELDS",
     "add_arguments",
     "load_game_and_evaluator",
@@ -63,14 +64,31 @@ QUERY_FIELDS = ("id", "game", "options", "moves", "visits", "include_policy", "m
 _ALIASES = {"includePolicy": "include_policy", "maxMoves": "max_moves"}
 
 
+#: The longest query line read, in characters; a longer one is answered with an error unread.
+#: The longest real query (a 10,000-move arena game) is under 50,000 characters.
+MAX_LINE_CHARS = 1 << 20
+_MAX_ERROR_CHARS = 300  # an error message is cut to this
+
+
 class AnalysisError(GameError):
     """A query (or engine setting) that cannot be used: one line, returned as ``"error"``."""
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    """``repr`` of a value from a query, cut short: error messages stay one short line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``repr`` of a value from a query, cut short (never raises): error messages stay one short line."""
+    return short_repr(value, limit)
+
+
+def _problem(error: BaseException) -> str:
+    """One line about ``error``: a GameError's own message, otherwise its type and message."""
+    try:
+        text = str(error)
+    except Exception:  # a message that cannot be printed (an int of 5000 digits)
+        text = ""
+    if not isinstance(error, GameError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 
 def _integer(value: Any, name: str, low: int, high: int | None = None) -> int:
@@ -79,7 +97,7 @@ def _integer(value: Any, name: str, low: int, high: int | None = None) -> int:
         raise AnalysisError(f"{name} must be an integer, got {_show(value)}")
     if value < low or (high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise AnalysisError(f"{name} must be in {bounds}, got {value}")
+        raise AnalysisError(f"{name} must be in {bounds}, got {_show(value)}")
     return int(value)
 
 
@@ -184,18 +202,31 @@ class AnalysisEngine:
             yield [response for _, response in answered]
 
     def _answer(self, queries: Sequence[Any]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """(index, response) groups, every index of ``queries`` exactly once, whatever fails:
+        a failure the groups did not turn into errors themselves answers what is left."""
+        pending = set(range(len(queries)))
+        try:
+            for answered in self._answer_groups(queries):
+                pending.difference_update(index for index, _ in answered)
+                yield answered
+        except Exception as e:
+            problem = f"internal error: {_problem(e)}"
+            yield [(index, _error(queries[index], problem)) for index in sorted(pending)]
+
+    def _answer_groups(self, queries: Sequence[Any]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         immediate: list[tuple[int, dict[str, Any]]] = []
         groups: dict[int, list[_Query]] = {}
         for index, raw in enumerate(queries):
             try:
                 query = self._parse(index, raw)
-            except (ValueError, TypeError) as e:  # GameError is a ValueError
+                if self.game.is_terminal(query.state):
+                    immediate.append((index, self._terminal_response(query)))
+                else:
+                    groups.setdefault(query.visits, []).append(query)
+            except GameError as e:
                 immediate.append((index, _error(raw, str(e))))
-                continue
-            if self.game.is_terminal(query.state):
-                immediate.append((index, self._terminal_response(query)))
-            else:
-                groups.setdefault(query.visits, []).append(query)
+            except Exception as e:  # RecursionError, MemoryError, ...: this query's answer, not the engine's end
+                immediate.append((index, _error(raw, f"cannot read the query: {_problem(e)}")))
         if immediate:
             yield immediate
         for visits in sorted(groups):
@@ -205,10 +236,11 @@ class AnalysisEngine:
                 chunk = group[start : start + size]
                 try:
                     found = self._evaluate(chunk) if visits == 0 else self._search(chunk, visits)
-                    yield [(q.index, self._response(q, a)) for q, a in zip(chunk, found)]
+                    answered = [(q.index, self._response(q, a)) for q, a in zip(chunk, found)]
                 except Exception as e:  # the evaluator failed: answer, and keep serving
-                    problem = f"evaluation failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}"
-                    yield [(q.index, {"id": q.id, "error": problem}) for q in chunk]
+                    problem = f"evaluation failed: {_problem(e)}"
+                    answered = [(q.index, _error({"id": q.id}, problem)) for q in chunk]
+                yield answered
 
     def warm_up(self) -> None:
         """Run a tiny search and a raw evaluation, so the first query does not pay for loading
@@ -237,7 +269,7 @@ class AnalysisEngine:
             raise AnalysisError(f'"id" must be a string or an integer, got {_show(qid)}')
         unknown = sorted(set(query) - set(QUERY_FIELDS))
         if unknown:
-            raise AnalysisError(f"unknown field {unknown[0]!r}; a query has {', '.join(QUERY_FIELDS)}")
+            raise AnalysisError(f"unknown field {_show(unknown[0])}; a query has {', '.join(QUERY_FIELDS)}")
         self._check_game(query.get("game"), query.get("options"))
         visits = _integer(query.get("visits", self.default_visits), '"visits"', 0, self.max_visits)
         include_policy = query.get("include_policy", True)
@@ -393,39 +425,70 @@ def _error(raw: Any, message: str) -> dict[str, Any]:
     qid = raw.get("id") if isinstance(raw, dict) else None
     if isinstance(qid, bool) or not isinstance(qid, (str, int)):
         qid = None
-    return {"id": qid, "error": " ".join(message.split())}
+    message = " ".join(message.split())
+    if len(message) > _MAX_ERROR_CHARS:
+        message = message[: _MAX_ERROR_CHARS - 3] + "..."
+    return {"id": qid, "error": message}
 
 
 # ---------------------------------------------------------------------------- the line loop
 _EOF = object()
 
 
-def _read_lines(stdin: TextIO, lines: queue.Queue) -> None:
-    """Reader thread: every non-blank line of ``stdin`` into ``lines``, then ``_EOF``."""
+@dataclass(frozen=True)
+class _MalformedLine:
+    error: str  # why the line is no query
+
+
+def _read_lines(stdin: TextIO, lines: queue.Queue, max_chars: int = MAX_LINE_CHARS) -> None:
+    """Reader thread: every non-blank line of ``stdin`` into ``lines``, then ``_EOF``. A line
+    longer than ``max_chars`` is skipped, unkept, and queued as a :class:`_MalformedLine`."""
     try:
-        for line in stdin:
-            if line.strip():
+        while line := stdin.readline(max_chars + 1):
+            if len(line) > max_chars and not line.endswith("\n"):
+                while line and not line.endswith("\n"):  # the rest of the line, a piece at a time
+                    line = stdin.readline(max_chars)
+                lines.put(_MalformedLine(f"line longer than {max_chars} characters"))
+            elif line.strip():
                 lines.put(line)
     except Exception as e:  # an unreadable stream ends the input; say why on stderr
-        print(f"selfplay analyze: input ended: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        print(f"selfplay analyze: input ended: {_problem(e)}", file=sys.stderr, flush=True)
     finally:
         lines.put(_EOF)
 
 
-@dataclass(frozen=True)
-class _MalformedLine:
-    error: str  # why the line is not JSON
-
-
 def _parse_line(line: str) -> Any:
-    """A parsed query (any JSON value; the engine checks it), or a :class:`_MalformedLine`."""
+    """A parsed query (any JSON value; the engine checks it), or a :class:`_MalformedLine`.
+    Python's json also reads ``NaN`` and ``Infinity``; the engine refuses them field by field."""
     try:
         return json.loads(line.strip())
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        return _MalformedLine("malformed JSON: nested too deeply")
+    except json.JSONDecodeError as e:
         return _MalformedLine(f"malformed JSON: {e}")
+    except Exception as e:  # ValueError: an integer of more than 4300 digits
+        return _MalformedLine(f"malformed JSON: {_problem(e)}")
 
 
-def serve(engine: AnalysisEngine, stdin: TextIO, stdout: TextIO, batch_wait_ms: float = 5.0) -> int:
+def _encode(response: dict[str, Any]) -> str:
+    """``response`` as one JSON line that any reader can take. ASCII only (``ensure_ascii``):
+    a lone surrogate from a ``\\ud800`` escape goes back out as the same escape, never as bytes
+    that UTF-8 cannot hold. A response that cannot be written (an id of 5000 digits, from
+    Python) becomes an error that can."""
+    try:
+        return json.dumps(response, separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+    except Exception as e:
+        problem = f"the response could not be written as JSON: {_problem(e)}"
+        qid = response.get("id") if isinstance(response, dict) else None
+        try:
+            return json.dumps({"id": qid, "error": problem}, separators=(",", ":"), ensure_ascii=True)
+        except Exception:
+            return json.dumps({"id": None, "error": problem}, separators=(",", ":"), ensure_ascii=True)
+
+
+def serve(
+    engine: AnalysisEngine, stdin: TextIO, stdout: TextIO, batch_wait_ms: float = 5.0, max_line_chars: int = MAX_LINE_CHARS
+) -> int:
     """Answer the JSON queries on ``stdin`` (one a line) on ``stdout`` (one response a line)
     until end of input; return the number of responses written.
 
@@ -433,11 +496,13 @@ def serve(engine: AnalysisEngine, stdin: TextIO, stdout: TextIO, batch_wait_ms: 
     keeps taking lines while each arrives within ``batch_wait_ms`` of the last, up to
     ``engine.max_batch``; so queries sent together are searched together, and a lone query
     waits only ``batch_wait_ms``. Responses are written, and stdout flushed, as each group of
-    the batch is ready. At end of input the queries already read are answered. Stops early,
-    quietly, if ``stdout`` is closed by the reader."""
+    the batch is ready. At end of input the queries already read are answered. Every non-blank
+    line gets exactly one response, whatever it holds: a line that is not JSON, longer than
+    ``max_line_chars`` or nested too deeply gets ``{"id": null, "error": ...}``. Stops
+    early, quietly, if ``stdout`` is closed by the reader."""
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_read_lines, args=(stdin, lines), name="analysis-stdin", daemon=True).start()
-    wait = max(0.0, batch_wait_ms) / 1000.0
+    threading.Thread(target=_read_lines, args=(stdin, lines, max_line_chars), name="analysis-stdin", daemon=True).start()
+    wait = min(batch_wait_ms / 1000.0, threading.TIMEOUT_MAX) if batch_wait_ms > 0 else 0.0  # NaN: 0
     written = 0
     done = False
     while not done:
@@ -454,13 +519,13 @@ def serve(engine: AnalysisEngine, stdin: TextIO, stdout: TextIO, batch_wait_ms: 
                 done = True
                 break
             batch.append(item)
-        parsed = [_parse_line(line) for line in batch]
+        parsed = [item if isinstance(item, _MalformedLine) else _parse_line(item) for item in batch]
         malformed = [{"id": None, "error": p.error} for p in parsed if isinstance(p, _MalformedLine)]
         queries = [p for p in parsed if not isinstance(p, _MalformedLine)]
         try:
             for responses in itertools.chain([malformed], engine.analyze_iter(queries)):
                 for response in responses:
-                    stdout.write(json.dumps(response, separators=(",", ":"), allow_nan=False) + "\n")
+                    stdout.write(_encode(response) + "\n")
                 written += len(responses)
                 if responses:
                     stdout.flush()
@@ -484,6 +549,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _wait_ms(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 60_000:  # NaN too; an infinite wait would overflow the queue's timeout
+        raise argparse.ArgumentTypeError(f"must be in 0..60000 ms, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``selfplay analyze``."""
     parser.add_argument(
@@ -498,7 +570,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-visits", type=_positive, default=100_000, help="the most visits a query may ask for")
     parser.add_argument("--max-batch", type=_positive, default=64, help="the most queries searched together")
     parser.add_argument(
-        "--batch-wait-ms", type=float, default=5.0,
+        "--batch-wait-ms", type=_wait_ms, default=5.0,
         help="after a query arrives, how long to wait for the next before answering",
     )
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
