@@ -372,12 +372,25 @@ class AecAdapter:
                         "while the game is on"
                     )
                 views[player] = view
+            if terminal and len(self.agents) == 2:
+                self._check_zero_sum(cursor.returns, length)
             returns = tuple(min(1.0, max(-1.0, r)) for r in cursor.returns)
             record = _Record(terminal, player, mask, returns, views)
             if len(self._cache) >= self.cache_size:
                 del self._cache[next(iter(self._cache))]  # oldest first
             self._cache[key] = record
             return record
+
+    def _check_zero_sum(self, returns: list[float], length: int) -> None:
+        """The search backs one value up as ``v`` for one player and ``-v`` for the other, so a
+        finished two-player game must pay its players opposite amounts (before clipping)."""
+        total = sum(returns)
+        if abs(total) > 1e-6 * max(1.0, *map(abs, returns)):
+            rewards = ", ".join(f"{a} {r:+g}" for a, r in zip(self.agents, returns))
+            raise GameError(
+                f"{self.env_name}: the game ended after {length} actions with summed rewards {rewards} "
+                f"(total {total:+g}); the search needs zero-sum games, where they sum to 0"
+            )
 
     def check_agent(self, agent: int) -> int:
         if not 0 <= agent < len(self.agents):
@@ -483,7 +496,10 @@ def from_aec(
             fit in about 256 MB, at most 65,536.
 
     Agent ``i`` of ``env.possible_agents`` is player ``i``. ``outcome(s, p)`` is the sum of
-    ``env.rewards[agent_p]`` over every step of the game, clipped to [-1, 1].
+    ``env.rewards[agent_p]`` over every step of the game, clipped to [-1, 1]. The search assumes
+    zero-sum games: a two-player game that ends (or is truncated) with summed rewards that do not
+    add up to 0 raises a :class:`GameError` naming the env and the rewards, when a kernel first
+    reads that position.
     """
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
         raise GameError(f"max_length must be a positive integer, got {max_length!r}")

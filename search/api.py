@@ -243,8 +243,18 @@ class Search:
             raise SearchError(
                 f"evaluator returned logits {logits.shape} and value {values.shape}; expected ({n}, {A}) and ({n},)"
             )
-        if np.isnan(logits).any() or not np.isfinite(values).all():
-            raise SearchError("evaluator returned NaN logits or non-finite values")
+        # One reduction each, NaN included (a comparison with NaN is False): values must be in
+        # [-1, 1], and logits may be -inf (a masked action) but not NaN or +inf.
+        if not (np.abs(values).max() <= 1.0):
+            bad = int(np.flatnonzero(~(np.abs(values) <= 1.0))[0])
+            raise SearchError(
+                f"evaluator returned value {values[bad]:.6g} for leaf {bad} of {n}; values must be finite and in "
+                "[-1, 1], from the leaf's player to move"
+            )
+        if not (logits.max() < np.inf):
+            bad = int(np.flatnonzero(~(logits < np.inf).all(axis=1))[0])
+            value = logits[bad][~(logits[bad] < np.inf)][0]
+            raise SearchError(f"evaluator returned logit {value:.6g} for leaf {bad} of {n}; logits must not be NaN or +inf")
         return logits, values
 
     def _summarize(self, move_numbers: Any) -> SearchResult:

@@ -7,6 +7,7 @@ a numba kernel. Variants come from ``dataclasses.replace(config, field=value)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
 __all__ = ["SearchConfig", "SearchError"]
@@ -86,6 +87,8 @@ class SearchConfig:
                 isinstance(value, kind) and (f.type == "bool" or not isinstance(value, bool)),
                 f"{f.name} must be {f.type}, got {value!r}",
             )
+            if f.type == "float":  # inf and NaN pass most range checks, and mean nothing here
+                need(math.isfinite(value), f"{f.name} must be finite, got {value!r}")
         need(self.num_simulations >= 1, f"num_simulations must be >= 1, got {self.num_simulations}")
         need(self.root_policy in ROOT_POLICIES, f"root_policy must be one of {ROOT_POLICIES}, got {self.root_policy!r}")
         need(self.c_init >= 0, f"c_init must be >= 0, got {self.c_init}")

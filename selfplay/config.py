@@ -26,6 +26,7 @@ import argparse
 import math
 import os
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
@@ -302,7 +303,7 @@ class TrainConfig:
     game_options: Mapping[str, Any] = field(default_factory=dict)  # games.make options
     preset: str = ""  # the preset it started from (a label; the fields below are what counts)
     net: "NetConfig" = field(default_factory=_default_net)
-    search: SearchConfig = field(default_factory=SearchConfig)
+    search: SearchConfig = field(default_factory=lambda: _gumbel(SearchConfig.num_simulations))  # self-play needs noise
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -319,6 +320,10 @@ class TrainConfig:
                 f"selfplay: fast_simulations ({self.selfplay.fast_simulations}) exceeds the full search "
                 f"(search.num_simulations = {self.search.num_simulations})"
             )
+        if (why := _deterministic_search(self.search)) is not None:
+            # A warning, not a ConfigError: a PUCT search is a legitimate thing to try from the
+            # command line one flag at a time (and tests build one from a Gumbel preset).
+            warnings.warn(f"search: {why}", UserWarning, stacklevel=3)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict: ``{"game": ..., "game_options": ..., "net": {...}, ...}``."""
@@ -352,6 +357,26 @@ class TrainConfig:
     def replace(self, **parts: Any) -> "TrainConfig":
         """A copy with whole sections replaced: ``cfg.replace(run=replace(cfg.run, minutes=5))``."""
         return _build(TrainConfig, "config", {**{f.name: getattr(self, f.name) for f in fields(self)}, **parts})
+
+
+def _deterministic_search(search: SearchConfig) -> str | None:
+    """Why self-play with ``search`` would play the same game from every start, or None.
+
+    PUCT explores through root noise and the move temperature; Gumbel through its Gumbel noise.
+    Without them, games differ only by their random openings, and the network learns from
+    copies of a few games."""
+    fix = "every game from a given position plays out the same; "
+    if search.gumbel:
+        if search.gumbel_scale == 0:
+            return "Gumbel self-play with gumbel_scale=0 is deterministic; " + fix + "use gumbel_scale 1"
+        return None
+    if search.dirichlet_fraction == 0 and (search.temperature_moves == 0 or search.temperature == 0):
+        return (
+            "PUCT self-play with no Dirichlet noise (dirichlet_fraction=0) and no move temperature "
+            "(temperature_moves=0 or temperature=0) is deterministic; " + fix + "set "
+            "--search.dirichlet-fraction 0.25 --search.temperature-moves 15, or --search.root-policy gumbel"
+        )
+    return None
 
 
 def _build(kind: type, section: str, values: Mapping[str, Any]) -> Any:

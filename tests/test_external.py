@@ -186,9 +186,10 @@ class Nim(AECEnv):
 
     metadata = {"name": "nim_v2"}
 
-    def __init__(self, stones: int = 7):
+    def __init__(self, stones: int = 7, loser_pays: float = 1.0):
         super().__init__()
         self.stones = stones
+        self.loser_pays = loser_pays  # 1: zero-sum; anything else is not
         self.possible_agents = ["first", "second"]
         self.action_spaces = {a: spaces.Discrete(3) for a in self.possible_agents}
         self.observation_spaces = {a: spaces.Box(0, 1, (stones + 1,), np.float32) for a in self.possible_agents}
@@ -225,7 +226,7 @@ class Nim(AECEnv):
         self.rewards = {mover: -0.25 * (action == 2), other: 0.25 * (action == 2)}
         if self.pile == 0:
             self.rewards[mover] += 1.0
-            self.rewards[other] -= 1.0
+            self.rewards[other] -= self.loser_pays
             self.terminations = dict.fromkeys(self.agents, True)
         self.agent_selection = other
         self._set_masks()
@@ -249,6 +250,21 @@ def test_max_length_truncates_with_the_rewards_so_far():
     assert game.returns(state).tolist() == [-0.25, 0.25]
     with pytest.raises(games.IllegalMoveError, match="after max_length"):  # the kernel, unchecked
         game.apply_action_fn(game.params, state, np.int64(0))
+
+
+def test_games_that_are_not_zero_sum_are_refused_where_they_end():
+    """The search backs a value up as v for one player and -v for the other; a game paying the
+    winner 1 and the loser nothing would be searched as if the loser lost, silently."""
+    game = from_aec(lambda: Nim(loser_pays=0.0), max_length=7)  # the opening is fine
+    assert not game.is_terminal(game.play([2, 2]))
+    with pytest.raises(games.GameError, match=r"nim_v2: the game ended after 3 actions with summed rewards "
+                       r"first \+1, second \+0 \(total \+1\); the search needs zero-sum"):
+        game.returns(game.play([2, 2, 0]))  # 7 stones: 3 (-0.25, +0.25), 3 (+0.25, -0.25), the last
+    with pytest.raises(games.GameError, match="zero-sum"):  # what a search meets first
+        from search import RolloutEvaluator, run
+        run(game, game.play([2, 2]), RolloutEvaluator())
+    truncated = from_aec(lambda: Nim(loser_pays=0.0), max_length=2)  # cut short: rewards so far
+    assert truncated.returns(truncated.play([2, 0])).tolist() == [-0.25, 0.25]
 
 
 def test_notation_and_text(connect_four):

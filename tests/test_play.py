@@ -4,13 +4,10 @@ window around it, driven headless with posted events."""
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
 import torch
-
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import games
 from games.core import GameError
@@ -170,9 +167,47 @@ def test_the_window_plays_clicks_typed_moves_and_undo():
     _post(pygame.KEYDOWN, key=pygame.K_s, mod=pygame.KMOD_LCTRL, unicode="\x13")
     _run_until(session, lambda: session.human == 1 and len(session.actions) == 1)  # the agent opened
 
+
+@pytest.fixture
+def frames(monkeypatch):
+    """The frames the window draws (one ``pygame.display.flip`` each), counted."""
+    import pygame
+
+    drawn: list[int] = []
+    flip = pygame.display.flip
+    monkeypatch.setattr(pygame.display, "flip", lambda: (drawn.append(1), flip())[1])
+    return drawn
+
+
+def test_closing_the_window_returns_at_once_after_the_events_before_it(frames):
+    import pygame
+
+    game = games.make("connect4")
+    session = PlaySession(game, GreedyAgent(game), seed=1)
     pygame.display.init()
+    _post(pygame.MOUSEBUTTONDOWN, button=1, pos=_centre_of(game, session.state, 0, 5))
     _post(pygame.QUIT)
-    run_window(session, fps=200, max_frames=1000)  # returns at once
+    run_window(session, fps=200, max_frames=1000)
+    assert frames == []  # it returned inside its first frame, before drawing anything
+    assert session.actions == [5] and not session.human_to_move  # the click was played, the reply never started
+    assert not pygame.display.get_init()  # the window is closed
+
+
+def test_escape_clears_what_was_typed_then_quits(frames):
+    import pygame
+
+    game = games.make("connect4")
+    session = PlaySession(game, GreedyAgent(game), seed=1)
+    pygame.display.init()
+    for key, ch in ((pygame.K_5, "5"), (pygame.K_ESCAPE, "\x1b"), (pygame.K_RETURN, "\r"), (pygame.K_ESCAPE, "\x1b")):
+        _post(pygame.KEYDOWN, key=key, mod=0, unicode=ch)
+    run_window(session, fps=200, max_frames=1000)
+    assert frames == [] and session.actions == []  # the first Esc wiped the "5": Enter played nothing
+    assert not pygame.display.get_init()
+
+    pygame.display.init()
+    run_window(session, fps=200, max_frames=3)  # no events: it runs its frames and stops
+    assert len(frames) == 3 and session.actions == [] and not pygame.display.get_init()
 
 
 def test_a_forced_pass_is_played_for_the_person():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -528,6 +528,24 @@ def test_bad_configuration_is_a_one_line_error(options, message):
     assert "\n" not in str(info.value)
 
 
+FLOAT_FIELDS = [f.name for f in fields(SearchConfig) if f.type == "float"]
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+def test_every_float_setting_refuses_inf_and_nan(name, value):
+    """inf and NaN slip through range checks (``nan >= 0`` is False, ``inf > 0`` True) and would
+    reach the kernels: virtual_loss=inf or gumbel_c_scale=inf make every Q meaningless."""
+    with pytest.raises(SearchError, match=f"{name} must be finite, got") as info:
+        SearchConfig(**{name: value})
+    assert "\n" not in str(info.value)
+
+
+def test_float_settings_are_the_ones_we_think():
+    """The check above covers every float field; a new one is covered without a new test."""
+    assert {"virtual_loss", "gumbel_c_scale", "gumbel_c_visit", "fpu_value", "c_init"} <= set(FLOAT_FIELDS)
+
+
 def test_bad_calls_are_clear_errors(ttt):
     with pytest.raises(SearchError, match="terminal"):
         search.run(ttt, ttt.play([0, 3, 1, 4, 2]), UNIFORM)
@@ -542,10 +560,50 @@ def test_bad_calls_are_clear_errors(ttt):
         tree.advance([0, 9])
     with pytest.raises(SearchError, match="evaluator returned logits"):
         tree.run(lambda obs, mask: (np.zeros((len(obs), 3)), np.zeros(len(obs))))
-    with pytest.raises(SearchError, match="non-finite"):
-        tree.run(lambda obs, mask: (np.zeros(mask.shape), np.full(len(obs), np.nan)))
     with pytest.raises(SearchError, match="must be callable"):
         tree.run("uniform")
+
+
+def _answers(values=0.0, logit=0.0, leaves=slice(1, 2)):
+    """An evaluator: uniform logits and value 0, except ``leaves`` of each call (default the
+    second), which get value ``values`` and ``logit`` on their first action."""
+
+    def evaluate(obs, mask):
+        logits, value = np.zeros(mask.shape, np.float32), np.zeros(len(obs), np.float32)
+        value[leaves], logits[leaves, 0] = values, logit
+        return logits, value
+
+    return evaluate
+
+
+@pytest.mark.parametrize(
+    "evaluator, message",
+    [
+        (_answers(values=1.5), "value 1.5 for leaf 1 of 2; values must be finite and in \\[-1, 1\\]"),
+        (_answers(values=-1.0001), "value -1.0001 for leaf 1 of 2"),
+        (_answers(values=np.nan), "value nan for leaf 1 of 2"),
+        (_answers(values=-np.inf), "value -inf for leaf 1 of 2"),
+        (_answers(logit=np.nan), "logit nan for leaf 1 of 2; logits must not be NaN or \\+inf"),
+        (_answers(logit=np.inf), "logit inf for leaf 1 of 2"),
+    ],
+)
+def test_evaluator_output_out_of_range_is_named_in_one_line(ttt, evaluator, message):
+    """A value outside [-1, 1] would outweigh every exact result in the tree, and NaN or +inf
+    logits turned the prior silently uniform; the leaf is named, and the trees stay usable."""
+    tree = Search(ttt, np.stack([ttt.initial_state()] * 2), SearchConfig(num_simulations=10), seed=0)
+    with pytest.raises(SearchError, match=message) as info:
+        tree.run(evaluator)
+    assert "\n" not in str(info.value)
+    assert tree.tree_sizes.tolist() == [1, 1]  # as if the failed step never happened
+    assert (tree.run(UNIFORM).simulations == 10).all()
+
+
+def test_evaluator_edges_of_the_range_are_accepted(ttt):
+    """Values of exactly -1 and 1 are exact results; a -inf logit is a masked action (prior 0)."""
+    state = ttt.initial_state()
+    result = search.run(ttt, np.stack([state] * 2), _answers(-1.0, -np.inf, slice(None)), SearchConfig(num_simulations=20))
+    assert result.priors[:, 0].tolist() == [0.0, 0.0] and (result.simulations == 20).all()
+    assert np.allclose(result.priors[:, 1:].sum(1), 1.0)
 
 
 def test_finished_games_are_skipped_and_cannot_advance(ttt):
