@@ -43,6 +43,8 @@ from search import Search, SearchConfig
 from search.evaluators import is_native
 from search.tree import ROOT
 
+from .args import integer, number
+
 __all__ = [
     "ANALYSIS_SEARCH",
     "AnalysisEngine",
@@ -535,27 +537,6 @@ def serve(
 
 
 # ---------------------------------------------------------------------------- the command
-def _nonnegative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _wait_ms(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 60_000:  # NaN too; an infinite wait would overflow the queue's timeout
-        raise argparse.ArgumentTypeError(f"must be in 0..60000 ms, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``selfplay analyze``."""
     parser.add_argument(
@@ -566,16 +547,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
     )
-    parser.add_argument("--visits", type=_nonnegative, default=200, help="search visits for queries that name none (0: raw network)")
-    parser.add_argument("--max-visits", type=_positive, default=100_000, help="the most visits a query may ask for")
-    parser.add_argument("--max-batch", type=_positive, default=64, help="the most queries searched together")
+    parser.add_argument("--visits", type=integer(0), default=200, help="search visits for queries that name none (0: raw network)")
+    parser.add_argument("--max-visits", type=integer(1), default=100_000, help="the most visits a query may ask for")
+    parser.add_argument("--max-batch", type=integer(1), default=64, help="the most queries searched together")
     parser.add_argument(
-        "--batch-wait-ms", type=_wait_ms, default=5.0,
+        "--batch-wait-ms", type=number(0, 60_000), default=5.0,
         help="after a query arrives, how long to wait for the next before answering",
     )
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
-    parser.add_argument("--threads", type=_positive, default=1, help="onnxruntime threads (CPU)")
-    parser.add_argument("--seed", type=_nonnegative, default=0, help="the search's random seed")
+    parser.add_argument("--threads", type=integer(1), default=1, help="onnxruntime threads (CPU)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="the search's random seed")
 
 
 def _checkpoint_game(checkpoint: Any) -> Game:

@@ -34,6 +34,7 @@ from games.core import KERNEL_TYPES, Game, GameError
 from games.registry import parse_options
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
+from .args import integer, number
 from .elo import SPRT, elo_from_score, elo_interval
 
 __all__ = ["ArenaError", "GameRecord", "MatchResult", "add_arguments", "main", "play_match"]
@@ -335,20 +336,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
     )
-    parser.add_argument("--games", type=int, default=100, help="games to play at most (both colours equally)")
+    parser.add_argument("--games", type=integer(1), default=100, help="games to play at most (both colours equally)")
     parser.add_argument(
-        "--visits", type=int, default=200, help="search visits per move of network agents (0: raw policy)"
+        "--visits", type=integer(0), default=200, help="search visits per move of network agents (0: raw policy)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="match seed (openings and every random choice)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="match seed (openings and every random choice)")
     parser.add_argument(
-        "--opening-moves", type=int, default=2, help="random plies opening each pair of games (0: none)"
+        "--opening-moves", type=integer(0), default=2, help="random plies opening each pair of games (0: none)"
     )
-    parser.add_argument("--batch", type=int, default=None, help="games played at once (default min(games, 64))")
+    parser.add_argument("--batch", type=integer(1), default=None, help="games played at once (default min(games, 64))")
     parser.add_argument("--sprt", action="store_true", help="stop early when an SPRT of --elo0 against --elo1 decides")
-    parser.add_argument("--elo0", type=float, default=0.0, help="SPRT null hypothesis: A is this much stronger")
-    parser.add_argument("--elo1", type=float, default=50.0, help="SPRT alternative: A is this much stronger")
-    parser.add_argument("--alpha", type=float, default=0.05, help="SPRT false-positive rate")
-    parser.add_argument("--beta", type=float, default=0.05, help="SPRT false-negative rate")
+    parser.add_argument("--elo0", type=number(), default=0.0, help="SPRT null hypothesis: A is this much stronger")
+    parser.add_argument("--elo1", type=number(), default=50.0, help="SPRT alternative: A is this much stronger")
+    parser.add_argument("--alpha", type=number(), default=0.05, help="SPRT false-positive rate")
+    parser.add_argument("--beta", type=number(), default=0.05, help="SPRT false-negative rate")
     parser.add_argument("--all-games", action="store_true", help="play every game even when the result is decided")
     parser.add_argument("--device", default="cpu", help="where networks run (cpu, cuda)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (with every game)")
@@ -391,10 +392,6 @@ def _checkpoint_game(spec: str) -> tuple[str, dict | None] | None:
 
 def main(args: argparse.Namespace) -> int:
     """``selfplay arena``: play the match, print W/D/L, score, Elo and the SPRT outcome."""
-    if args.games < 1:
-        raise ArenaError(f"--games must be >= 1, got {args.games}")
-    if args.visits < 0:
-        raise ArenaError(f"--visits must be >= 0, got {args.visits}")
     game = resolve_game(args.game, parse_options(args.option), [args.agent_a, args.agent_b])
     agent_a = load_agent(args.agent_a, game, visits=args.visits, device=args.device)
     agent_b = load_agent(args.agent_b, game, visits=args.visits, device=args.device)

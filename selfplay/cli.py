@@ -10,6 +10,8 @@ import json
 import os
 import sys
 
+from .args import integer, number
+
 EXIT_USAGE = 2
 
 
@@ -164,9 +166,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--opponent", default="greedy", help="who you play against: random, greedy, mcts:N, a checkpoint or an .onnx file"
     )
-    p.add_argument("--visits", type=int, default=200, help="search visits per move of a network opponent (0: raw policy)")
-    p.add_argument("--human-player", type=int, default=0, help="your player (team) index; 0 moves first; type 'undo' to take back")
-    p.add_argument("--seed", type=int, default=0, help="opponent's random seed")
+    p.add_argument("--visits", type=integer(0), default=200, help="search visits per move of a network opponent (0: raw policy)")
+    p.add_argument("--human-player", type=integer(0), default=0, help="your player (team) index; 0 moves first; type 'undo' to take back")
+    p.add_argument("--seed", type=integer(0), default=0, help="opponent's random seed")
     p.set_defaults(func=cmd_play_text)
 
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
@@ -174,15 +176,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="what", metavar="{games,search,strength}", required=True, parser_class=_Parser)
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per measurement")
     p.add_argument("--games", nargs="*", help="only these games")
     p.set_defaults(func=cmd_bench_games)
     p = bsub.add_parser("search", help="MCTS simulations/s (rollout: beside OpenSpiel's C++ MCTSBot)")
     p.add_argument("--game", default="connect4")
     p.add_argument("--evaluator", choices=["rollout", "uniform"], default="rollout")
-    p.add_argument("--batch", type=int, default=1, help="games searched at once")
-    p.add_argument("--simulations", type=int, default=1000, help="simulations per move")
-    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    p.add_argument("--batch", type=integer(1), default=1, help="games searched at once")
+    p.add_argument("--simulations", type=integer(1), default=1000, help="simulations per move")
+    p.add_argument("--seconds", type=number(0.01, 3600), default=3.0, help="time per measurement")
     p.add_argument("--no-openspiel", action="store_true", help="skip the OpenSpiel side (rollout only)")
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -152,6 +152,8 @@ class SPRT:
     beta: float = 0.05
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.elo0) and math.isfinite(self.elo1)):
+            raise EloError(f"SPRT needs finite Elo bounds, got elo0={self.elo0}, elo1={self.elo1}")
         if not self.elo0 < self.elo1:
             raise EloError(f"SPRT needs elo0 < elo1, got elo0={self.elo0}, elo1={self.elo1}")
         if not (0 < self.alpha < 0.5 and 0 < self.beta < 0.5):

@@ -31,6 +31,7 @@ import games
 from games.core import Game, GameError
 
 from .agents import SPEC_HELP, Agent, NetworkAgent, load_agent
+from .args import integer
 
 __all__ = ["PlayError", "PlaySession", "add_arguments", "load_opponent", "main", "run_window"]
 
@@ -309,17 +310,15 @@ def load_opponent(spec: str, game_name: str | None, options: list[str] | None, v
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("game", nargs="?", help="game name (optional when --agent is a checkpoint)")
     parser.add_argument("--agent", default="greedy", help=f"your opponent: {SPEC_HELP} (default greedy)")
-    parser.add_argument("--visits", type=int, default=200, help="search visits per move of a network agent (0: raw policy)")
+    parser.add_argument("--visits", type=integer(0), default=200, help="search visits per move of a network agent (0: raw policy)")
     parser.add_argument("--second", action="store_true", help="let the agent move first")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     parser.add_argument("--device", default="cpu", help="where a network runs: cpu, cuda, ...")
-    parser.add_argument("--seed", type=int, default=0, help="the agent's random seed")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("W", "H"), help="board size in pixels")
+    parser.add_argument("--seed", type=integer(0), default=0, help="the agent's random seed")
+    parser.add_argument("--size", type=integer(120, 4096), nargs=2, metavar=("W", "H"), help="board size in pixels")
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.visits < 0:
-        raise PlayError(f"--visits must be >= 0, got {args.visits}")
     game, agent = load_opponent(args.agent, args.game, args.option, args.visits, args.device)
     session = PlaySession(game, agent, human=1 if args.second else 0, seed=args.seed)
     run_window(session, agent_name=agent.name, size=tuple(args.size) if args.size else None)

@@ -31,6 +31,14 @@ def test_games_lists_every_game_with_options(capsys):
         (["play-text", "connect4", "-o", "depth=3"], "unknown option 'depth'"),
         (["play-text", "connect4", "-o", "width"], "not KEY=VALUE"),
         (["nonsense"], "invalid choice"),
+        # numeric flags: finite and in range, or argparse's one line (no run that never ends)
+        (["bench", "games", "--seconds", "nan"], "argument --seconds: must be a finite number"),
+        (["bench", "search", "--seconds", "inf"], "argument --seconds: must be a finite number"),
+        (["bench", "search", "--batch", "0"], "argument --batch: must be >= 1"),
+        (["play-text", "tictactoe", "--visits", "-1"], "argument --visits: must be >= 0"),
+        (["play", "tictactoe", "--size", "0", "0"], "argument --size: must be in 120..4096"),
+        (["analyze", "--checkpoint", "x", "--batch-wait-ms", "inf"], "argument --batch-wait-ms: must be a finite"),
+        (["analyze", "--checkpoint", "x", "--max-batch", "two"], "argument --max-batch: must be an integer"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

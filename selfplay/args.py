@@ -1,0 +1,54 @@
+"""Checked argument types for the commands' numeric flags, so a bad value is argparse's one-line
+error (``argument --games: must be >= 1, got 0``) instead of a traceback or a run that never ends.
+
+``type=integer(1)`` takes an integer >= 1; ``type=number(0, 60)`` a finite number in [0, 60]
+(``nan`` and ``inf`` are refused: ``float()`` accepts both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable
+
+__all__ = ["integer", "number"]
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"in {low:g}..{high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a decimal integer in ``[low, high]`` (``None``: unbounded)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in "invalid integer value" messages
+    return parse
+
+
+def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]`` (``None``: unbounded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
