@@ -84,11 +84,14 @@ class VerificationReport:
 
 
 class _Failure(Exception):
-    pass
+    def __init__(self, why: str, check: str | None) -> None:
+        super().__init__(why)
+        self.check = check
 
 
-def _fail(why: str) -> None:
-    raise _Failure(why)
+def _fail(why: str, check: str | None = None) -> None:
+    """Fail the check under way (or the one named ``check``) because of ``why``."""
+    raise _Failure(why, check)
 
 
 # ----------------------------------------------------------------------------- structure
@@ -232,11 +235,11 @@ def _check_numbers(
 ) -> tuple[float, float | None, float | None]:
     obs, mask = positions.obs, positions.mask
     if obs.shape[1] != manifest.obs_size or mask.shape[1] != manifest.num_actions:
-        _fail(f"positions are [{obs.shape[1]}] / [{mask.shape[1]}], the brain takes [{manifest.obs_size}] / [{manifest.num_actions}]")
+        _fail(f"positions are [{obs.shape[1]}] / [{mask.shape[1]}], the brain takes [{manifest.obs_size}] / [{manifest.num_actions}]", "positions")
     try:
         plain, optimised = _sessions(data)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
-        _fail(f"onnxruntime cannot load the model: {' '.join(str(e).split())[:300]}")
+        _fail(f"onnxruntime cannot load the model: {' '.join(str(e).split())[:300]}", "onnxruntime")
     ref_probs, ref_value = reference(obs, mask) if reference is not None else (None, None)
     error_opt, error_ref, error_value = 0.0, None, None
     legal = mask > 0
@@ -249,27 +252,27 @@ def _check_numbers(
                 continue
             probs = named["probs"]
             if not np.isfinite(probs).all() or not np.isfinite(named["logits"]).all():
-                _fail(f"NaN or infinite outputs at batch {batch} ({level})")
+                _fail(f"NaN or infinite outputs at batch {batch} ({level})", "masks")
             if (probs[~legal] != 0.0).any():
-                _fail(f"an illegal action has probability {probs[~legal].max():.3g}, not exactly 0 (batch {batch}, {level})")
+                _fail(f"an illegal action has probability {probs[~legal].max():.3g}, not exactly 0 (batch {batch}, {level})", "masks")
             if (probs < 0).any() or np.abs(probs.sum(axis=1) - 1.0).max() > 1e-5:
-                _fail(f"a row of probs sums to {probs.sum(axis=1)[np.abs(probs.sum(axis=1) - 1).argmax()]:.6f}, not 1 (batch {batch}, {level})")
+                _fail(f"a row of probs sums to {probs.sum(axis=1)[np.abs(probs.sum(axis=1) - 1).argmax()]:.6f}, not 1 (batch {batch}, {level})", "masks")
             if ref_probs is not None:
                 error = float(np.abs(probs - ref_probs).max())
                 error_ref = max(error_ref or 0.0, error)
                 if error > tolerance:
-                    _fail(f"onnxruntime's probs differ from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})")
+                    _fail(f"onnxruntime's probs differ from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
                 if ref_value is not None and "value" in named:
                     error = float(np.abs(named["value"].reshape(-1) - ref_value.reshape(-1)).max())
                     error_value = max(error_value or 0.0, error)
                     if error > tolerance:
-                        _fail(f"onnxruntime's value differs from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})")
+                        _fail(f"onnxruntime's value differs from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
         if manifest.kind != "mlagents":
             k = [s.name for s in manifest.outputs].index("probs")
             error = float(np.abs(runs[0][k] - runs[1][k]).max())
             error_opt = max(error_opt, error)
             if error > tolerance:
-                _fail(f"probs with graph optimisations on and off differ by {error:.2e} > {tolerance:g} (batch {batch})")
+                _fail(f"probs with graph optimisations on and off differ by {error:.2e} > {tolerance:g} (batch {batch})", "optimizations")
     return error_opt, error_ref, error_value
 
 
@@ -291,7 +294,7 @@ def _check_mlagents(
     if not legal[rows, actions].all():
         _fail(f"discrete_actions chose an illegal action (batch {batch}, {level})")
     if ref_probs is not None and (ref_probs[rows, actions] < ref_probs.max(axis=1) - TOLERANCE).any():
-        _fail(f"discrete_actions is not the reference's most probable action (batch {batch}, {level})")
+        _fail(f"discrete_actions is not the reference's most probable action (batch {batch}, {level})", "reference")
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -336,11 +339,11 @@ def verify_model(
             step(model, manifest)
             passed.append(check)
 
-        check = "outputs"
+        check = "masks"
         errors = _check_numbers(data, manifest, positions, reference, batches, tolerance)
         passed += ["masks", "optimizations"] + (["reference"] if reference is not None else [])
     except _Failure as failure:
-        raise BrainError(f"{where}: check '{check}' failed: {failure}") from None
+        raise BrainError(f"{where}: check '{failure.check or check}' failed: {failure}") from None
     return VerificationReport(where, tuple(passed), len(positions), tuple(batches), *errors)
 
 

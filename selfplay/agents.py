@@ -292,7 +292,7 @@ class NetworkAgent:
 
 # ------------------------------------------------------------------------------ specs
 
-SPEC_HELP = "random, greedy, mcts:N, a checkpoint, an exported brain directory or an .onnx file"
+SPEC_HELP = "random, greedy, mcts:N, a checkpoint or an .onnx file"
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
