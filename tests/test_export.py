@@ -112,6 +112,7 @@ def test_the_manifest_is_enough_to_encode_a_connect4_position_by_hand(c4, c4_run
     for (row, col), who in board.items():  # X is to move, so X's discs are "own"
         obs[planes["own_discs" if who == "X" else "opponent_discs"] + row * width + col] = 1.0
     np.testing.assert_array_equal(obs, c4.encode(state).reshape(-1))
+    assert np.flatnonzero(obs).tolist() == [38, 39, 73, 79]  # the features docs/export.md works out
     mask = np.array([1.0] * width, np.float32)
     brain = Brain.load(root / "brain")
     np.testing.assert_array_equal(brain.evaluate(obs, mask)[0], brain.evaluate(c4.encode(state), c4.legal_mask(state))[0])
