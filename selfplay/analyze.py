@@ -538,7 +538,8 @@ def load_game_and_evaluator(args: argparse.Namespace) -> tuple[Game, Any]:
         return game, load_evaluator(path, game, device=args.device, threads=args.threads)
     if is_brain(path):  # an exported brain records its game in its manifest, as a checkpoint does
         game = game_of(read_manifest(path), str(path))
-        evaluator = lambda: load_brain_evaluator(path, game, threads=args.threads)  # noqa: E731
+        need_value = getattr(args, "require_value", True)  # analysis reports values; play at 0 visits needs none
+        evaluator = lambda: load_brain_evaluator(path, game, threads=args.threads, require_value=need_value)  # noqa: E731
     else:
         checkpoint = load_checkpoint(path)
         game = _checkpoint_game(checkpoint)

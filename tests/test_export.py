@@ -182,6 +182,11 @@ def test_a_search_on_top_of_the_brain_needs_its_value(c4, c4_run, tmp_path):
     assert load_agent(str(tmp_path / "policy"), c4, visits=0).act(states, np.zeros(8, np.int64), 0).shape == (8,)
     with pytest.raises(BrainError, match="without a value output"):
         load_agent(str(tmp_path / "policy"), c4, visits=16)
+    from selfplay.play import load_opponent  # the window's loader: the same rule
+
+    assert load_opponent(str(tmp_path / "policy"), None, None, 0)[1].act(states, np.zeros(8, np.int64), 0).shape == (8,)
+    with pytest.raises(BrainError, match="without a value output"):
+        load_opponent(str(tmp_path / "policy"), None, None, 16)
     with pytest.raises(BrainError, match="connect4_v1"):
         load_agent(str(root / "brain"), games.make("connect4", width=6), visits=0)
 
@@ -299,6 +304,12 @@ def test_export_and_verify_commands(c4_run, tmp_path, capsys):
     assert manifest.onnx["opset"] == 17 and not manifest.has_value
     assert main(["export", "--verify", str(out), "--against", str(root / "run"), "--positions", "64"]) == 0
     assert "verified (file, onnx checker" in capsys.readouterr().out
+    assert main(["arena", str(out), str(root / "run"), "--visits", "0", "--games", "2", "--no-progress"]) == 0
+    assert "in 2 games, score 50.0%" in capsys.readouterr().out  # the game comes from the manifest
+    from export.bench import bench_brain
+
+    timing = bench_brain(str(out), batches=(1, 64), seconds=0.01)
+    assert timing["game"] == "connect4_v1" and set(timing["batches"]) == {"1", "64"}
     (out / "brain.onnx").write_bytes((out / "brain.onnx").read_bytes()[:-1] + b"\0")
     assert main(["export", "--verify", str(out), "--positions", "64"]) == 2
     assert "check 'file' failed" in capsys.readouterr().err
