@@ -29,6 +29,8 @@ def _trained_like(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     convolutions is really exercised."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        for parameter in model.parameters():  # reproducible whatever ran before on this worker
+            parameter.copy_(torch.randn(parameter.shape, generator=gen) * 0.1)
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.copy_(torch.randn(module.num_features, generator=gen) * 0.5)
@@ -256,10 +258,11 @@ def _disallowed_op(model):
 
 
 def _flipped_weight(model):
-    weight = max(model.graph.initializer, key=lambda t: t.dims[0] if t.dims else 0)
-    array = onnx.numpy_helper.to_array(weight).copy()
-    array.flat[0] = -array.flat[0] * 10 - 1
-    weight.CopyFrom(onnx.numpy_helper.from_array(array, weight.name))
+    """The policy head's weights (the Gemm feeding the logits) with their signs flipped."""
+    gemms = [n for n in model.graph.node if n.op_type == "Gemm"]
+    weights = {t.name: t for t in model.graph.initializer}
+    weight = next(weights[n.input[1]] for n in gemms if weights[n.input[1]].dims[0] == 7)  # [A, features]
+    weight.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(weight), weight.name))
 
 
 def _renamed_action(manifest):
