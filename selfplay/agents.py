@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numba import njit, types
 
+from export.contract import is_brain
 from games.baselines import _greedy
 from games.core import KERNEL_TYPES, Game
 from games.playout import random_legal_action
@@ -296,8 +297,9 @@ SPEC_HELP = "random, greedy, mcts:N, a checkpoint or an .onnx file"
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
-    rollouts), a path ending ``.onnx``, or a checkpoint (run directory, ``ckpt-*.json`` or
-    ``ckpt-*.safetensors``), played with ``visits`` simulations per move (0: the raw policy).
+    rollouts), a path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint
+    (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
+    simulations per move (0: the raw policy; a brain searches only with a value output).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":
@@ -311,9 +313,12 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         return MCTSAgent(game, int(count))
     path = Path(os.path.expanduser(text))
     if text and (path.suffix == ".onnx" or path.is_dir() or path.suffix in (".json", ".safetensors")):
-        from .inference import load_evaluator  # torch: only when a network is asked for
+        from .inference import load_brain_evaluator, load_evaluator  # torch: only when a network is asked for
 
-        evaluator = load_evaluator(path, game, device=device)
+        if visits and is_brain(path):  # a search needs the brain's value output: refuse one without
+            evaluator = load_brain_evaluator(path, game)
+        else:
+            evaluator = load_evaluator(path, game, device=device)
         if path.is_dir() or path.suffix == ".onnx":
             label = path.stem if path.suffix == ".onnx" else path.name
         else:
