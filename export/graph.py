@@ -13,7 +13,7 @@ Three graphs of the same network:
 A network here is what ``selfplay.network.build_network`` makes (this package does not import
 selfplay): a ``torch.nn.Module`` with ``obs_shape`` (C, H, W), ``num_actions``,
 ``config.value_head`` ("scalar" or "wdl"), ``forward(obs) -> (logits [N, A], value [N])``, and
-``_features(obs) -> (logits [N, A], value head output [N, 1] or [N, 3])``: the raw heads, which
+``raw_heads(obs) -> (logits [N, A], value head output [N, 1] or [N, 3])``: the raw heads, which
 the brain graphs finish with allowed operators only (``tanh``, or a W/D/L softmax times
 ``[1, 0, -1]``), where ``forward`` would add Squeeze and Gather.
 
@@ -143,7 +143,7 @@ class BrainModule(nn.Module):
 
     def heads(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         planes = obs.reshape(-1, *self.obs_shape)
-        raw_logits, value_out = self.network._features(planes)
+        raw_logits, value_out = self.network.raw_heads(planes)
         logits = raw_logits * mask + (mask - 1.0) * -MASKED_LOGIT
         probs = torch.softmax(logits, dim=-1) * mask
         value = torch.softmax(value_out, dim=-1) @ self.wdl_weights if self.wdl else torch.tanh(value_out)
