@@ -10,8 +10,10 @@ every game in which it is to move.
   win next move).
 * :class:`MCTSAgent`: pure MCTS, ``N`` simulations with one random rollout per leaf.
 * :class:`NetworkAgent`: a policy-value network; the raw policy (``visits=0``) or a search.
-* :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, an
-  ``.onnx`` file or a checkpoint).
+* :class:`ScriptAgent`: a game's scripted NPC (``game.extra["scripts"]``; the arena's are in
+  ``games.arena_scripts``: ``nearest``, ``focus``, ``kite``).
+* :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, a
+  script's name, an ``.onnx`` file or a checkpoint).
 
 Randomness: ``rng_seed`` is one integer (position ``g`` then draws from seed ``rng_seed + g``, as
 ``search.Search`` does) or ``int64[G]``, one seed per position. Every position draws only from
@@ -43,6 +45,7 @@ __all__ = [
     "MCTSAgent",
     "NetworkAgent",
     "RandomAgent",
+    "ScriptAgent",
     "load_agent",
     "network_search_config",
 ]
@@ -290,9 +293,37 @@ class NetworkAgent:
         return actions, np.asarray(values, dtype=np.float32).reshape(G)
 
 
+@dataclass
+class ScriptAgent:
+    """One of the game's scripted opponents (``game.extra["scripts"]``, name -> an object with
+    ``act(game, state) -> action``), deterministic, one position at a time."""
+
+    game: Game
+    script: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        scripts = self.game.extra.get("scripts", {})
+        if self.script not in scripts:
+            known = ", ".join(scripts) or "none"
+            raise AgentError(f"{self.game.name} has no script {self.script!r}; its scripts: {known}")
+        self._act = scripts[self.script].act
+        self.name = self.name or self.script
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        states = _check_states(self.game, states)
+        terminal = np.array([self.game.is_terminal(s) for s in states])
+        if terminal.any():
+            _checked(self.game, states, np.where(terminal, -1, 0), self.name)
+        return np.array([self._act(self.game, s) for s in states], dtype=np.int64)
+
+
 # ------------------------------------------------------------------------------ specs
 
-SPEC_HELP = "random, greedy, mcts:N, a checkpoint or an .onnx file"
+SPEC_HELP = (
+    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), a checkpoint, "
+    "an exported brain directory or an .onnx file"
+)
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
@@ -306,6 +337,8 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         return RandomAgent(game)
     if text == "greedy":
         return GreedyAgent(game)
+    if text in game.extra.get("scripts", {}):
+        return ScriptAgent(game, text)
     if text.startswith("mcts:") or text == "mcts":
         count = text.partition(":")[2]
         if not count.isdigit() or int(count) < 1:
