@@ -1,0 +1,190 @@
+"""The engine clients in examples/, each in its own runtime: the Node.js client (onnxruntime-node),
+the browser game (onnxruntime-web in a real headless Chromium, played by clicks) and the
+standalone pygame arena game (onnxruntime, no torch, no training code). Each is compared move by
+move with the Python ``Brain`` on the same positions, and each client's encoder with the games'
+own ``encode`` on many real positions, so a change to an encoding cannot silently break a client.
+
+Node and Chromium are skipped with a reason when missing, except under CI (``CI`` set), where
+they must be there (``.ci/run`` installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import games
+from export.encoding import describe_game
+from export.exporter import export_brain
+from export.positions import sample_positions
+from export.runtime import Brain
+from selfplay.network import NetConfig, build_network
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+NODE = shutil.which("node")
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-headless-shell", "chromium-browser")) if p), None)
+
+
+def _require(ok: bool, reason: str) -> None:
+    """Skip without ``ok`` outside CI; under CI a missing tool is a failure."""
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+        pytest.skip(reason)
+
+
+def _require_node() -> None:
+    _require(NODE is not None, "node is not installed (Debian: apt-get install nodejs npm)")
+    _require(
+        (EXAMPLES / "node_modules" / "onnxruntime-node").is_dir(),
+        "examples/node_modules is missing: cd examples && ONNXRUNTIME_NODE_INSTALL=skip npm ci",
+    )
+
+
+def _trained_like(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Seeded random weights, large enough that the policy is far from uniform."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=gen) * 0.3)
+    return model.eval()
+
+
+def export_test_brain(name: str, out: Path, seed: int = 0) -> Path:
+    """A brain for ``name`` (connect4: ResNet 32x2 with a W/D/L head; arena: the tiny preset's
+    16x2, scalar value) from seeded random weights, verified on 200 positions."""
+    game = games.make(name)
+    config = NetConfig(channels=32, blocks=2, value_head="wdl") if name == "connect4" else NetConfig(channels=16, blocks=2, hidden=32)
+    model = _trained_like(build_network(config, game.obs_shape, game.num_actions), seed)
+    export_brain(model, game, out, with_value=True, positions=sample_positions(game, 200, seed=2))
+    return out
+
+
+@pytest.fixture(scope="session")
+def brains(tmp_path_factory):
+    root = tmp_path_factory.mktemp("brains")
+    return {name: export_test_brain(name, root / name) for name in ("connect4", "arena")}
+
+
+def _check_decisions(brain_dir: Path, decisions: list[dict], where: str) -> None:
+    """Each logged decision ({moves, probs, move}) against Python: replay the moves with
+    ``games``, encode, ``Brain.evaluate``; probs within 1e-4, the move the argmax."""
+    brain = Brain.load(brain_dir)
+    game = brain.game()
+    assert decisions, f"{where}: no brain decision was logged"
+    for d in decisions:
+        state = game.play(d["moves"]) if d["moves"] else game.initial_state()
+        probs, value = brain.evaluate(game.encode(state), game.legal_mask(state))
+        np.testing.assert_allclose(d["probs"], probs, atol=1e-4, err_msg=f"{where}: probs after {d['moves']}")
+        if d.get("value") is not None:
+            assert abs(d["value"] - value) <= 1e-4, f"{where}: value after {d['moves']}"
+        assert d["move"] == int(np.argmax(probs)) and game.legal_mask(state)[d["move"]], f"{where}: move after {d['moves']}"
+
+
+def _random_lines(game, count: int, seed: int) -> list[list[int]]:
+    """Every prefix of random games (terminal positions included), ``count`` in all."""
+    rng = np.random.default_rng(seed)
+    lines: list[list[int]] = []
+    while len(lines) < count:
+        state, moves = game.initial_state(), []
+        lines.append([])
+        while not game.is_terminal(state) and len(lines) < count:
+            action = int(rng.choice(np.flatnonzero(game.legal_mask(state))))
+            state = game.next_state(state, action)
+            moves.append(action)
+            lines.append(list(moves))
+    return lines[:count]
+
+
+def _manifest_dir(game, path: Path) -> Path:
+    """A directory holding the manifest sections an encoder reads (no model needed)."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "brain.json").write_text(json.dumps(describe_game(game)))
+    return path
+
+
+GAME_VARIANTS = [
+    ("connect4", {}),
+    ("connect4", {"width": 5, "height": 4}),
+    ("arena", {}),
+    ("arena", {"lineup": "FA", "map": "bridge", "turn_limit": 20}),
+    ("arena", {"lineup": "AFFA", "map": "open"}),
+    ("arena", {"lineup": "F", "map": "small", "turn_limit": 9}),
+]
+
+
+# ------------------------------------------------------------------------------ Node.js
+
+
+@pytest.mark.parametrize("name, options", GAME_VARIANTS)
+def test_the_javascript_encoder_and_rules_equal_the_games_own(name, options, tmp_path):
+    """examples/web/rules.js (the browser's and Node's) builds each plane by its name in the
+    manifest; on 400 real positions it gives games' own encode and legal mask, exactly."""
+    _require_node()
+    game = games.make(name, **options)
+    lines = _random_lines(game, 400, seed=3)
+    out = subprocess.run(
+        [NODE, str(EXAMPLES / "node" / "encode.mjs"), str(_manifest_dir(game, tmp_path))],
+        input=json.dumps({"lines": lines}), capture_output=True, text=True, timeout=60, check=True,
+    )
+    js = json.loads(out.stdout)
+    for line, obs, mask, terminal in zip(lines, js["obs"], js["masks"], js["terminal"]):
+        state = game.play(line) if line else game.initial_state()
+        np.testing.assert_array_equal(np.float32(obs), game.encode(state).reshape(-1), err_msg=f"{name} {options} after {line}")
+        assert np.array_equal(np.array(mask) > 0, game.legal_mask(state)) and terminal == bool(game.is_terminal(state))
+
+
+def test_the_javascript_client_refuses_a_manifest_it_does_not_understand(tmp_path):
+    """A renamed plane, a new game version or another shape: one line that says what, no play."""
+    _require_node()
+    game = games.make("arena")
+    base = describe_game(game)
+    cases = {
+        "renamed plane": ("observation", lambda m: m["observation"]["planes"][7].update(name="kinds"), "plane 7 'kinds' of arena_v1 is unknown"),
+        "new version": ("game", lambda m: m["game"].update(tag="arena_v2"), "the brain is for arena_v2; this client knows arena_v1"),
+        "other shape": ("observation", lambda m: m["observation"].update(shape=[12, 8, 9]), "observation shape [12,8,9]"),
+    }
+    for label, (_, change, message) in cases.items():
+        manifest = json.loads(json.dumps(base))
+        change(manifest)
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "brain.json").write_text(json.dumps(manifest))
+        out = subprocess.run(
+            [NODE, str(EXAMPLES / "node" / "encode.mjs"), str(tmp_path / label)],
+            input='{"lines": [[]]}', capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode != 0 and message in out.stderr, (label, out.stderr[-400:])
+
+
+@pytest.mark.parametrize("name", ["connect4", "arena"])
+def test_the_node_client_plays_random_games_as_python_would(name, brains, tmp_path):
+    _require_node()
+    log = tmp_path / "decisions.json"
+    out = subprocess.run(
+        [NODE, str(EXAMPLES / "node" / "client.mjs"), str(brains[name]), "--games", "4", "--seed", "5", "--log", str(log)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "brain vs random:" in out.stdout and "onnxruntime-node" in out.stdout
+    decisions = json.loads(log.read_text())["decisions"]
+    assert {d["game"] for d in decisions} == {0, 1, 2, 3}
+    _check_decisions(brains[name], decisions, f"node {name}")
+
+
+def test_the_node_client_refuses_a_changed_model(brains, tmp_path):
+    _require_node()
+    copy = shutil.copytree(brains["connect4"], tmp_path / "brain")
+    data = bytearray((copy / "brain.onnx").read_bytes())
+    data[-1] ^= 1
+    (copy / "brain.onnx").write_bytes(bytes(data))
+    out = subprocess.run([NODE, str(EXAMPLES / "node" / "client.mjs"), str(copy)], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "brain.onnx: its sha256 is not the manifest's" in out.stderr
