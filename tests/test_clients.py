@@ -10,14 +10,18 @@ they must be there (``.ci/run`` installs them).
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+import pygame
 import pytest
 import torch
 
@@ -188,3 +192,83 @@ def test_the_node_client_refuses_a_changed_model(brains, tmp_path):
     (copy / "brain.onnx").write_bytes(bytes(data))
     out = subprocess.run([NODE, str(EXAMPLES / "node" / "client.mjs"), str(copy)], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "brain.onnx: its sha256 is not the manifest's" in out.stderr
+
+
+# ------------------------------------------------------------------------------ the browser
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves examples/ (the page, rules.js, node_modules' onnxruntime-web) and the test's
+    brains under /web/brains/NAME/, with the MIME types a module script and wasm need."""
+
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+    }  # fmt: skip
+    brains: dict[str, Path] = {}
+
+    def translate_path(self, path: str) -> str:
+        parts = path.split("?")[0].split("/")
+        if parts[1:3] == ["web", "brains"] and len(parts) > 4 and parts[3] in self.brains:
+            return str(self.brains[parts[3]] / "/".join(parts[4:]))
+        return super().translate_path(path)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def page_server(brains):
+    handler = type("Handler", (_Handler,), {"brains": brains})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(EXAMPLES)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _require_chromium() -> None:
+    _require_node()
+    _require(CHROMIUM is not None, "no system Chromium (Debian: apt-get install chromium)")
+    _require((EXAMPLES / "node_modules" / "playwright-core").is_dir(), "examples/node_modules lacks playwright-core: cd examples && npm ci")
+
+
+def _drive(args: list[str], timeout: float = 150) -> dict:
+    out = subprocess.run(
+        [NODE, str(EXAMPLES / "web" / "drive.mjs"), "--chromium", CHROMIUM, *args], capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def test_a_person_plays_the_brain_in_the_browser_and_it_moves_as_python(brains, page_server, tmp_path):
+    """The page in headless Chromium: whole games of Connect Four and the arena played by
+    clicking the canvas, one game from each side; every brain move (onnxruntime-web, wasm)
+    equals Python's Brain on the same position, probs within 1e-4. Screenshots of the end."""
+    _require_chromium()
+    urls = {name: f"{page_server}/web/?brain=brains/{name}/" for name in ("connect4", "arena")}
+    results = _drive(["--out", str(tmp_path), "--games", "2", "--seed", "1", *urls.values()])
+    for name, url in urls.items():
+        page = results[url]
+        assert page["errors"] == [], page["errors"]
+        assert page["games"] == 2 and page["clicks"] > 0
+        assert {d["game"] for d in page["log"]} == {0, 1}
+        _check_decisions(brains[name], page["log"], f"browser {name}")
+        shot = pygame.image.load(page["screenshot"])
+        assert shot.get_size() == (760, 520)
+        # the board is drawn: Connect Four's blue frame, the arena's walls
+        colour = (40, 81, 168) if name == "connect4" else (86, 80, 74)
+        assert any(shot.get_at((x, y))[:3] == colour for x in range(20, 460, 7) for y in range(70, 480, 7)), name
+    if os.environ.get("SELFPLAY_SCREENSHOTS"):  # to refresh docs/img: SELFPLAY_SCREENSHOTS=docs/img
+        for k, name in enumerate(urls):
+            shutil.copy(tmp_path / f"page-{k}.png", Path(os.environ["SELFPLAY_SCREENSHOTS"]) / f"web-{name}.png")
+
+
+def test_the_page_says_why_when_the_brain_is_missing(page_server, tmp_path):
+    _require_chromium()
+    url = f"{page_server}/web/?brain=brains/nothing/"
+    errors = _drive(["--out", str(tmp_path), url])[url]["errors"]
+    assert any("brain.json: HTTP 404 (export a brain there: see docs/export.md)" in e for e in errors), errors
