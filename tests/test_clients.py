@@ -11,6 +11,7 @@ they must be there (``.ci/run`` installs them).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import http.server
 import json
 import os
@@ -272,3 +273,73 @@ def test_the_page_says_why_when_the_brain_is_missing(page_server, tmp_path):
     url = f"{page_server}/web/?brain=brains/nothing/"
     errors = _drive(["--out", str(tmp_path), url])[url]["errors"]
     assert any("brain.json: HTTP 404 (export a brain there: see docs/export.md)" in e for e in errors), errors
+
+
+# ------------------------------------------------------------------------------ the pygame game
+
+PYGAME_GAME = EXAMPLES / "pygame_arena" / "arena_npc.py"
+
+
+@pytest.fixture(scope="module")
+def arena_npc():
+    """examples/pygame_arena/arena_npc.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("arena_npc", PYGAME_GAME)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("options", [o for name, o in GAME_VARIANTS if name == "arena"])
+def test_the_pygame_games_rules_and_encoder_equal_the_arenas_own(arena_npc, options):
+    """The standalone game keeps its own rules and builds the observation from the manifest; on
+    400 real positions its states, legal masks and observations are the arena's, exactly."""
+    game = games.make("arena", **options)
+    mine = arena_npc.Arena(describe_game(game))
+    for line in _random_lines(game, 400, seed=4):
+        state, s = game.initial_state(), mine.initial_state()
+        for action in line:
+            state, s = game.next_state(state, action), mine.play(s, action)
+        assert s == state.tolist(), line
+        np.testing.assert_array_equal(mine.legal_mask(s) > 0, game.legal_mask(state), err_msg=str(line))
+        np.testing.assert_array_equal(mine.encoder(s), game.encode(state).reshape(-1), err_msg=f"{options} after {line}")
+
+
+def test_the_pygame_game_refuses_an_encoding_it_does_not_know(arena_npc):
+    manifest = describe_game(games.make("arena"))
+    manifest["observation"]["planes"][9]["name"] = "ogres"
+    with pytest.raises(arena_npc.BrainMismatch, match="plane 9 'ogres' of arena_v1 is unknown to this game"):
+        arena_npc.Arena(manifest)
+    manifest = describe_game(games.make("arena"))
+    manifest["game"]["tag"] = "arena_v2"
+    with pytest.raises(arena_npc.BrainMismatch, match="the brain is for arena_v2; this game plays arena_v1"):
+        arena_npc.Arena(manifest)
+
+
+def test_the_pygame_game_plays_headless_with_the_brain_and_without_torch(brains, tmp_path):
+    """The game as a player runs it (SDL's dummy driver, clicks posted to pygame's event queue
+    for the person's units): two whole games; every NPC move is Python Brain's, and the process
+    never loaded torch, numba or any of our packages."""
+    log, shot = tmp_path / "log.json", tmp_path / "arena.png"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    out = subprocess.run(
+        [sys.executable, str(PYGAME_GAME), str(brains["arena"]), "--demo-clicks", "--games", "2", "--fps", "0",
+         "--log", str(log), "--screenshot", str(shot)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "arena_npc: 2 games" in out.stdout
+    result = json.loads(log.read_text())
+    loaded = {name.split(".")[0] for name in result["modules"]}
+    assert {"pygame", "numpy", "onnxruntime"} <= loaded
+    assert not loaded & {"torch", "numba", "games", "search", "selfplay", "export", "onnx"}, loaded & {"torch", "numba", "games", "search", "selfplay", "export", "onnx"}
+    assert len(result["results"]) == 2
+    _check_decisions(brains["arena"], result["decisions"], "pygame arena")
+    assert pygame.image.load(shot).get_size() == (8 * 64 + 16 + 230, 8 * 64 + 16)
+
+
+def test_the_pygame_game_says_why_it_cannot_use_a_brain(brains, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(PYGAME_GAME), str(brains["connect4"]), "--games", "1"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SDL_VIDEODRIVER": "dummy"},
+    )
+    assert out.returncode == 2 and "arena_npc: the brain is for connect4_v1; this game plays arena_v1" in out.stderr
