@@ -39,6 +39,13 @@ Interruption. Ctrl-C or SIGTERM stops the current phase, saves a checkpoint with
 buffer and exits. A second Ctrl-C quits at once, and the run resumes from the last checkpoint. A
 SIGKILL loses at most the work since the last checkpoint. Checkpoint writes are atomic, so it
 can never lose a checkpoint or the buffer.
+
+Resume (``Trainer._resume``) reads before it writes: it checks the files a session rewrites,
+takes the newest checkpoint that loads (saying which damaged ones it passed over), and cuts the
+replay buffer back to that checkpoint's row count (``RunState.replay_added``): the buffer is
+written before the checkpoint's files, so after a crash, or a fallback, it can be ahead. Anything
+wrong is one line (TrainError), and the directory is left as it was. The learning-rate schedule
+continues from the checkpoint's ``lr_progress`` over the rest of the (perhaps changed) budget.
 """
 
 from __future__ import annotations
