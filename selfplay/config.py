@@ -137,8 +137,8 @@ class SelfPlayConfig:
     )
     resign_target: float = _f(0.05, "the false-resignation rate the calibrated threshold keeps under")
     resign_margin: float = _f(
-        0.01, "safety margin: the calibration aims at resign_target minus this, and counts one false "
-        "resignation more than it saw, so few games never justify a bold threshold"
+        0.01, "safety margin: the calibration wants resign_target minus this as the 95% upper bound "
+        "(Wilson) of a threshold's false-resignation rate, so few games never justify a bold threshold"
     )
     resign_window: int = _f(1000, "played-out games (the latest) the calibration looks at")
     resign_floor: float = _f(

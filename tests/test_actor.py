@@ -244,16 +244,23 @@ def test_false_resignations_per_threshold_from_record_lows():
 def test_the_calibrated_threshold_is_the_boldest_within_the_target():
     from selfplay.actor import calibrate_resign_threshold
 
-    # 40 games the loser dips to -0.9; 10 games the winner dips to -0.7 (and the loser to -0.95)
-    samples = [[[-0.9, False]]] * 40 + [[[-0.7, True], [-0.95, False]]] * 10
-    # at -0.9 < v <= -0.7: 50 checks (the ten by the loser at -0.95), 0 false: (0 + 1) / 51 = 2%
-    # at v > -0.7: 50 checks, 10 false (the winner first): 20%
+    # 80 games the loser dips to -0.9; 20 games the winner dips to -0.7 (and the loser to -0.95)
+    samples = [[[-0.9, False]]] * 80 + [[[-0.7, True], [-0.95, False]]] * 20
+    # at -0.9 < v <= -0.7: 100 checks (the twenty by the loser at -0.95), 0 false: the one-sided
+    # 95% Wilson bound of 0/n is z^2 / (n + z^2) = 2.706 / 102.7 = 2.6% <= 4%
+    # at v > -0.7: 100 checks, 20 false (the winner first): 20%
     t = calibrate_resign_threshold(samples, target=0.05, margin=0.01, floor=-0.99, ceiling=-0.5, step=0.1)
     assert t == pytest.approx(-0.7)  # the boldest candidate at or below -0.7 (candidates -0.5, -0.6, -0.7, ...)
-    # fewer games: 20 checks without a false one give (0 + 1) / 21 = 4.8% > 4%: only the floor
-    assert calibrate_resign_threshold(samples[:20], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99
-    # ... and 24 give 1/25 = 4%: where no winner ever dipped, the boldest candidate, the ceiling
-    assert calibrate_resign_threshold(samples[:24], 0.05, 0.01, -0.99, -0.5, 0.1) == pytest.approx(-0.5)
+    # fewer games: 64 checks without a false one bound the rate by 2.706 / 66.7 = 4.06% > 4%: the floor
+    assert calibrate_resign_threshold(samples[:64], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99
+    # ... and 65 by 3.997%: where no winner ever dipped, the boldest candidate, the ceiling
+    assert calibrate_resign_threshold(samples[:65], 0.05, 0.01, -0.99, -0.5, 0.1) == pytest.approx(-0.5)
+    # a measured rate under the target is not enough: 3 false in 200 checks (1.5%) bounds it at
+    # 3.7%, bold enough; 4 in 200 (2%) at 4.4%, and below -0.8 there is no evidence: the floor
+    mixed = [[[-0.8, False]]] * 197 + [[[-0.8, True]]] * 3
+    assert calibrate_resign_threshold(mixed, 0.05, 0.01, -0.99, -0.5, 0.1) == pytest.approx(-0.5)
+    mixed = [[[-0.8, False]]] * 196 + [[[-0.8, True]]] * 4
+    assert calibrate_resign_threshold(mixed, 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99
     # a value head so wrong that even the floor resigns falsely too often: no resigning at all
     wrong = [[[-0.995, True]]] * 5 + [[[-0.995, False]]] * 5
     assert calibrate_resign_threshold(wrong, 0.05, 0.01, -0.99, -0.5, 0.1) == -1.0
