@@ -424,9 +424,9 @@ def calibrate_resign_threshold(samples: list, target: float, margin: float, floo
     highest (the boldest) whose false-resignation rate is at most ``target - margin`` with 95%
     confidence: the one-sided Wilson upper bound of ``false / checks`` (``z = 1.645``). So a
     handful of lucky games never justify a bold threshold (with no false resignation it takes
-    ``z^2 (1 - b) / b``, about 65 checks at ``b = 4%``), and a measured rate near the target is
-    not enough either; the margin leaves room for the network to change before the next
-    calibration. (A plain ``(false + 1) / (checks + 1)`` rule held a 12-minute Connect Four run
+    ``z^2 (1 - b) / b``, about 51 checks at ``b = 5%``), and a measured rate near the target is
+    not enough either; an optional margin leaves more room for the network to change before the
+    next calibration. (A plain ``(false + 1) / (checks + 1)`` rule held a 12-minute Connect Four run
     at 4.5% false resignations overall, 15 of 334, with 10 of 44 generations above 5%.) When no
     candidate qualifies: ``floor``, unless the games show the floor itself too bold (its measured
     rate ``false / checks`` above ``target``): then -1, nobody resigns."""

@@ -137,8 +137,9 @@ class SelfPlayConfig:
     )
     resign_target: float = _f(0.05, "the false-resignation rate the calibrated threshold keeps under")
     resign_margin: float = _f(
-        0.01, "safety margin: the calibration wants resign_target minus this as the 95% upper bound "
-        "(Wilson) of a threshold's false-resignation rate, so few games never justify a bold threshold"
+        0.0, "safety margin: the calibration wants resign_target minus this as the 95% upper bound "
+        "(Wilson) of a threshold's false-resignation rate (the bound already keeps few games from "
+        "justifying a bold threshold)"
     )
     resign_window: int = _f(1000, "played-out games (the latest) the calibration looks at")
     resign_floor: float = _f(
