@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_game_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("game", help="game name (see `selfplay games`)")
+    p.add_argument("game", help="game name (see `selfplay games`), or an external spec: pettingzoo:MODULE, MODULE:FACTORY")
     p.add_argument(
         "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
     )
@@ -34,16 +34,23 @@ def _add_game_args(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- selfplay games
 def cmd_games(args) -> int:
     import games
+    from games.registry import plugin_problems
 
-    rows = []
+    rows, problems = [], list(plugin_problems().values())
     for name in games.list_games():
-        info = games.game_info(name)
-        game = games.make(name)
+        try:  # a broken plugin is one line on stderr; the other games still list
+            info = games.game_info(name)
+            game = games.make(name)
+        except games.PluginError as e:
+            problems.append(str(e))
+            continue
         rows.append(
             {
                 "name": name,
                 "version": game.version,
                 "description": info.description,
+                "source": info.source,
+                "module": info.module,
                 "options": {
                     k: {"default": o.default, "choices": list(o.choices) if o.choices else None, "help": o.help}
                     for k, o in info.options.items()
@@ -54,11 +61,14 @@ def cmd_games(args) -> int:
                 "symmetries": game.num_symmetries,
             }
         )
+    for problem in problems:
+        print(f"selfplay: skipped {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r['name']} (v{r['version']}): {r['description']}")
+        origin = "" if r["source"] == "built in" else f"  [plugin: {r['source']}, module {r['module']}]"
+        print(f"{r['name']} (v{r['version']}): {r['description']}{origin}")
         print(
             f"    actions {r['actions']}, observation {'x'.join(map(str, r['observation']))}, "
             f"{len(r['agents'])} agents, {r['symmetries']} symmetries"
@@ -69,6 +79,26 @@ def cmd_games(args) -> int:
                 f" [{', '.join(map(str, choices))}]" if choices else ""
             )
             print(f"    -o {k}={o['default']}{allowed}  {o['help']}")
+    print("external: pettingzoo:MODULE or MODULE:FACTORY with -o max_length=N "
+          "(e.g. pettingzoo:pettingzoo.classic.tictactoe_v3 -o max_length=9; docs/external.md)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- selfplay check-game
+def cmd_check_game(args) -> int:
+    import games
+    from games.testing import check_game
+
+    game = games.make(args.game, **games.parse_options(args.option))
+    try:
+        check_game(game, num_games=args.games)
+    except AssertionError as e:
+        import traceback
+
+        where = traceback.extract_tb(e.__traceback__)[-1]  # a bare assert: show its line
+        print(f"selfplay: {game!r} breaks the game interface: {e or where.line}", file=sys.stderr)
+        return 1
+    print(f"{game!r}: passes the game interface checks ({args.games} random games)")
     return 0
 
 
@@ -160,6 +190,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("games", help="list the games and their options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_games)
+
+    p = sub.add_parser("check-game", help="check a game (a plugin, an external spec) against the game interface")
+    _add_game_args(p)
+    p.add_argument("--games", type=integer(1), default=20, help="random games to play through")
+    p.set_defaults(func=cmd_check_game)
 
     p = sub.add_parser("play-text", help="play a game in the terminal")
     _add_game_args(p)
