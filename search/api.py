@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from games.core import Game, IllegalMoveError
+from games.core import KERNEL_NAMES, Game, IllegalMoveError
 from games.rng import make_rng
 
 from . import kernels, roots
@@ -75,6 +75,8 @@ class Search:
         self.batch_size = states.shape[0]
         self._cfg = kernel_config(config)
         self._rules = game.kernels  # typed function pointers, resolved once per game
+        if kernels.fallback_forced():  # measuring numba's slow path: the rules as dispatchers
+            self._rules = tuple(getattr(game, f"{name}_fn") for name in KERNEL_NAMES)
         self.tree: Tree = allocate_tree(
             self.batch_size, config.node_capacity, game.num_actions, game.state_size, config.num_simulations
         )

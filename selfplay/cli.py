@@ -166,6 +166,7 @@ def cmd_bench_search(args) -> int:
         simulations=args.simulations,
         seconds=args.seconds,
         openspiel=not args.no_openspiel,
+        fallback=args.fallback,
         **games.parse_options(args.option),
     )
     print(json.dumps(result, indent=2) if args.json else _format_flat(result))
@@ -221,6 +222,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--simulations", type=integer(1), default=1000, help="simulations per move")
     p.add_argument("--seconds", type=number(0.01, 3600), default=3.0, help="time per measurement")
     p.add_argument("--no-openspiel", action="store_true", help="skip the OpenSpiel side (rollout only)")
+    p.add_argument(
+        "--fallback", action="store_true",
+        help="measure the search as it runs if numba drops the private fast paths (compiles afresh, ~30 s)",
+    )
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
