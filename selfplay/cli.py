@@ -173,6 +173,14 @@ def cmd_bench_search(args) -> int:
     return 0
 
 
+def cmd_bench_startup(args) -> int:
+    from search.startup import measure_startup
+
+    result = measure_startup(args.game, cold=args.cold)
+    print(json.dumps(result, indent=2) if args.json else _format_flat(result))
+    return 0
+
+
 def _format_flat(d: dict, prefix: str = "") -> str:
     lines = []
     for k, v in d.items():
@@ -209,7 +217,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
-    bsub = bench.add_subparsers(dest="what", metavar="{games,search,strength}", required=True, parser_class=_Parser)
+    bsub = bench.add_subparsers(
+        dest="what", metavar="{games,search,startup,strength}", required=True, parser_class=_Parser
+    )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per measurement")
@@ -229,6 +239,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
+    p = bsub.add_parser("startup", help="seconds from a new process to its first search (numba cache as installed, or --cold)")
+    p.add_argument("--game", default="connect4")
+    p.add_argument("--cold", action="store_true", help="an empty numba cache: what the first search costs without warmup")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_startup)
     p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
     if chosen == "bench" and "strength" in argv:
         importlib.import_module("selfplay.strength").add_arguments(p)
@@ -249,6 +264,7 @@ _MODULE_COMMANDS = [
     ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
+    ("warmup", "selfplay.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
 ]
 
 
