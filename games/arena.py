@@ -574,6 +574,7 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
     start = red + [h * w - 1 - cell for cell in red]  # blue: red's cells turned by a half turn
     assert not walls[start].any(), f"map {map} has a wall on a start cell"
     params = _params(h, w, limit, lineup, start, walls)
+    from .arena_scripts import SCRIPTS  # scripted opponents (they read this module's layout)
 
     names = tuple(f"{team}_{k}" for team in TEAM_NAMES for k in range(n))
     planes = (
@@ -612,5 +613,7 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
             "kinds": {letter: dict(zip(("name", "hp", "damage", "range"), v)) for letter, v in KINDS.items()},
             # (row, col) step of forward, right, back, left for each team, row 0 on top
             "move_deltas": np.stack([np.stack([_DROW, _DCOL], 1), -np.stack([_DROW, _DCOL], 1)]),
+            # name -> games.arena_scripts.Script: the NPC logic a game ships today, as agents
+            "scripts": SCRIPTS,
         },
     )

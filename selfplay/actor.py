@@ -19,10 +19,16 @@ What a move does, per game:
   so cheap moves still yield whole games (value targets) while every policy target comes from a
   full search.
 * **Resignation** (AlphaZero): from generation ``resign_from_generation`` on, the player to move
-  resigns when its root value is below ``resign_value``. In a ``resign_playout_fraction`` of
-  games nobody resigns. The first time such a game would have seen a resignation is noted, and at
-  the end a resignation by a player who did not lose counts as false. The false-resignation rate
-  tells whether ``resign_value`` is too bold (AlphaZero keeps it under 5%).
+  resigns when the root value of a **full** search is below the threshold in force
+  (:meth:`Actor.set_resign_threshold`; at first ``resign_value``). A fast, playout-capped search
+  never resigns: a handful of simulations is too noisy to end a game on. In a
+  ``resign_playout_fraction`` of games nobody resigns. The first time such a game would have seen a
+  resignation is noted, and at the end a resignation by a player who did not lose counts as false.
+  Played-out games also report their *record lows* (:attr:`SelfPlayStats.resign_samples`): each time
+  a full search's root value fell below every earlier one in the game, that value and whether its
+  player went on to avoid losing. They say, for any threshold, which games would have seen a
+  resignation and whether the first one would have been false: :func:`calibrate_resign_threshold`
+  picks the threshold from them (AlphaZero keeps the false-resignation rate under 5%).
 
 A finished game gives one training position per full-search move: ``obs`` (``Game.encode`` of the
 position, from the player to move), ``policy`` (the search's target) and ``value``, the game's
@@ -32,7 +38,8 @@ resigned game scores -1 for the resigner and +1 for the other player).
 Message passing. Actors are worker processes (:class:`ActorPool`, multiprocessing ``spawn``) that
 talk only in plain picklable messages::
 
-    to an actor     ("weights", generation, Weights)   ("play", num_positions)   ("abort",)   ("stop",)
+    to an actor     ("weights", generation, Weights)   ("resign_threshold", value)   ("play", num_positions)
+                    ("abort",)   ("stop",)
     from an actor   ("progress", stats dict)   ("positions", generation, Positions, stats dict)
                     ("error", traceback text)
 
@@ -61,6 +68,7 @@ from games.core import Game
 from search import OnnxEvaluator, Search, SearchConfig
 
 from .config import SelfPlayConfig
+from .elo import wilson_interval
 
 __all__ = [
     "Actor",
@@ -71,7 +79,9 @@ __all__ = [
     "Positions",
     "SelfPlayStats",
     "Weights",
+    "calibrate_resign_threshold",
     "evaluator_from_weights",
+    "resign_check_counts",
     "make_actors",
 ]
 
@@ -133,6 +143,10 @@ class SelfPlayStats:
     resignations: int = 0  # games ended by a resignation
     resign_checks: int = 0  # no-resign games in which someone would have resigned
     false_resignations: int = 0  # ... and that player did not lose
+    # One entry per finished played-out game (no-resign, resignation on): its record lows, the
+    # root values of full searches that fell below every earlier one in the game, in order, each
+    # as [value for the player to move, that player did not lose (so resigning there was false)].
+    resign_samples: list = field(default_factory=list)
 
     def merge(self, other: "SelfPlayStats | dict") -> "SelfPlayStats":
         other = other if isinstance(other, SelfPlayStats) else SelfPlayStats(**other)
@@ -222,6 +236,9 @@ class Actor:
         self.records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(B)]  # (obs, policy, player)
         self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
         self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
+        self.resign_threshold = float(spec.selfplay.resign_value)  # resign below this (-1: never)
+        self.lowest = np.full(B, np.inf)  # [B] lowest full-search root value so far in a played-out game
+        self.lows: list[list[tuple[float, int]]] = [[] for _ in range(B)]  # record lows: (value, player)
 
     # ------------------------------------------------------------------ interface
     def set_weights(self, generation: int, weights: Weights) -> None:
@@ -236,8 +253,16 @@ class Actor:
         self.generation = int(generation)
         self.tree.set_roots(self.tree.root_states)
 
+    def set_resign_threshold(self, threshold: float) -> None:
+        """Resign below ``threshold`` from the next move on (-1: nobody resigns, while played-out
+        games still report their record lows, so a calibration can raise it again)."""
+        if not -1 <= threshold <= 1:
+            raise ValueError(f"resign threshold must be in [-1, 1], got {threshold}")
+        self.resign_threshold = float(threshold)
+
     @property
     def resigning(self) -> bool:
+        """Resignation is on for the run and this generation: resign, or note who would have."""
         return self.config.resign_value > -1 and self.generation >= self.config.resign_from_generation
 
     def play(
@@ -289,10 +314,15 @@ class Actor:
 
         resigned = np.zeros(B, np.bool_)
         if self.resigning:
-            losing = result.root_values < config.resign_value  # [B], the mover's view
+            values = result.root_values  # [B], the mover's view
+            # only a full search may end a game: a playout-capped one is too noisy to trust
+            losing = full & (values < self.resign_threshold)
             first_time = losing & self.no_resign & (self.would_resign < 0)
             self.would_resign[first_time] = players[first_time]
             resigned = losing & ~self.no_resign
+            for b in np.flatnonzero(full & self.no_resign & (values < self.lowest)):  # record lows
+                self.lowest[b] = values[b]
+                self.lows[b].append((round(float(values[b]), 4), int(players[b])))
         playing = np.flatnonzero(~resigned)
         if playing.size:
             tree.advance(result.actions[playing], games=playing)
@@ -313,6 +343,7 @@ class Actor:
             tree.set_roots(self._openings(restart), games=restart)
             self.no_resign[restart] = self._draw_no_resign(restart.size)
             self.would_resign[restart] = -1
+            self.lowest[restart] = np.inf
         return out
 
     def _finish(self, b: int, scores: np.ndarray, stats: SelfPlayStats) -> Positions:
@@ -326,6 +357,9 @@ class Actor:
         if self.would_resign[b] >= 0:
             stats.resign_checks += 1
             stats.false_resignations += int(scores[self.would_resign[b]] >= 0)
+        if self.lows[b]:
+            stats.resign_samples.append([[value, bool(scores[player] >= 0)] for value, player in self.lows[b]])
+            self.lows[b] = []
         stats.positions += len(records)
         if not records:
             return Positions.empty(self.game)
@@ -355,6 +389,56 @@ class Actor:
         return self.rng.random(count) < self.config.resign_playout_fraction
 
 
+# ----------------------------------------------------------------------------- resignation threshold
+
+
+def resign_check_counts(samples: list, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(checks int64[T], false int64[T])`` for each of ``thresholds float[T]``, over played-out
+    games given by their record lows (:attr:`SelfPlayStats.resign_samples`). With threshold ``v``
+    a game is *checked* when some full-search root value in it fell below ``v``. The first value
+    below ``v`` is the first record low below it (record lows only decrease), and the resignation
+    there is *false* when its player did not lose."""
+    thresholds = np.asarray(thresholds, np.float64)
+    lows = [low for game in samples for low in game]
+    if not lows:
+        return np.zeros(thresholds.shape, np.int64), np.zeros(thresholds.shape, np.int64)
+    values = np.array([low[0] for low in lows], np.float64)  # [M], in game order, decreasing within a game
+    false = np.array([bool(low[1]) for low in lows])  # [M]
+    game = np.repeat(np.arange(len(samples)), [len(g) for g in samples])  # [M]
+    checks, falses = np.zeros(thresholds.shape, np.int64), np.zeros(thresholds.shape, np.int64)
+    for t, v in enumerate(thresholds):
+        below = np.flatnonzero(values < v)
+        _, first = np.unique(game[below], return_index=True)  # each checked game's first low below v
+        checks[t], falses[t] = first.size, int(false[below[first]].sum())
+    return checks, falses
+
+
+RESIGN_Z = 1.645  # one-sided 95%: the calibration's confidence that a threshold is within target
+
+
+def calibrate_resign_threshold(samples: list, target: float, margin: float, floor: float, ceiling: float,
+                               step: float = 0.01) -> float:
+    """The resignation threshold for the next generation, from played-out games' record lows.
+
+    Candidates run from ``ceiling`` down to ``floor`` in steps of ``step``; the answer is the
+    highest (the boldest) whose false-resignation rate is at most ``target - margin`` with 95%
+    confidence: the one-sided Wilson upper bound of ``false / checks`` (``z = 1.645``). So a
+    handful of lucky games never justify a bold threshold (with no false resignation it takes
+    ``z^2 (1 - b) / b``, about 65 checks at ``b = 4%``), and a measured rate near the target is
+    not enough either; the margin leaves room for the network to change before the next
+    calibration. (A plain ``(false + 1) / (checks + 1)`` rule held a 12-minute Connect Four run
+    at 4.5% false resignations overall, 15 of 334, with 10 of 44 generations above 5%.) When no
+    candidate qualifies: ``floor``, unless the games show the floor itself too bold (its measured
+    rate ``false / checks`` above ``target``): then -1, nobody resigns."""
+    candidates = np.round(np.arange(ceiling, floor - step / 2, -step), 6)  # boldest first
+    candidates = np.append(candidates[candidates > floor], floor)
+    checks, false = resign_check_counts(samples, candidates)
+    ok = np.flatnonzero(wilson_interval(false, checks, z=RESIGN_Z)[1] <= target - margin)
+    if ok.size:
+        return float(candidates[ok[0]])
+    return -1.0 if checks[-1] and false[-1] / checks[-1] > target else float(floor)
+
+
 # ----------------------------------------------------------------------------- running actors
 
 
@@ -372,9 +456,13 @@ class LocalActors:
         num_positions: int,
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[SelfPlayStats], None] | None = None,
+        resign_threshold: float | None = None,
     ) -> tuple[Positions, SelfPlayStats]:
-        """Install ``weights`` and play until ``num_positions`` positions are collected."""
+        """Install ``weights`` (and ``resign_threshold``, if given) and play until
+        ``num_positions`` positions are collected."""
         self.actor.set_weights(generation, weights)
+        if resign_threshold is not None:
+            self.actor.set_resign_threshold(resign_threshold)
         return self.actor.play(num_positions, should_stop, on_progress)
 
     def close(self) -> None:
@@ -396,6 +484,8 @@ def _worker(conn: Connection, spec: ActorSpec) -> None:
                 break
             if message[0] == "weights":
                 actor.set_weights(message[1], message[2])
+            elif message[0] == "resign_threshold":
+                actor.set_resign_threshold(message[1])
             elif message[0] == "play":
 
                 def interrupted() -> bool:
@@ -454,13 +544,16 @@ class ActorPool:
         num_positions: int,
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[SelfPlayStats], None] | None = None,
+        resign_threshold: float | None = None,
     ) -> tuple[Positions, SelfPlayStats]:
-        """Send ``weights`` to every actor, ask each for its share of ``num_positions``, and
-        gather the answers. When ``should_stop()`` turns true, actors are told to return what
-        they have."""
+        """Send ``weights`` (and ``resign_threshold``, if given) to every actor, ask each for its
+        share of ``num_positions``, and gather the answers. When ``should_stop()`` turns true,
+        actors are told to return what they have."""
         share = -(-num_positions // self.count)
         for i in range(self.count):
             self._send(i, ("weights", generation, weights))
+            if resign_threshold is not None:
+                self._send(i, ("resign_threshold", resign_threshold))
             self._send(i, ("play", share))
         pending = {conn: i for i, conn in enumerate(self.connections)}
         progress = [SelfPlayStats() for _ in self.connections]

@@ -10,8 +10,10 @@ every game in which it is to move.
   win next move).
 * :class:`MCTSAgent`: pure MCTS, ``N`` simulations with one random rollout per leaf.
 * :class:`NetworkAgent`: a policy-value network; the raw policy (``visits=0``) or a search.
-* :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, an
-  ``.onnx`` file or a checkpoint).
+* :class:`ScriptAgent`: a game's scripted NPC (``game.extra["scripts"]``; the arena's are in
+  ``games.arena_scripts``: ``nearest``, ``focus``, ``kite``).
+* :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, a
+  script's name, an ``.onnx`` file or a checkpoint).
 
 Randomness: ``rng_seed`` is one integer (position ``g`` then draws from seed ``rng_seed + g``, as
 ``search.Search`` does) or ``int64[G]``, one seed per position. Every position draws only from
@@ -29,6 +31,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 from numba import njit, types
 
+from export.contract import is_brain
 from games.baselines import _greedy
 from games.core import KERNEL_TYPES, Game
 from games.playout import random_legal_action
@@ -42,6 +45,7 @@ __all__ = [
     "MCTSAgent",
     "NetworkAgent",
     "RandomAgent",
+    "ScriptAgent",
     "load_agent",
     "network_search_config",
 ]
@@ -289,21 +293,52 @@ class NetworkAgent:
         return actions, np.asarray(values, dtype=np.float32).reshape(G)
 
 
+@dataclass
+class ScriptAgent:
+    """One of the game's scripted opponents (``game.extra["scripts"]``, name -> an object with
+    ``act(game, state) -> action``), deterministic, one position at a time."""
+
+    game: Game
+    script: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        scripts = self.game.extra.get("scripts", {})
+        if self.script not in scripts:
+            known = ", ".join(scripts) or "none"
+            raise AgentError(f"{self.game.name} has no script {self.script!r}; its scripts: {known}")
+        self._act = scripts[self.script].act
+        self.name = self.name or self.script
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        states = _check_states(self.game, states)
+        terminal = np.array([self.game.is_terminal(s) for s in states])
+        if terminal.any():
+            _checked(self.game, states, np.where(terminal, -1, 0), self.name)
+        return np.array([self._act(self.game, s) for s in states], dtype=np.int64)
+
+
 # ------------------------------------------------------------------------------ specs
 
-SPEC_HELP = "random, greedy, mcts:N, a checkpoint or an .onnx file"
+SPEC_HELP = (
+    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), a checkpoint, "
+    "an exported brain directory or an .onnx file"
+)
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
-    rollouts), a path ending ``.onnx``, or a checkpoint (run directory, ``ckpt-*.json`` or
-    ``ckpt-*.safetensors``), played with ``visits`` simulations per move (0: the raw policy).
+    rollouts), a path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint
+    (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
+    simulations per move (0: the raw policy; a brain searches only with a value output).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":
         return RandomAgent(game)
     if text == "greedy":
         return GreedyAgent(game)
+    if text in game.extra.get("scripts", {}):
+        return ScriptAgent(game, text)
     if text.startswith("mcts:") or text == "mcts":
         count = text.partition(":")[2]
         if not count.isdigit() or int(count) < 1:
@@ -311,9 +346,12 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         return MCTSAgent(game, int(count))
     path = Path(os.path.expanduser(text))
     if text and (path.suffix == ".onnx" or path.is_dir() or path.suffix in (".json", ".safetensors")):
-        from .inference import load_evaluator  # torch: only when a network is asked for
+        from .inference import load_brain_evaluator, load_evaluator  # torch: only when a network is asked for
 
-        evaluator = load_evaluator(path, game, device=device)
+        if visits and is_brain(path):  # a search needs the brain's value output: refuse one without
+            evaluator = load_brain_evaluator(path, game)
+        else:
+            evaluator = load_evaluator(path, game, device=device)
         if path.is_dir() or path.suffix == ".onnx":
             label = path.stem if path.suffix == ".onnx" else path.name
         else:

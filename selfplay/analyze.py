@@ -541,7 +541,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``selfplay analyze``."""
     parser.add_argument(
         "--checkpoint", required=True, metavar="PATH",
-        help="a run directory (its latest checkpoint), ckpt-*.json, ckpt-*.safetensors, or an .onnx file",
+        help="a run directory (its latest checkpoint), ckpt-*.json, ckpt-*.safetensors, an exported brain directory, or an .onnx file",
     )
     parser.add_argument("--game", help="the game (needed for an .onnx file; checked against a checkpoint)")
     parser.add_argument(
@@ -577,25 +577,33 @@ def _checkpoint_game(checkpoint: Any) -> Game:
 
 def load_game_and_evaluator(args: argparse.Namespace) -> tuple[Game, Any]:
     """The game and evaluator that ``--checkpoint``, ``--game``, ``-o`` and ``--device`` name."""
+    from export.contract import game_of, is_brain, read_manifest
+
     from .checkpoint import load_checkpoint
-    from .inference import evaluator_for, load_evaluator
+    from .inference import evaluator_for, load_brain_evaluator, load_evaluator
 
     path = Path(args.checkpoint)
     options = games.parse_options(args.option)
-    if path.suffix == ".onnx":
+    if path.suffix == ".onnx" and not is_brain(path):
         if not args.game:
             raise AnalysisError(f"{path}: an ONNX file does not record its game; name the game it plays")
         game = games.make(args.game, **options)
         return game, load_evaluator(path, game, device=args.device, threads=args.threads)
-    checkpoint = load_checkpoint(path)
-    game = _checkpoint_game(checkpoint)
+    if is_brain(path):  # an exported brain records its game in its manifest, as a checkpoint does
+        game = game_of(read_manifest(path), str(path))
+        need_value = getattr(args, "require_value", True)  # analysis reports values; play at 0 visits needs none
+        evaluator = lambda: load_brain_evaluator(path, game, threads=args.threads, require_value=need_value)  # noqa: E731
+    else:
+        checkpoint = load_checkpoint(path)
+        game = _checkpoint_game(checkpoint)
+        evaluator = lambda: evaluator_for(checkpoint.build_model(), game.obs_shape, args.device, threads=args.threads)  # noqa: E731
     if args.game and args.game != game.name:
         raise AnalysisError(f"{path}: checkpoint is for {game!r}, not {args.game}")
     if options:  # given, they must describe the checkpoint's game
         asked = games.make(game.name, **{**dict(game.options), **options})
         if asked.version_tag != game.version_tag or dict(asked.options) != dict(game.options):
             raise AnalysisError(f"{path}: checkpoint is for {game!r}, not {asked!r}")
-    return game, evaluator_for(checkpoint.build_model(), game.obs_shape, args.device, threads=args.threads)
+    return game, evaluator()
 
 
 def main(args: argparse.Namespace) -> int:

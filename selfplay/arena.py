@@ -382,7 +382,14 @@ def _checkpoint_game(spec: str) -> tuple[str, dict | None] | None:
     from pathlib import Path
 
     path = Path(spec).expanduser()
-    if spec in ("random", "greedy") or spec.startswith("mcts") or path.suffix == ".onnx" or not path.exists():
+    if spec in ("random", "greedy") or spec.startswith("mcts") or not path.exists():
+        return None
+    from export.contract import is_brain, read_manifest
+
+    if is_brain(path):  # an exported brain records its game in its manifest
+        manifest = read_manifest(path)
+        return manifest.game["tag"], manifest.game.get("options")
+    if path.suffix == ".onnx":  # a bare evaluator model records no game
         return None
     from .checkpoint import load_checkpoint
 

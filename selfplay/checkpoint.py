@@ -18,7 +18,10 @@ removes. One process writes to a run directory at a time.
 
 The replay buffer can be saved alongside (``save_checkpoint(..., replay=buffer)``) as
 ``replay.npz``, one file per run directory that each save replaces, written before the weights:
-after a crash it holds at least the data of the newest checkpoint.
+after a crash it holds at least the data of the newest checkpoint, and perhaps more, when the crash
+came between the buffer and the sidecar. The file records the step it was written for and how many
+rows were ever added (``ReplayBuffer.total_added``); a caller that records the same count with the
+checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; selfplay.train does).
 """
 
 from __future__ import annotations
@@ -287,8 +290,8 @@ def save_checkpoint(
     shape and action count are recorded, so :meth:`Checkpoint.build_model` can rebuild it.
     ``optimizer_state`` is ``optimizer.state_dict()``; ``game`` a ``games.Game`` (tag and options
     recorded) or its version tag; ``metrics`` numbers such as loss or Elo; ``meta`` any other
-    JSON-ready facts (the run's config). ``replay`` (anything with ``save(path)``, e.g. a
-    :class:`selfplay.replay.ReplayBuffer`) is saved to ``directory / "replay.npz"`` first.
+    JSON-ready facts (the run's config). ``replay`` (anything with ``save(path, step=step)``, e.g.
+    a :class:`selfplay.replay.ReplayBuffer`) is saved to ``directory / "replay.npz"`` first.
 
     Retention: the ``keep_last`` newest checkpoints stay, and, with ``best_metric``, the one with
     the best ``metrics[best_metric]`` (highest, or lowest if not ``higher_is_better``). Returns
@@ -339,7 +342,7 @@ def save_checkpoint(
         raise CheckpointError(problem) from None
 
     if replay is not None:
-        replay.save(directory / REPLAY_FILE)
+        replay.save(directory / REPLAY_FILE, step=step)
     with atomic_write(directory / data_name) as f:
         f.write(data)
     with atomic_write(sidecar_path) as f:  # the commit

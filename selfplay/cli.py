@@ -181,6 +181,14 @@ def cmd_bench_startup(args) -> int:
     return 0
 
 
+def cmd_bench_brain(args) -> int:
+    from export.bench import bench_brain
+
+    result = bench_brain(args.path, batches=args.batches, seconds=args.seconds, threads=args.threads)
+    print(json.dumps(result, indent=2) if args.json else _format_flat(result))
+    return 0
+
+
 def _format_flat(d: dict, prefix: str = "") -> str:
     lines = []
     for k, v in d.items():
@@ -218,7 +226,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,startup,strength}", required=True, parser_class=_Parser
+        dest="what", metavar="{games,search,startup,brain,strength}", required=True, parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -244,6 +252,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--cold", action="store_true", help="an empty numba cache: what the first search costs without warmup")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_startup)
+    p = bsub.add_parser("brain", help="an exported brain's latency (batch 1) and throughput (batch 64), onnxruntime")
+    p.add_argument("path", help="a brain directory or its .onnx file")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64], help="batch sizes to time")
+    p.add_argument("--seconds", type=float, default=2.0, help="time per batch size")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_brain)
     p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
     if chosen == "bench" and "strength" in argv:
         importlib.import_module("selfplay.strength").add_arguments(p)
@@ -264,6 +279,7 @@ _MODULE_COMMANDS = [
     ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
+    ("export", "selfplay.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
     ("warmup", "selfplay.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
 ]
 

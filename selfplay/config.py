@@ -120,8 +120,8 @@ class SelfPlayConfig:
         "over all actors"
     )
     resign_value: float = _f(
-        -1.0, "the player to move resigns when its search's root value is below this (e.g. -0.9); "
-        "-1 never resigns"
+        -1.0, "the player to move resigns when its full search's root value is below this (e.g. -0.9); "
+        "-1 never resigns. With resign_calibrate, the starting threshold, moved every generation after"
     )
     resign_playout_fraction: float = _f(
         0.1, "fraction of games in which nobody resigns, played out to measure the false-resignation "
@@ -130,6 +130,22 @@ class SelfPlayConfig:
     resign_from_generation: int = _f(
         3, "resignation is allowed from this generation on (an untrained value head means nothing)"
     )
+    resign_calibrate: bool = _f(
+        True, "with resign_value > -1: after every generation, set the threshold to the most aggressive one "
+        "whose false-resignation rate on the latest played-out games is at most resign_target - resign_margin "
+        "(AlphaZero); false: keep resign_value"
+    )
+    resign_target: float = _f(0.05, "the false-resignation rate the calibrated threshold keeps under")
+    resign_margin: float = _f(
+        0.01, "safety margin: the calibration wants resign_target minus this as the 95% upper bound "
+        "(Wilson) of a threshold's false-resignation rate, so few games never justify a bold threshold"
+    )
+    resign_window: int = _f(1000, "played-out games (the latest) the calibration looks at")
+    resign_floor: float = _f(
+        -0.99, "the calibrated threshold never goes below this (it is the threshold while the played-out "
+        "games do not justify a bolder one), unless the games show even this too bold: then -1, no resigning"
+    )
+    resign_ceiling: float = _f(-0.5, "the calibrated threshold never goes above this")
 
     def __post_init__(self) -> None:
         s = "selfplay"
@@ -143,6 +159,12 @@ class SelfPlayConfig:
         _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
         _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")
         _need(self.resign_from_generation >= 0, s, f"resign_from_generation must be >= 0, got {self.resign_from_generation}")
+        _need(0 < self.resign_target < 1, s, f"resign_target must be in (0, 1), got {self.resign_target}")
+        _need(0 <= self.resign_margin < self.resign_target, s,
+              f"resign_margin must be in [0, resign_target), got {self.resign_margin}")
+        _need(self.resign_window >= 1, s, f"resign_window must be >= 1, got {self.resign_window}")
+        _need(-1 < self.resign_floor <= self.resign_ceiling < 1, s,
+              f"need -1 < resign_floor <= resign_ceiling < 1, got {self.resign_floor} and {self.resign_ceiling}")
 
     @property
     def actors(self) -> int:

@@ -8,57 +8,38 @@ evaluator runs it (bf16 autocast), because batches there are large.
 * :func:`onnx_bytes`: a network as an ONNX model (input ``obs`` float32[N, C, H, W], outputs
   ``logits`` float32[N, A] and ``value`` float32[N], with a dynamic batch).
 * :func:`evaluator_for`: a network to an evaluator for ``device``.
-* :func:`load_evaluator`: a checkpoint (run directory, ``ckpt-*.json`` or ``.safetensors``) or an
-  ``.onnx`` file to an evaluator, after checking it belongs to the game.
+* :func:`load_evaluator`: a checkpoint (run directory, ``ckpt-*.json`` or ``.safetensors``), an
+  exported brain (``export``: a brain directory, or its ``.onnx`` with the manifest beside) or a
+  bare ``.onnx`` evaluator model to an evaluator, after checking it belongs to the game.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from export.contract import is_brain
+from export.graph import EVALUATOR_OPSET, evaluator_onnx
 from search import OnnxEvaluator, TorchEvaluator
 from search.config import SearchError
 
 from .checkpoint import load_checkpoint
 
-__all__ = ["BACKENDS", "onnx_bytes", "evaluator_for", "load_evaluator"]
+__all__ = ["BACKENDS", "onnx_bytes", "evaluator_for", "load_brain_evaluator", "load_evaluator"]
 
 BACKENDS = ("auto", "onnx", "torch")
-OPSET = 17
+OPSET = EVALUATOR_OPSET
 
 
 def onnx_bytes(model: torch.nn.Module, obs_shape: tuple[int, int, int], opset: int = OPSET) -> bytes:
-    """``model`` (float32[N, C, H, W] -> logits, value) as a serialized ONNX model.
-
-    It uses the TorchScript-based exporter (``dynamo=False``), which honours ``opset`` and a
-    dynamic batch. The dynamo exporter silently emits opset 18.
-    """
-    was_training = model.training
-    model = model.eval().to("cpu")
-    buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            # The legacy exporter is chosen on purpose (it honours the opset); torch warns it is old.
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            torch.onnx.export(
-                model,
-                (torch.zeros(1, *obs_shape),),
-                buffer,
-                input_names=["obs"],
-                output_names=["logits", "value"],
-                dynamic_axes={"obs": {0: "batch"}, "logits": {0: "batch"}, "value": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-    finally:
-        model.train(was_training)
-    return buffer.getvalue()
+    """``model`` (float32[N, C, H, W] -> logits, value) as a serialized ONNX model, for search
+    evaluators. ``export.graph`` is the one place networks become ONNX; this is its evaluator
+    graph (legacy exporter, which honours ``opset``; the dynamo one silently emits opset 18)."""
+    return evaluator_onnx(model, obs_shape, opset)
 
 
 def evaluator_for(
@@ -86,10 +67,13 @@ def evaluator_for(
 def load_evaluator(
     path: str | os.PathLike, game: Any, device: str = "cpu", backend: str = "auto", threads: int | None = 1
 ) -> Any:
-    """An evaluator from an ``.onnx`` file or a checkpoint made for ``game``. Raises one-line
-    errors (``CheckpointError``, ``SearchError``) for a file that is missing, corrupt or made for
-    another game."""
+    """An evaluator from an ``.onnx`` file, a brain or a checkpoint made for ``game``. Raises
+    one-line errors (``CheckpointError``, ``SearchError``, ``BrainError``) for a file that is
+    missing, corrupt or made for another game. A brain exported without a value output gives NaN
+    values (its raw policy still plays; a search refuses it)."""
     path = Path(path)
+    if is_brain(path):
+        return load_brain_evaluator(path, game, threads=threads, require_value=False)
     if path.suffix == ".onnx":
         if not path.exists():
             raise SearchError(f"{path}: no such ONNX file")
@@ -98,6 +82,21 @@ def load_evaluator(
         return evaluator
     checkpoint = load_checkpoint(path, expect_game=game)
     return evaluator_for(checkpoint.build_model(), game.obs_shape, device, backend, threads)
+
+
+def load_brain_evaluator(path: str | os.PathLike, game: Any, threads: int | None = 1, require_value: bool = True) -> Any:
+    """The search evaluator of the exported brain at ``path``, after checking it plays ``game``
+    (version tag, options and sizes)."""
+    from export.contract import BrainError
+    from export.runtime import Brain
+
+    brain = Brain.load(path, threads=threads)
+    recorded = brain.manifest.game
+    if recorded["tag"] != game.version_tag or recorded.get("options") != json.loads(json.dumps(dict(game.options), default=str)):
+        raise BrainError(f"{path}: the brain plays {recorded['tag']} {recorded.get('options')}, not {game!r}")
+    if brain.manifest.obs_shape != tuple(game.obs_shape) or brain.num_actions != game.num_actions:
+        raise BrainError(f"{path}: the brain takes {brain.manifest.obs_shape} and {brain.num_actions} actions; {game!r} has {tuple(game.obs_shape)} and {game.num_actions}")
+    return brain.evaluator(require_value=require_value)
 
 
 def _check_onnx_shape(evaluator: OnnxEvaluator, path: Path, game: Any) -> None:

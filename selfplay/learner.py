@@ -24,7 +24,26 @@ from .config import LearnerConfig
 from .network import PolicyValueNet, autocast, policy_value_loss
 from .replay import ReplayBuffer
 
-__all__ = ["Learner", "learning_rate"]
+__all__ = ["Learner", "continued_progress", "learning_rate"]
+
+
+def continued_progress(position: float, start_position: float, start_progress: float) -> float:
+    """The schedule's progress at budget ``position`` in [0, 1] in a session that started at
+    ``start_position`` with the schedule at ``start_progress`` (what the checkpoint recorded).
+
+    The rest of the schedule is spread over the rest of the budget: ``start_progress`` at the
+    start, 1 at the end of the budget, linear in between::
+
+        progress = start_progress + (1 - start_progress) * (position - start_position) / (1 - start_position)
+
+    With the budget unchanged, ``start_progress == start_position`` and the progress is the
+    position itself. A resumed run with a larger budget (``--minutes`` raised) starts at a smaller
+    position, but the schedule goes on from where it was, never back: the rate does not jump up."""
+    start_progress = min(max(start_progress, 0.0), 1.0)
+    if start_position >= 1.0:
+        return 1.0
+    done = (min(max(position, start_position), 1.0) - start_position) / (1.0 - start_position)
+    return min(start_progress + (1.0 - start_progress) * done, 1.0)
 
 
 def learning_rate(config: LearnerConfig, progress: float, step: int) -> float:

@@ -47,6 +47,8 @@ COLUMNS: dict[str, str] = {
     "draw_rate": "fraction of finished games drawn",
     "resign_rate": "fraction of finished games resigned",
     "false_resign_rate": "false resignations among no-resign games where one was proposed",
+    "resign_checks": "no-resign games where a resignation was proposed (false_resign_rate's denominator)",
+    "resign_threshold": "the resignation threshold in force in this generation's games (empty: resigning off)",
     "train_steps": "optimizer steps this generation",
     "train_s": "seconds of learning this generation",
     "loss": "mean total loss this generation",

@@ -131,7 +131,7 @@ class NetOutput(NamedTuple):
 
 class PolicyValueNet(nn.Module):
     """Base of every network here: records what it was built from, and turns the value head's
-    raw output into ``value`` (and W/D/L logits). Subclasses implement :meth:`_features`."""
+    raw output into ``value`` (and W/D/L logits). Subclasses implement :meth:`raw_heads`."""
 
     def __init__(self, cfg: NetConfig, obs_shape: tuple[int, int, int], num_actions: int) -> None:
         super().__init__()
@@ -144,8 +144,10 @@ class PolicyValueNet(nn.Module):
         # compiled model still computes with its own weights.
         self._compute_fn = PolicyValueNet._compute
 
-    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``obs [N, C, H, W]`` -> (policy logits ``[N, A]``, value head output ``[N, 1 or 3]``)."""
+    def raw_heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``obs [N, C, H, W]`` -> (policy logits ``[N, A]``, value head output ``[N, 1 or 3]``:
+        before ``tanh``, or the W/D/L logits). No shape check and no dtype cast: the exporter
+        (``export.graph``) finishes these with its own allowed operators."""
         raise NotImplementedError
 
     def forward_heads(self, obs: torch.Tensor) -> NetOutput:
@@ -158,7 +160,7 @@ class PolicyValueNet(nn.Module):
             raise ValueError(f"observations must be [N, {', '.join(map(str, self.obs_shape))}], got {list(obs.shape)}")
         if self.channels_last:
             obs = obs.contiguous(memory_format=torch.channels_last)
-        policy_logits, value_out = self._features(obs)
+        policy_logits, value_out = self.raw_heads(obs)
         policy_logits, value_out = policy_logits.float(), value_out.float()
         if self.config.value_head == "wdl":
             probs = torch.softmax(value_out, dim=-1)
@@ -218,7 +220,7 @@ class ResNet(PolicyValueNet):
             nn.Linear(self.VALUE_PLANES * cells, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, self.value_outputs)
         )
 
-    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw_heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.trunk(self.stem(obs))
         policy = self.policy_fc(torch.flatten(self.policy_conv(x), 1))
         value = self.value_fc(torch.flatten(self.value_conv(x), 1))
@@ -239,7 +241,7 @@ class MLP(PolicyValueNet):
         self.policy_fc = nn.Linear(width, num_actions)
         self.value_fc = nn.Linear(width, self.value_outputs)
 
-    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw_heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.body(torch.flatten(obs, 1))
         return self.policy_fc(x), self.value_fc(x)
 

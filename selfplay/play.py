@@ -297,7 +297,8 @@ def load_opponent(spec: str, game_name: str | None, options: list[str] | None, v
     if path.suffix in (".json", ".safetensors") or path.is_dir():
         from .analyze import load_game_and_evaluator
 
-        namespace = argparse.Namespace(checkpoint=str(path), game=game_name, option=options, device=device, threads=1)
+        namespace = argparse.Namespace(checkpoint=str(path), game=game_name, option=options, device=device, threads=1,
+                                       require_value=visits > 0)  # a brain without a value plays its raw policy
         game, evaluator = load_game_and_evaluator(namespace)
         label = path.name if path.is_dir() else f"{path.parent.name}/{path.stem}"
         return game, NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")

@@ -18,6 +18,12 @@ uniformly with replacement and, with ``augment``, passes each sample through a r
 
 :meth:`ReplayBuffer.save` writes an ``.npz`` of named arrays atomically; :meth:`ReplayBuffer.load`
 reads it with ``allow_pickle=False`` and refuses a truncated or inconsistent file in one line.
+
+Matching a checkpoint. ``total_added`` counts every row ever added, so it names a point in the
+stream of rows. A checkpoint records it, and the file records it with ``step``, the checkpoint
+step it was saved for (-1: none given). A file that is *ahead* of the checkpoint it is resumed
+with (saved for a later checkpoint that never committed, or one found damaged) holds the
+checkpoint's rows followed by newer ones: :meth:`ReplayBuffer.rewind` drops the newer ones.
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ class ReplayBuffer:
         self.size = 0  # rows filled, <= capacity
         self.cursor = 0  # next row to write; the oldest row once full
         self.total_added = 0  # rows ever added, including overwritten ones
+        self.saved_step = -1  # the checkpoint step of the file this buffer was loaded from (-1: none)
 
     @classmethod
     def for_game(cls, game, capacity: int) -> "ReplayBuffer":
@@ -171,15 +178,32 @@ class ReplayBuffer:
         policy = np.take_along_axis(policy, self.action_perms[ks], axis=1)
         return obs, policy, value
 
+    def rewind(self, total_added: int) -> int:
+        """Drop the newest rows until ``total_added`` rows have ever been added: the buffer as it
+        was at that point, less any older rows the dropped ones had overwritten (a full ring).
+        Returns the number of rows dropped; nothing changes when the buffer is not ahead."""
+        ahead = self.total_added - int(total_added)
+        if ahead <= 0:
+            return 0
+        keep = self.oldest_first()[: max(self.size - ahead, 0)]
+        obs, policy, value, generation = self.obs[keep], self.policy[keep], self.value[keep], self.generation[keep]
+        k = keep.size
+        self.obs[:k], self.policy[:k], self.value[:k], self.generation[:k] = obs, policy, value, generation
+        dropped = self.size - k
+        self.size, self.cursor, self.total_added = k, k % self.capacity, int(total_added)
+        return dropped
+
     # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the filled rows, oldest first, to ``path`` (``.npz``) atomically."""
+    def save(self, path: str | os.PathLike, step: int = -1) -> None:
+        """Write the filled rows, oldest first, to ``path`` (``.npz``) atomically; ``step`` is
+        the checkpoint the file goes with (-1: none)."""
         order = self.oldest_first()
         arrays = {
             "format_version": np.int64(FORMAT_VERSION),
             "game": np.str_(self.game),
             "capacity": np.int64(self.capacity),
             "total_added": np.int64(self.total_added),
+            "step": np.int64(step),
             "obs": self.obs[order],
             "policy": self.policy[order],
             "value": self.value[order],
@@ -232,4 +256,5 @@ class ReplayBuffer:
         buffer.size = keep
         buffer.cursor = keep % buffer.capacity
         buffer.total_added = int(fields["total_added"])
+        buffer.saved_step = int(fields["step"]) if "step" in fields else -1  # files before the field: -1
         return buffer

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from games.connect4_solver import STAGES, BenchmarkPosition, benchmark_positions
 
 from .agents import NetworkAgent
 from .checkpoint import atomic_write
+from .elo import wilson_interval
 
 __all__ = ["load_positions", "error_rates", "add_arguments", "main"]
 
@@ -85,13 +85,9 @@ def load_positions(
     return stages
 
 
-def _wilson(errors: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = errors / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+def _wilson(errors: int, n: int) -> tuple[float, float]:
+    low, high = wilson_interval(errors, n)
+    return float(low), float(high)
 
 
 def error_rates(

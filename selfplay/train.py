@@ -39,6 +39,13 @@ Interruption. Ctrl-C or SIGTERM stops the current phase, saves a checkpoint with
 buffer and exits. A second Ctrl-C quits at once, and the run resumes from the last checkpoint. A
 SIGKILL loses at most the work since the last checkpoint. Checkpoint writes are atomic, so it
 can never lose a checkpoint or the buffer.
+
+Resume (``Trainer._resume``) reads before it writes: it checks the files a session rewrites,
+takes the newest checkpoint that loads (saying which damaged ones it passed over), and cuts the
+replay buffer back to that checkpoint's row count (``RunState.replay_added``): the buffer is
+written before the checkpoint's files, so after a crash, or a fallback, it can be ahead. Anything
+wrong is one line (TrainError), and the directory is left as it was. The learning-rate schedule
+continues from the checkpoint's ``lr_progress`` over the rest of the (perhaps changed) budget.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -141,9 +148,51 @@ class RunState:
     positions: int = 0  # training positions produced
     rng: dict = field(default_factory=dict)  # the learner's numpy generator state
     rated: list = field(default_factory=list)  # generations rated so far
+    replay_added: int = -1  # the replay buffer's total_added at the checkpoint (-1: not recorded)
+    lr_progress: float = -1.0  # the schedule's progress in [0, 1] at the checkpoint (-1: not recorded)
+    resign_threshold: float | None = None  # the resignation threshold in force (None: resign_value)
+    resign_games: list = field(default_factory=list)  # record lows of the latest played-out games
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("generation", "elapsed", "games", "positions", "rng", "rated")}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Any, step: int) -> "RunState":
+        """A checkpoint's run state, checked (a damaged sidecar can hold anything); ``step`` is
+        the checkpoint's. Raises ValueError with what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("no run state")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown run state field(s) {', '.join(map(str, unknown))}")
+        state = cls(**data)
+
+        def number(value: Any, integer: bool = False) -> bool:
+            kind = int if integer else (int, float)
+            return isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+
+        for name in ("generation", "games", "positions"):
+            if not number(getattr(state, name), True) or getattr(state, name) < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {getattr(state, name)!r}")
+        if state.generation != step:
+            raise ValueError(f"generation {state.generation} in checkpoint step {step}")
+        if not number(state.elapsed) or state.elapsed < 0:
+            raise ValueError(f"elapsed must be >= 0 seconds, got {state.elapsed!r}")
+        if not isinstance(state.rng, dict) or not isinstance(state.rated, list):
+            raise ValueError("rng must be a generator state and rated a list")
+        if not all(number(g, True) for g in state.rated):
+            raise ValueError("rated must list generations")
+        if not number(state.replay_added, True) or not number(state.lr_progress) or state.lr_progress > 1:
+            raise ValueError(f"bad replay_added {state.replay_added!r} or lr_progress {state.lr_progress!r}")
+        if state.resign_threshold is not None and not (number(state.resign_threshold) and -1 <= state.resign_threshold <= 1):
+            raise ValueError(f"resign_threshold must be in [-1, 1], got {state.resign_threshold!r}")
+        ok = isinstance(state.resign_games, list) and all(
+            isinstance(game, list) and all(isinstance(low, list) and len(low) == 2 and number(low[0]) for low in game)
+            for game in state.resign_games
+        )
+        if not ok:
+            raise ValueError("resign_games must be lists of [value, false] record lows")
+        return state
 
 
 def resolve_device(device: str) -> str:
@@ -159,6 +208,8 @@ def resolve_device(device: str) -> str:
 def load_config(run_dir: str | Path) -> TrainConfig:
     """The :class:`TrainConfig` saved in ``run_dir/config.json``."""
     path = Path(run_dir) / CONFIG_FILE
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise TrainError(f"{run_dir}: a file, not a run directory")
     if not Path(run_dir).is_dir():
         raise TrainError(f"{run_dir}: no such run directory")
     try:
@@ -166,8 +217,13 @@ def load_config(run_dir: str | Path) -> TrainConfig:
     except FileNotFoundError:
         raise TrainError(f"{run_dir}: not a run directory (no {CONFIG_FILE})") from None
     except (OSError, ValueError) as e:
-        raise TrainError(f"{path}: unreadable config ({type(e).__name__}: {e})") from None
-    return TrainConfig.from_dict(data)
+        raise TrainError(f"{path}: unreadable config ({type(e).__name__}: {' '.join(str(e).split())})") from None
+    if not isinstance(data, dict):
+        raise TrainError(f"{path}: not a training config (a JSON {type(data).__name__}, not an object)")
+    try:
+        return TrainConfig.from_dict(data)
+    except (ConfigError, TypeError, ValueError, AttributeError) as e:
+        raise TrainError(f"{path}: not a usable training config ({' '.join(str(e).split())})") from None
 
 
 class Trainer:
@@ -177,11 +233,10 @@ class Trainer:
                  log: Callable[[str], None] | None = None) -> None:
         import torch
 
-        from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
         from .elo import RatingTable
         from .learner import Learner
         from .network import build_network
-        from .replay import ReplayBuffer, ReplayError
+        from .replay import ReplayBuffer
 
         self.config = config
         self.run_dir = Path(run_dir)
@@ -201,33 +256,16 @@ class Trainer:
         self.buffer = ReplayBuffer.for_game(self.game, config.learner.buffer_capacity)
         self.rng = np.random.default_rng(np.random.SeedSequence(config.run.seed))
 
-        checkpoint = latest_checkpoint(self.run_dir) if resume else None
-        if resume and checkpoint is not None:
-            try:
-                saved = load_checkpoint(checkpoint, expect_game=self.game, expect_net=config.net)
-                self.model.load_state_dict(saved.model_state)
-                if saved.optimizer_state is not None:
-                    self.learner.load_state_dict(saved.optimizer_state)
-                run = saved.meta.get("run")
-                if not isinstance(run, dict):
-                    raise CheckpointError(f"{checkpoint.name}: not a training checkpoint (no run state)")
-                self.state = RunState(**run)
-                if self.state.rng:
-                    self.rng.bit_generator.state = self.state.rng
-                for match in saved.meta.get("ratings", []):
-                    self.table.add(match["a"], match["b"], match["wins"], match["draws"], match["losses"], **match.get("meta", {}))
-                if saved.replay_path is None:
-                    raise TrainError(f"{self.run_dir}: replay buffer {saved.path.parent.name}/replay.npz is missing")
-                self.buffer = ReplayBuffer.load(saved.replay_path, config.learner.buffer_capacity, self.game.version_tag)
-            except (CheckpointError, ReplayError) as e:
-                raise TrainError(f"cannot resume {self.run_dir}: {e}") from None
-            except (KeyError, TypeError, ValueError) as e:
-                if isinstance(e, TrainError):
-                    raise
-                raise TrainError(f"cannot resume {self.run_dir}: {checkpoint.name}: bad run state ({e})") from None
+        self.state.resign_threshold = config.selfplay.resign_value
+        if resume:  # reads only: nothing in the run directory changes until all of it checks out
+            self._resume()
             self._reload_rated()
+        if self.state.resign_threshold is None:  # a checkpoint from before the threshold was saved
+            self.state.resign_threshold = config.selfplay.resign_value
         self.session_start = time.monotonic()
         self.elapsed_before = self.state.elapsed
+        # The learning rate's schedule continues from where the checkpoint left it (see _lr_progress)
+        self._lr_anchor = (self._budget_position(self.elapsed_before, self.state.generation), self.state.lr_progress)
         from .metrics import MetricsLog
 
         self.metrics = MetricsLog(self.run_dir, config.eval.opponent_specs, resume_from=self.state.generation)
@@ -239,6 +277,135 @@ class Trainer:
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
         self._solver_positions = None  # connect4 benchmark positions, loaded at the first rating
+
+    # ------------------------------------------------------------------ resuming
+    def _resume(self) -> None:
+        """Load the newest usable checkpoint, falling back past damaged ones with a message, and
+        a replay buffer that matches it; check the files a session rewrites. Reads only: raises
+        TrainError (one line) and leaves the run directory as it was when anything is wrong."""
+        from .checkpoint import REPLAY_FILE, list_checkpoints
+        from .replay import ReplayBuffer, ReplayError
+
+        run_dir = self.run_dir
+        self._check_run_files()
+        sidecars = list_checkpoints(run_dir)
+        replay_path = run_dir / REPLAY_FILE
+        if not sidecars:
+            if replay_path.exists() or self._metrics_rows():
+                raise TrainError(f"cannot resume {run_dir}: it has no checkpoint, but a {REPLAY_FILE} or metrics "
+                                 f"rows that a fresh start would overwrite")
+            self.log(f"{run_dir}: no checkpoint yet; starting at generation 0")
+            return
+        problems = []
+        for sidecar in reversed(sidecars):
+            try:
+                loaded = self._read_checkpoint(sidecar)
+                break
+            except TrainError as e:
+                problems.append(str(e))
+        else:
+            raise TrainError(f"cannot resume {run_dir}: no usable checkpoint ({'; '.join(problems)})")
+        state, model_state, optimizer_state, rng_state, table = loaded
+        if problems:
+            self.log(f"{'; '.join(problems)}; resuming from {sidecar.name} instead (generation {state.generation})")
+        if not replay_path.exists():
+            raise TrainError(f"cannot resume {run_dir}: its replay buffer {REPLAY_FILE} is missing")
+        try:
+            buffer = ReplayBuffer.load(replay_path, self.config.learner.buffer_capacity, self.game.version_tag)
+        except ReplayError as e:
+            raise TrainError(f"cannot resume {run_dir}: {' '.join(str(e).split())}") from None
+        expected = state.replay_added if state.replay_added >= 0 else state.positions  # older checkpoints
+        if buffer.total_added < expected:
+            raise TrainError(f"cannot resume {run_dir}: {REPLAY_FILE} holds {buffer.total_added} positions ever added, "
+                             f"fewer than the {expected} of {sidecar.name}: it is not this checkpoint's buffer")
+        if buffer.total_added > expected:  # saved for a later checkpoint that never committed, or a damaged one
+            saved_for = f"checkpoint {buffer.saved_step}" if buffer.saved_step >= 0 else "a later checkpoint"
+            ahead = buffer.total_added - expected
+            dropped = buffer.rewind(expected)
+            self.log(f"{REPLAY_FILE} was saved for {saved_for}, {ahead} positions past {sidecar.name}: dropped the "
+                     f"{dropped} newest, so the buffer is the checkpoint's" + (
+                         f" (less {ahead - dropped} older ones they had overwritten)" if dropped < min(ahead, buffer.capacity) else ""))
+        self.model.load_state_dict(model_state)
+        if optimizer_state is not None:
+            self.learner.load_state_dict(optimizer_state)
+        if rng_state:
+            self.rng.bit_generator.state = rng_state
+        self.state, self.table, self.buffer = state, table, buffer
+
+    def _read_checkpoint(self, sidecar: Path) -> tuple:
+        """``(RunState, model state, optimizer state, rng state, RatingTable)`` of one checkpoint,
+        every part checked; TrainError naming the checkpoint and the problem otherwise."""
+        from .checkpoint import CheckpointError, load_checkpoint
+        from .elo import RatingTable
+        from .learner import Learner
+        from .network import build_network
+
+        try:
+            saved = load_checkpoint(sidecar, expect_game=self.game, expect_net=self.config.net)
+        except CheckpointError as e:
+            raise TrainError(" ".join(str(e).split())) from None
+        try:
+            state = RunState.from_dict(saved.meta.get("run"), saved.step)
+            # the weights, optimizer and generator state must load: try them on spares first
+            spare = build_network(self.config.net, self.game.obs_shape, self.game.num_actions)
+            spare.load_state_dict(saved.model_state)
+            if saved.optimizer_state is not None:
+                Learner(spare, self.config.learner, "cpu").load_state_dict(saved.optimizer_state)
+            if state.rng:
+                np.random.default_rng().bit_generator.state = state.rng
+            table = RatingTable(anchor=self.table.anchor)
+            for match in saved.meta.get("ratings", []):
+                table.add(match["a"], match["b"], match["wins"], match["draws"], match["losses"], **match.get("meta", {}))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            detail = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            raise TrainError(f"{sidecar.name}: not a usable training checkpoint ({detail})") from None
+        return state, saved.model_state, saved.optimizer_state, state.rng, table
+
+    def _check_run_files(self) -> None:
+        """The files a session rewrites from the checkpoint must be readable, or they would be
+        lost: ``metrics.csv`` (rows after the checkpoint are dropped) and ``ratings.json``
+        (rewritten at the next rating). A missing one is fine: it starts anew."""
+        from .elo import RatingTable
+
+        self._metrics_rows()
+        path = self.run_dir / RATINGS_FILE
+        if path.exists():
+            try:
+                RatingTable.load(path)
+            except (ValueError, TypeError, KeyError, AttributeError, OSError) as e:
+                detail = " ".join(str(e).split())[:200]
+                raise TrainError(f"cannot resume {self.run_dir}: {RATINGS_FILE} is damaged ({detail}); move it away to go on "
+                                 f"(the checkpoint holds every rating match, and the next rating rewrites it)") from None
+
+    def _metrics_rows(self) -> int:
+        """Rows in ``metrics.csv`` (0 when there is none); TrainError when it cannot be read back."""
+        import csv
+
+        from .metrics import COLUMNS, METRICS_FILE, _score_column
+
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return 0
+        known = set(COLUMNS) | {_score_column(o) for o in self.config.eval.opponent_specs}
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                header = reader.fieldnames or []
+                if "generation" not in header or not set(header) <= known:
+                    raise ValueError(f"unexpected header {','.join(header)[:80]!r}")
+                rows = 0
+                for row in reader:
+                    if any(row.get(None) or ()) or not float(row["generation"]) >= 0:  # cells past the header
+                        raise ValueError(f"bad row {reader.line_num}")
+                    for value in row.values():  # every cell a number or empty (read_metrics, the plots)
+                        if isinstance(value, str) and value:
+                            float(value)
+                    rows += 1
+        except (OSError, ValueError, TypeError, csv.Error) as e:
+            detail = " ".join(str(e).split())[:200]
+            raise TrainError(f"cannot resume {self.run_dir}: {METRICS_FILE} is damaged ({detail}); move it away to go on "
+                             f"without the earlier rows") from None
+        return rows
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -283,19 +450,22 @@ class Trainer:
         config, state = self.config, self.state
         # 1. self-play with the current network; stops early on a stop request or the end of the budget
         weights = self._weights()
+        threshold = state.resign_threshold  # in force for this generation's games
         positions, stats = self.actors.collect(
             state.generation,
             weights,
             config.selfplay.positions_per_generation,
             should_stop=lambda: self.stop() or self._time_up(),
             on_progress=progress.selfplay,
+            resign_threshold=threshold,
         )
         progress.selfplay(stats)
-        # 2. replay
+        # 2. replay, and the resignation threshold for the next games
         if len(positions):
             self.buffer.add(positions.obs, positions.policy, positions.value, generation=state.generation)
         state.games += stats.games
         state.positions += stats.positions
+        self._calibrate_resignation(stats.resign_samples)
         if self.stop():  # keep what was played; the network is unchanged, so it is the same generation
             self._save()
             return
@@ -314,7 +484,7 @@ class Trainer:
             rating, scores = self._rate(state.generation)
             eval_seconds = time.monotonic() - start
         # 5. record
-        row = self._row(stats, losses, train_seconds, eval_seconds, rating)
+        row = self._row(stats, losses, train_seconds, eval_seconds, rating, threshold)
         self.metrics.log(row, scores)
         # Saving the buffer takes a quarter of a second per 150,000 positions (and on a GPU the
         # buffer is ten times that), so checkpoints are spaced by time, except where one is needed:
@@ -328,6 +498,19 @@ class Trainer:
             progress.rated(rating, scores)
 
     # ------------------------------------------------------------------ pieces
+    def _calibrate_resignation(self, samples: list) -> None:
+        """Keep the record lows of the latest ``selfplay.resign_window`` played-out games and set
+        the threshold of the next games from them (selfplay.actor.calibrate_resign_threshold)."""
+        from .actor import calibrate_resign_threshold
+
+        sp, state = self.config.selfplay, self.state
+        if sp.resign_value <= -1 or not samples:
+            return
+        state.resign_games = (state.resign_games + samples)[-sp.resign_window:]
+        if sp.resign_calibrate:
+            state.resign_threshold = calibrate_resign_threshold(
+                state.resign_games, sp.resign_target, sp.resign_margin, sp.resign_floor, sp.resign_ceiling)
+
     def _weights(self):
         """The current network as a message for the actors (ONNX on the CPU, safetensors for
         torch), made once per generation."""
@@ -474,7 +657,7 @@ class Trainer:
             f.write(json.dumps(final, indent=1).encode())
         return results
 
-    def _row(self, stats, losses, train_seconds, eval_seconds, rating) -> dict[str, Any]:
+    def _row(self, stats, losses, train_seconds, eval_seconds, rating, resign_threshold: float) -> dict[str, Any]:
         seconds = max(stats.seconds, 1e-9)
         games_done = max(stats.games, 1)
         return {
@@ -494,6 +677,8 @@ class Trainer:
             "draw_rate": stats.draws / games_done if stats.games else math.nan,
             "resign_rate": stats.resignations / games_done if stats.games else math.nan,
             "false_resign_rate": stats.false_resignation_rate,
+            "resign_checks": stats.resign_checks,
+            "resign_threshold": resign_threshold if self.config.selfplay.resign_value > -1 else math.nan,
             "train_steps": losses["steps"],
             "train_s": train_seconds,
             "loss": losses["loss"],
@@ -510,6 +695,8 @@ class Trainer:
         self._saved, self._saved_generation = time.monotonic(), self.state.generation
         self.state.elapsed = self.elapsed()
         self.state.rng = self.rng.bit_generator.state
+        self.state.replay_added = self.buffer.total_added
+        self.state.lr_progress = self._lr_progress(self._budget_position(self.state.elapsed, self.state.generation))
         save_checkpoint(
             self.run_dir,
             self.state.generation,
@@ -547,15 +734,30 @@ class Trainer:
         generations = self.config.run.generations
         return self._time_up() or (generations > 0 and self.state.generation >= generations)
 
-    def _progress_fraction(self) -> float:
-        """How much of the budget is used, in [0, 1] (the larger of time and generations)."""
+    def _budget_position(self, elapsed: float, generations: int) -> float:
+        """How much of the budget ``elapsed`` seconds and ``generations`` generations use, in
+        [0, 1] (the larger of the two fractions)."""
         run = self.config.run
         parts = []
         if run.minutes > 0:
-            parts.append(self.elapsed() / (60 * run.minutes))
+            parts.append(elapsed / (60 * run.minutes))
         if run.generations > 0:
-            parts.append(self.state.generation / run.generations)
+            parts.append(generations / run.generations)
         return min(max(parts), 1.0)
+
+    def _lr_progress(self, position: float) -> float:
+        """The learning-rate schedule's progress at budget ``position`` (selfplay.learner.continued_progress):
+        from the progress the checkpoint reached at this session's start, on to 1 at the end of
+        the (perhaps changed) budget, so the rate never jumps when ``--minutes`` changes on resume."""
+        from .learner import continued_progress
+
+        start_position, start_progress = self._lr_anchor
+        return continued_progress(position, start_position, start_progress if start_progress >= 0 else start_position)
+
+    def _progress_fraction(self) -> float:
+        """The schedule's progress for the generation being learned, counted as done: the last
+        generation of a generation budget learns at the schedule's end value."""
+        return self._lr_progress(self._budget_position(self.elapsed(), self.state.generation + 1))
 
     def _budget_text(self) -> str:
         run = self.config.run

@@ -173,3 +173,95 @@ def test_a_pool_of_processes_plays_with_the_weights_it_is_sent(onnx_weights):
     finally:
         pool.close()
     assert not any(p.is_alive() for p in pool.processes)
+
+
+# ----------------------------------------------------------------------------- resignation threshold
+
+
+def test_only_a_full_search_resigns_and_played_out_games_report_their_record_lows():
+    config = SearchConfig(num_simulations=8, root_policy="gumbel")
+    # every position is won for its player to move: root values are bad for the mover
+    actor = Actor(spec(config, games_per_actor=4, fast_simulations=2, full_search_prob=0.2, resign_value=-0.5,
+                       resign_playout_fraction=0.3, resign_from_generation=0))
+    actor.set_evaluator(0, constant_value(1.0))
+    full = {}
+    real_run = actor.tree.run
+
+    def run(evaluator, simulations, move_numbers):  # which games get a full search this move
+        full["now"] = simulations == config.num_simulations
+        return real_run(evaluator, simulations=simulations, move_numbers=move_numbers)
+
+    actor.tree.run = run
+    stats = SelfPlayStats()
+    moves_without_full_search = 0
+    for _ in range(300):
+        before, may_resign = stats.resignations, ~actor.no_resign.copy()
+        actor._move(actor._evaluator, stats)
+        assert stats.resignations - before <= int((full["now"] & may_resign).sum())
+        moves_without_full_search += int(not full["now"].any())
+        if not full["now"].any():
+            assert stats.resignations == before  # fast searches only: nobody resigned
+    assert stats.resignations > 0 and moves_without_full_search > 20
+    assert stats.moves > stats.full_moves  # fast searches were played, and none of them resigned
+    assert stats.resign_samples and len(stats.resign_samples) <= stats.resign_checks + stats.games
+    for game in stats.resign_samples:  # record lows: decreasing values, each [value, the player did not lose]
+        values = [low[0] for low in game]
+        assert values == sorted(values, reverse=True) and len(set(values)) == len(values)
+        assert all(isinstance(low[1], bool) and -1 <= low[0] <= 1 for low in game)
+
+
+def test_a_threshold_sent_to_the_actor_is_the_one_it_resigns_at():
+    config = SearchConfig(num_simulations=8, root_policy="gumbel")
+    actor = Actor(spec(config, games_per_actor=16, resign_value=-0.5, resign_playout_fraction=0.0, resign_from_generation=0))
+    actor.set_evaluator(0, constant_value(1.0))
+    actor.set_resign_threshold(-1.0)  # off: nobody resigns, however bad the value
+    _, stats = actor.play(60)
+    assert stats.resignations == 0
+    with pytest.raises(ValueError, match="resign threshold"):
+        actor.set_resign_threshold(1.5)
+
+
+def test_false_resignations_per_threshold_from_record_lows():
+    from selfplay.actor import resign_check_counts
+
+    # record lows of four played-out games: [value, the player of that low did not lose]
+    samples = [
+        [[-0.2, True], [-0.7, False]],  # a dip of the eventual winner to -0.2, then the loser at -0.7
+        [[-0.6, True]],  # the winner went down to -0.6: any threshold above it resigns it falsely
+        [[0.1, False], [-0.95, False]],  # the loser, early and late
+        [[-0.3, False], [-0.8, True]],  # the loser first, then the winner lower still
+    ]
+    checks, false = resign_check_counts(samples, [-0.9, -0.75, -0.65, -0.5, -0.25, -0.1])
+    # -0.9: game 3 (-0.95, loser)                          -> 1 check, 0 false
+    # -0.75: games 3, 4 (-0.8 by the winner)               -> 2 checks, 1 false
+    # -0.65: games 1 (-0.7 loser), 3, 4 (-0.8 winner)       -> 3 checks, 1 false
+    # -0.5: games 1, 2 (-0.6 winner), 3, 4                  -> 4 checks, 2 false
+    # -0.25: games 1 (-0.7 loser), 2, 3, 4 (-0.3 loser)     -> 4 checks, 1 false
+    # -0.1: game 1's first low below is -0.2 (winner)       -> 4 checks, 2 false
+    assert checks.tolist() == [1, 2, 3, 4, 4, 4] and false.tolist() == [0, 1, 1, 2, 1, 2]
+
+
+def test_the_calibrated_threshold_is_the_boldest_within_the_target():
+    from selfplay.actor import calibrate_resign_threshold
+
+    # 80 games the loser dips to -0.9; 20 games the winner dips to -0.7 (and the loser to -0.95)
+    samples = [[[-0.9, False]]] * 80 + [[[-0.7, True], [-0.95, False]]] * 20
+    # at -0.9 < v <= -0.7: 100 checks (the twenty by the loser at -0.95), 0 false: the one-sided
+    # 95% Wilson bound of 0/n is z^2 / (n + z^2) = 2.706 / 102.7 = 2.6% <= 4%
+    # at v > -0.7: 100 checks, 20 false (the winner first): 20%
+    t = calibrate_resign_threshold(samples, target=0.05, margin=0.01, floor=-0.99, ceiling=-0.5, step=0.1)
+    assert t == pytest.approx(-0.7)  # the boldest candidate at or below -0.7 (candidates -0.5, -0.6, -0.7, ...)
+    # fewer games: 64 checks without a false one bound the rate by 2.706 / 66.7 = 4.06% > 4%: the floor
+    assert calibrate_resign_threshold(samples[:64], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99
+    # ... and 65 by 3.997%: where no winner ever dipped, the boldest candidate, the ceiling
+    assert calibrate_resign_threshold(samples[:65], 0.05, 0.01, -0.99, -0.5, 0.1) == pytest.approx(-0.5)
+    # a measured rate under the target is not enough: 3 false in 200 checks (1.5%) bounds it at
+    # 3.7%, bold enough; 4 in 200 (2%) at 4.4%, and below -0.8 there is no evidence: the floor
+    mixed = [[[-0.8, False]]] * 197 + [[[-0.8, True]]] * 3
+    assert calibrate_resign_threshold(mixed, 0.05, 0.01, -0.99, -0.5, 0.1) == pytest.approx(-0.5)
+    mixed = [[[-0.8, False]]] * 196 + [[[-0.8, True]]] * 4
+    assert calibrate_resign_threshold(mixed, 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99
+    # a value head so wrong that even the floor resigns falsely too often: no resigning at all
+    wrong = [[[-0.995, True]]] * 5 + [[[-0.995, False]]] * 5
+    assert calibrate_resign_threshold(wrong, 0.05, 0.01, -0.99, -0.5, 0.1) == -1.0
+    assert calibrate_resign_threshold([], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99  # no evidence: the floor

@@ -152,7 +152,10 @@ def test_load_agent_parses_baselines_and_refuses_bad_specs(c4, tmp_path):
     assert isinstance(load_agent("greedy", c4), GreedyAgent)
     mcts = load_agent("mcts:50", c4)
     assert isinstance(mcts, MCTSAgent) and mcts.rollouts == 50 and mcts.name == "mcts:50"
-    expected = r"^unknown agent 'foo': expected random, greedy, mcts:N, a checkpoint or an \.onnx file$"
+    expected = (
+        r"^unknown agent 'foo': expected random, greedy, mcts:N, a game's script \(arena: nearest, focus, "
+        r"kite\), a checkpoint, an exported brain directory or an \.onnx file$"
+    )
     with pytest.raises(ValueError, match=expected):
         load_agent("foo", c4)
     for bad in ["mcts:0", "mcts:", "mcts:x", "mcts"]:

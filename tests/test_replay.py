@@ -189,6 +189,22 @@ def test_load_into_a_smaller_capacity_keeps_the_newest_rows(tmp_path):
     assert chronological_ids(loaded) == [5, 6, 7, 8]
 
 
+def test_the_file_names_its_checkpoint_and_rewinds_to_an_earlier_point(tmp_path):
+    buffer = full_buffer()  # ids 3..8 of 9 added, in a ring of 6
+    buffer.save(tmp_path / "replay.npz", step=12)
+    loaded = ReplayBuffer.load(tmp_path / "replay.npz")
+    assert loaded.saved_step == 12 and loaded.total_added == 9
+    assert loaded.rewind(10) == 0 and chronological_ids(loaded) == [3, 4, 5, 6, 7, 8]  # not ahead: unchanged
+    assert loaded.rewind(7) == 2 and chronological_ids(loaded) == [3, 4, 5, 6] and loaded.total_added == 7
+    loaded.add(*rows([7, 8, 9]))
+    assert chronological_ids(loaded) == [4, 5, 6, 7, 8, 9] and loaded.total_added == 10
+    # a file from before the step was recorded
+    arrays = dict(np.load(tmp_path / "replay.npz"))
+    del arrays["step"]
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert ReplayBuffer.load(tmp_path / "old.npz").saved_step == -1
+
+
 def test_a_failed_save_leaves_the_old_file_and_no_debris(tmp_path, monkeypatch):
     path = tmp_path / "replay.npz"
     full_buffer().save(path)

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def test_connect4_ratings_can_include_solver_error_rates(tmp_path, monkeypatch):
     for who in ("raw", "search"):  # the stages' rates (3 positions each) average to the overall one
         stages = [row[f"solver_error_{who}_{s}"] for s in ("beginning", "middle", "end")]
         measured = [r for r in stages if math.isfinite(r)]  # a 5x4 game never reaches the end stage
-        assert len(measured) >= 2 and sum(measured) / len(measured) == pytest.approx(row[f"solver_error_{who}"])
+        assert len(measured) >= 2 and sum(measured) / len(measured) == pytest.approx(row[f"solver_error_{who}"], abs=1e-5)  # the CSV keeps 6 digits
     assert (tmp_path / "run" / "errors.png").stat().st_size > 1000
 
 
@@ -221,19 +222,262 @@ def test_resume_refuses_unsafe_changes_and_bad_directories(tmp_path):
         train(tiny_config(), run)
 
 
-def test_a_corrupt_or_mismatched_checkpoint_is_refused(tmp_path):
+def _flip_a_byte(path: Path, offset: int = -20) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _tensor_file(sidecar: Path) -> Path:
+    return sidecar.with_name(json.loads(sidecar.read_text())["file"])
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (TensorBoard events aside) and its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file() and "tb" not in p.relative_to(directory).parts}
+
+
+def _same_rows(a: ReplayBuffer, b: ReplayBuffer) -> bool:
+    order_a, order_b = a.oldest_first(), b.oldest_first()
+    return (a.total_added == b.total_added and len(a) == len(b)
+            and all(np.array_equal(getattr(a, f)[order_a], getattr(b, f)[order_b]) for f in ("obs", "policy", "value", "generation")))
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one_and_its_buffer(tmp_path, capsys):
     run = tmp_path / "run"
     train(tiny_config(), run, final_report=False)
-    sidecar = list_checkpoints(run)[-1]
-    tensors = run / json.loads(sidecar.read_text())["file"]
-    data = bytearray(tensors.read_bytes())
-    data[-20] ^= 0xFF
-    tensors.write_bytes(bytes(data))
-    with pytest.raises(TrainError, match="corrupt: sha256"):
-        train(tiny_config(**{"run.generations": 2}), run, resume=True)
+    buffer_1 = ReplayBuffer.load(run / "replay.npz")  # the buffer that goes with checkpoint 1
+    train(tiny_config(**{"run.generations": 2}), run, resume=True, final_report=False)
+    assert ReplayBuffer.load(run / "replay.npz").total_added > buffer_1.total_added
+    _flip_a_byte(_tensor_file(run / "ckpt-000002.json"))
+    capsys.readouterr()
+    trainer = train_module.Trainer(tiny_config(**{"run.generations": 3}), run, resume=True)
+    err = capsys.readouterr().err
+    assert ("ckpt-000002.safetensors: corrupt: sha256 does not match the sidecar; resuming from ckpt-000001.json "
+            "instead (generation 1)") in err
+    assert "replay.npz was saved for checkpoint 2" in err
+    assert trainer.state.generation == 1 and _same_rows(trainer.buffer, buffer_1)
+    saved_1 = load_checkpoint(run / "ckpt-000001.json")
+    assert trainer.learner.steps == saved_1.optimizer_state["steps"]
+    assert all(torch.equal(v, saved_1.model_state[k]) for k, v in trainer.model.state_dict().items())
+    trainer.metrics.close()
+    # and the run goes on from there: generation 2 again, then 3
+    resumed = train(tiny_config(**{"run.generations": 3}), run, resume=True, final_report=False)
+    assert resumed.state.generation == 3 and [r["generation"] for r in read_metrics(run)] == [1, 2, 3]
+    for sidecar in list_checkpoints(run):
+        load_checkpoint(sidecar, expect_game=TTT)  # the damaged checkpoint 2 was replaced by a good one
+
+
+def test_no_usable_checkpoint_or_a_mismatched_one_is_refused_in_one_line_and_nothing_changes(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(), run, final_report=False)
     other = tiny_config(**{"net.hidden": 32})
-    with pytest.raises(TrainError, match="network config differs"):
+    with pytest.raises(TrainError, match="network config differs") as info:
         train_module.Trainer(other, run, resume=True)
+    assert "\n" not in str(info.value)
+    _flip_a_byte(_tensor_file(run / "ckpt-000001.json"))
+    (run / "ckpt-000000.json").write_text("{garbage")
+    before = _snapshot(run)
+    with pytest.raises(TrainError) as info:
+        train(tiny_config(**{"run.generations": 2}), run, resume=True)
+    message = str(info.value)
+    assert message.startswith(f"cannot resume {run}: no usable checkpoint (") and "\n" not in message
+    assert "ckpt-000001.safetensors: corrupt: sha256" in message and "ckpt-000000.json: unreadable sidecar" in message
+    assert _snapshot(run) == before
+
+
+class _Crash(BaseException):
+    """A stand-in for SIGKILL in the middle of a save."""
+
+
+def test_a_crash_between_the_buffer_and_the_checkpoint_leaves_a_buffer_that_resume_cuts_back(tmp_path, monkeypatch, capsys):
+    """replay.npz is written before the checkpoint's files: a crash in between leaves it a
+    generation ahead of the newest checkpoint. Resume cuts it back to that checkpoint's buffer."""
+    from selfplay import checkpoint as checkpoint_module
+
+    run = tmp_path / "run"
+    train(tiny_config(), run, final_report=False)
+    buffer_1 = ReplayBuffer.load(run / "replay.npz")
+    real_write = checkpoint_module.atomic_write
+
+    def crashing_write(path):
+        if Path(path).name.startswith("ckpt-000002"):
+            raise _Crash
+        return real_write(path)
+
+    monkeypatch.setattr(checkpoint_module, "atomic_write", crashing_write)
+    with pytest.raises(_Crash):
+        train(tiny_config(**{"run.generations": 2}), run, resume=True, final_report=False)
+    monkeypatch.setattr(checkpoint_module, "atomic_write", real_write)
+    ahead = ReplayBuffer.load(run / "replay.npz")
+    assert ahead.saved_step == 2 and ahead.total_added > buffer_1.total_added  # the crash left it ahead
+    assert load_checkpoint(run).step == 1
+    capsys.readouterr()
+    trainer = train_module.Trainer(tiny_config(**{"run.generations": 2}), run, resume=True)
+    err = capsys.readouterr().err
+    assert f"replay.npz was saved for checkpoint 2, {ahead.total_added - buffer_1.total_added} positions past ckpt-000001.json" in err
+    assert _same_rows(trainer.buffer, buffer_1)
+    trainer.metrics.close()
+
+
+def test_a_buffer_ahead_of_its_checkpoint_in_a_full_ring_keeps_what_the_checkpoint_had_left():
+    buffer = _buffer(0)
+    buffer.add(*_rows(80, 1), generation=1)
+    checkpoint_rows = buffer.total_added
+    kept = buffer.obs[buffer.oldest_first()].copy()
+    buffer.add(*_rows(50, 2), generation=2)  # overwrites the 30 oldest rows
+    assert buffer.rewind(checkpoint_rows) == 50 and buffer.rewind(checkpoint_rows) == 0
+    assert len(buffer) == 50 and buffer.total_added == 80 and (buffer.generation[buffer.oldest_first()] == 1).all()
+    assert np.array_equal(buffer.obs[buffer.oldest_first()], kept[30:])
+    buffer.add(*_rows(5, 3), generation=3)  # and it is a working ring again
+    assert len(buffer) == 55 and buffer.total_added == 85
+
+
+# ----------------------------------------------------------------------------- damaged run directories
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished two-generation run directory; copy it before changing it."""
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    train(tiny_config(**{"run.generations": 2}), run, final_report=False)
+    return run
+
+
+def _resume_command(run: Path, capsys) -> tuple[int, str]:
+    """``selfplay train --resume RUN`` for one more generation, in this process: (exit code, stderr)."""
+    from selfplay.cli import main
+
+    capsys.readouterr()
+    code = main(["train", "--resume", str(run), "--generations", "3", "--no-final", "--run.progress", "false"])
+    return code, capsys.readouterr().err
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\xffnot what it should be\n" * 3)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: shutil.rmtree(run) or run.write_text("x"), "a file, not a run directory"),
+        (lambda run: (run / "config.json").unlink(), "not a run directory (no config.json)"),
+        (lambda run: _garbage(run / "config.json"), "config.json: unreadable config"),
+        (lambda run: (run / "config.json").write_text("[1, 2]"), "config.json: not a training config"),
+        (lambda run: (run / "config.json").write_text('{"game": "tictactoe", "run": 3}'), "config.json: not a usable training config"),
+        (lambda run: _garbage(run / "metrics.csv"), "metrics.csv is damaged"),
+        (lambda run: _garbage(run / "ratings.json"), "ratings.json is damaged"),
+        (lambda run: _garbage(run / "replay.npz"), "replay.npz: not a readable replay file"),
+        (lambda run: (run / "replay.npz").unlink(), "replay buffer replay.npz is missing"),
+        (lambda run: [p.unlink() for p in run.glob("ckpt-*.safetensors")], "no usable checkpoint"),
+        (lambda run: [p.unlink() for p in run.glob("ckpt-*.json")], "it has no checkpoint, but"),
+    ],
+)
+def test_resuming_a_damaged_run_directory_fails_in_one_line_and_changes_nothing(tiny_run, tmp_path, capsys, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    damage(run)
+    before = _snapshot(run) if run.is_dir() else run.read_bytes()
+    code, err = _resume_command(run, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and err.startswith("selfplay"), err
+    assert (_snapshot(run) if run.is_dir() else run.read_bytes()) == before
+
+
+@pytest.mark.parametrize("missing", ["metrics.csv", "ratings.json"])
+def test_a_missing_metrics_or_ratings_file_starts_anew(tiny_run, tmp_path, capsys, missing):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / missing).unlink()
+    code, err = _resume_command(run, capsys)
+    assert code == 0, err
+    assert load_checkpoint(run).step == 3 and [r["generation"] for r in read_metrics(run)][-1] == 3
+
+
+def test_resume_survives_random_damage_to_any_file(tiny_run, capsys):
+    """Random bytes of a random file of a run directory damaged, or the file cut short: resume
+    goes on (to generation 3), or says what is wrong in one line, exits 2 and changes nothing."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    names = sorted(str(p.relative_to(tiny_run)) for p in tiny_run.iterdir() if p.is_file())
+
+    @settings(max_examples=int(os.environ.get("SELFPLAY_FUZZ_EXAMPLES", "16")), deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(name=st.sampled_from(names), where=st.floats(0, 1, exclude_max=True), count=st.integers(1, 8),
+           value=st.integers(0, 255), cut=st.booleans())
+    def damage_and_resume(name, where, count, value, cut):
+        with tempfile.TemporaryDirectory() as top:
+            run = Path(top) / "run"
+            shutil.copytree(tiny_run, run)
+            data = bytearray((run / name).read_bytes())
+            at = int(where * len(data))
+            data = data[:at] if cut else data[:at] + bytes([value]) * count + data[at + count:]
+            (run / name).write_bytes(bytes(data))
+            before = _snapshot(run)
+            code, err = _resume_command(run, capsys)
+            where_ = f"{name} {'cut at' if cut else 'overwritten at'} {at}: {err[-1500:]}"
+            assert "Traceback" not in err and code in (0, 2), where_
+            if code == 2:
+                assert len(err.strip().splitlines()) == 1 and err.startswith("selfplay"), where_
+                assert _snapshot(run) == before, where_
+            else:
+                assert load_checkpoint(run).step == 3, where_
+
+    damage_and_resume()
+
+
+def test_the_calibrated_resignation_threshold_is_logged_saved_and_kept_on_resume(tmp_path):
+    run = tmp_path / "run"
+    resign = {"selfplay.resign_value": -0.9, "selfplay.resign_from_generation": 0, "selfplay.resign_playout_fraction": 0.5,
+              "eval.every": 0}
+    first = train(tiny_config(**resign, **{"run.generations": 2}), run, final_report=False)
+    saved = load_checkpoint(run).meta["run"]
+    assert saved["resign_games"] and saved["resign_threshold"] == first.state.resign_threshold
+    rows = read_metrics(run)
+    assert rows[0]["resign_threshold"] == -0.9  # the starting value, in force in the first generation's games
+    assert rows[1]["resign_threshold"] != -0.9  # calibrated after it (a few games justify only the floor)
+    assert all(r["resign_checks"] >= 0 for r in rows)
+    resumed = train_module.Trainer(tiny_config(**resign, **{"run.generations": 3}), run, resume=True)
+    assert resumed.state.resign_threshold == first.state.resign_threshold
+    assert resumed.state.resign_games == saved["resign_games"]
+    resumed.metrics.close()
+
+
+# ----------------------------------------------------------------------------- the learning rate on resume
+
+
+def test_a_resumed_run_with_a_larger_budget_continues_its_learning_rate_schedule(tmp_path):
+    """Stopped at generation 2 of 4, resumed with a budget of 8: the rate goes on down from where
+    it was (it would jump back up if it followed the fraction of the new budget) and still ends
+    at lr x lr_final_fraction."""
+    run = tmp_path / "run"
+    config = tiny_config(**{"run.generations": 4, "learner.warmup_steps": 0, "eval.every": 0})
+    run.mkdir()
+    trainer = train_module.Trainer(config, run, stop=lambda: trainer.state.generation >= 2)
+    trainer.run()
+    assert trainer.state.generation == 2 and load_checkpoint(run).meta["run"]["lr_progress"] == pytest.approx(0.5)
+    train(with_overrides(config, {"run.generations": 8}), run, resume=True, final_report=False)
+    lrs = [r["lr"] for r in read_metrics(run)]
+    assert len(lrs) == 8
+    cfg = config.learner
+    assert lrs[:2] == pytest.approx([learning_rate(cfg, p, 0) for p in (0.25, 0.5)], rel=1e-5)  # 6 digits in the CSV
+    assert lrs[2] <= lrs[1]  # no jump at the resume point
+    assert lrs[2] > learning_rate(cfg, 0.75, 0)  # but the rest of the decay spread over the longer budget
+    assert all(b <= a for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(cfg.lr * cfg.lr_final_fraction, rel=1e-5)
+
+
+def test_continued_progress_spreads_the_rest_of_the_schedule_over_the_rest_of_the_budget():
+    from selfplay.learner import continued_progress
+
+    assert continued_progress(0.3, 0.3, 0.3) == 0.3 and continued_progress(0.7, 0.3, 0.3) == pytest.approx(0.7)
+    # half the budget used when it was doubled on resume: the schedule is at 0.5 of its course
+    assert continued_progress(0.25, 0.25, 0.5) == 0.5
+    assert continued_progress(0.625, 0.25, 0.5) == pytest.approx(0.75)  # half the rest of the budget
+    assert continued_progress(1.0, 0.25, 0.5) == 1.0 and continued_progress(0.1, 0.25, 0.5) == 0.5
+    assert continued_progress(0.9, 1.0, 0.8) == 1.0  # nothing left: the end
 
 
 # ----------------------------------------------------------------------------- interruptions
@@ -307,16 +551,23 @@ def _kill_and_resume(tmp_path: Path, settings: dict, kills: int, seed: int) -> N
     assert [r["generation"] for r in read_metrics(run)] == list(range(1, resumed_from[-1] + 2))
 
 
+def _kill_seed() -> int:
+    """The seed of the kill timings: ``SELFPLAY_TEST_SEED`` if set (to replay a failure), else a
+    fresh one, printed (pytest shows it with a failure) so that a failure can be reproduced."""
+    text = os.environ.get("SELFPLAY_TEST_SEED")
+    seed = int(text) if text else random.randrange(1 << 30)
+    print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
+    return seed
+
+
 def test_sigkill_at_a_random_moment_loses_no_checkpoint_and_no_buffer(tmp_path):
-    seed = random.randrange(1 << 30)
-    print(f"kill timing seed {seed}")
+    seed = _kill_seed()
     _kill_and_resume(tmp_path, {**TINY, "run.generations": 10_000, "eval.every": 3}, kills=1, seed=seed)
 
 
 @pytest.mark.slow
 def test_sigkill_repeatedly_with_actor_processes(tmp_path):
-    seed = random.randrange(1 << 30)
-    print(f"kill timing seed {seed}")
+    seed = _kill_seed()
     settings = {**TINY, "selfplay.num_actors": 2, "run.generations": 10_000, "eval.every": 2}
     _kill_and_resume(tmp_path, settings, kills=4, seed=seed)
 
@@ -335,12 +586,17 @@ def test_learning_rate_schedules():
     assert learning_rate(LearnerConfig(lr=0.5, schedule="constant", warmup_steps=0), 0.9, 5) == 0.5
 
 
-def _buffer(n: int, seed: int = 0) -> ReplayBuffer:
+def _rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    buffer = ReplayBuffer.for_game(TTT, 100)
     obs = (rng.random((n, 2, 3, 3)) < 0.3).astype(np.float32)
     policy = rng.dirichlet(np.ones(9), n).astype(np.float32)
-    buffer.add(obs, policy, rng.choice([-1.0, 0.0, 1.0], n).astype(np.float32))
+    return obs, policy, rng.choice([-1.0, 0.0, 1.0], n).astype(np.float32)
+
+
+def _buffer(n: int, seed: int = 0) -> ReplayBuffer:
+    buffer = ReplayBuffer.for_game(TTT, 100)
+    if n:
+        buffer.add(*_rows(n, seed))
     return buffer
 
 
@@ -447,8 +703,10 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
     config = train_module.load_config(run)
     assert config.run.minutes == 5
     state = load_checkpoint(run).meta["run"]
-    assert state["elapsed"] < 5 * 60 + 30  # the budget, and the end of one generation past it at most
+    # How long it took is the machine's business (a benchmark's, not a test's): printed only.
+    # That the run used its whole budget is behaviour: it stops when the time is up, not before.
     print(f"{state['generation']} generations, {state['games']} games in {state['elapsed']:.0f} s")
+    assert state["elapsed"] >= 5 * 60
     values = _minimax_values()
     keys = list(values)
     states = np.array(keys, np.int64)

@@ -1,0 +1,205 @@
+"""Scripted arena opponents: the hand-written NPC logic that a game ships today, as yardsticks
+for trained brains (``selfplay arena BRAIN nearest --game arena``).
+
+Each script is a function ``(game, state int64[S]) -> action`` for the unit to act, whichever
+team it is on, and is deterministic: the same position always gets the same move. Ties are
+broken by the lowest enemy slot, then by the order wait, forward, right, back, left.
+
+* ``nearest``: attack the nearest enemy in range; otherwise step towards the nearest enemy.
+* ``focus``: attack the weakest enemy in range (one that this hit kills first); otherwise step
+  towards the weakest enemy on the board, so the team converges on one target.
+* ``kite``: archers keep out of melee and shoot. An archer that a fighter could hit next turn
+  (a fighter at distance 2 or less) steps to a safer cell, preferring one that still has a
+  target in range; a safe archer shoots the weakest enemy in range, or closes in while staying
+  out of melee reach. Fighters play ``focus`` and so screen their archers.
+
+Distances for stepping are shortest paths around walls and other units (breadth-first search),
+so a script does not get stuck behind the pillars; attack ranges are Manhattan distances, as in
+the rules. Plain Python: a decision takes tens of microseconds, far below any network's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import arena
+from .core import Game
+
+__all__ = ["SCRIPTS", "Script", "script_action"]
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The position as scripts read it; agent ``i = team * N + slot``."""
+
+    n: int
+    hp: np.ndarray  # int64[2N], 0 = dead
+    cell: np.ndarray  # int64[2N], -1 = dead
+    damage: np.ndarray  # int64[2N]
+    reach: np.ndarray  # int64[2N], attack range
+    me: int  # the acting agent
+
+    @property
+    def enemies(self) -> list[int]:
+        """The living enemies of the acting unit, by slot."""
+        first = self.n if self.me < self.n else 0
+        return [i for i in range(first, first + self.n) if self.hp[i] > 0]
+
+
+def _units(game: Game, state: np.ndarray) -> _Units:
+    params = game.params
+    n = int(params[arena.P_N])
+    stat = lambda block: params[params[block] :][: 2 * n].astype(np.int64)  # noqa: E731
+    return _Units(
+        n=n,
+        hp=state[arena.HP : arena.HP + 2 * n].copy(),
+        cell=state[arena.HP + 2 * n : arena.HP + 4 * n].copy(),
+        damage=stat(arena.O_DAMAGE),
+        reach=stat(arena.O_RANGE),
+        me=int(game.agent_to_move(state)),
+    )
+
+
+def _distance(game: Game, a: int, b: int) -> int:
+    w = int(game.params[arena.P_W])
+    return abs(a // w - b // w) + abs(a % w - b % w)
+
+
+def _path_lengths(game: Game, units: _Units, target: int) -> np.ndarray:
+    """``int64[H*W]``: steps from each cell to a cell next to enemy ``target`` (walls and other
+    living units block; a large number where none is reachable)."""
+    params = game.params
+    h, w = int(params[arena.P_H]), int(params[arena.P_W])
+    blocked = arena._walls(params).copy()
+    for i, cell in enumerate(units.cell):
+        if cell >= 0 and i != units.me:
+            blocked[cell] = True
+    far = h * w + 1
+    length = np.full(h * w, far, np.int64)
+    goal = units.cell[target]
+    frontier = []
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        r, c = goal // w + dr, goal % w + dc
+        if 0 <= r < h and 0 <= c < w and not blocked[r * w + c]:
+            length[r * w + c] = 0
+            frontier.append(r * w + c)
+    while frontier:
+        nxt = []
+        for cell in frontier:
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                r, c = cell // w + dr, cell % w + dc
+                if 0 <= r < h and 0 <= c < w and not blocked[r * w + c] and length[r * w + c] == far:
+                    length[r * w + c] = length[cell] + 1
+                    nxt.append(r * w + c)
+        frontier = nxt
+    return length
+
+
+def _steps(game: Game, state: np.ndarray, units: _Units) -> list[tuple[int, int]]:
+    """``(action, cell)`` for waiting and every legal step of the acting unit."""
+    mask = game.legal_mask(state)
+    moves = [(arena.WAIT, int(units.cell[units.me]))]
+    for direction in range(4):
+        if mask[arena.FORWARD + direction]:
+            cell = arena._step_target(game.params, state, units.me, direction)
+            moves.append((arena.FORWARD + direction, int(cell)))
+    return moves
+
+
+def _in_range(game: Game, units: _Units, cell: int) -> list[int]:
+    """Living enemies that the acting unit could attack from ``cell``."""
+    return [e for e in units.enemies if _distance(game, cell, units.cell[e]) <= units.reach[units.me]]
+
+
+def _attack(units: _Units, enemy: int) -> int:
+    return arena.ATTACK + enemy % units.n
+
+
+def _weakest(units: _Units, candidates: list[int]) -> int:
+    """The enemy to focus: one this unit's hit kills, else the lowest HP; then the lowest slot."""
+    hit = units.damage[units.me]
+    return min(candidates, key=lambda e: (units.hp[e] > hit, units.hp[e], e))
+
+
+def _towards(game: Game, state: np.ndarray, units: _Units, target: int, safe: Callable[[int], bool] | None = None) -> int:
+    """The step that shortens the path to ``target`` most (only onto ``safe`` cells when given);
+    wait when none does."""
+    length = _path_lengths(game, units, target)
+    here = length[units.cell[units.me]]
+    best, best_length = arena.WAIT, here
+    for action, cell in _steps(game, state, units)[1:]:
+        if length[cell] < best_length and (safe is None or safe(cell)):
+            best, best_length = action, length[cell]
+    return best
+
+
+def nearest(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    me = units.cell[units.me]
+    in_range = _in_range(game, units, me)
+    if in_range:
+        return _attack(units, min(in_range, key=lambda e: (_distance(game, me, units.cell[e]), e)))
+    target = min(units.enemies, key=lambda e: (_distance(game, me, units.cell[e]), e))
+    return _towards(game, state, units, target)
+
+
+def focus(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    in_range = _in_range(game, units, units.cell[units.me])
+    if in_range:
+        return _attack(units, _weakest(units, in_range))
+    return _towards(game, state, units, min(units.enemies, key=lambda e: (units.hp[e], e)))
+
+
+def _melee_threat(game: Game, units: _Units, cell: int) -> int:
+    """Damage that enemy fighters (range 1) could deal to ``cell`` next turn: each one within
+    two steps can step and hit."""
+    return int(sum(units.damage[e] for e in units.enemies if units.reach[e] == 1 and _distance(game, cell, units.cell[e]) <= 2))
+
+
+def kite(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    if units.reach[units.me] <= 1:
+        return focus(game, state)
+    me = units.cell[units.me]
+    threat = _melee_threat(game, units, me)
+    in_range = _in_range(game, units, me)
+    if threat:
+        options = [
+            (_melee_threat(game, units, cell), not _in_range(game, units, cell), action)
+            for action, cell in _steps(game, state, units)[1:]
+        ]
+        if options and min(options)[0] < threat:
+            return min(options)[2]  # fall back: less melee threat, a target in range if possible
+    if in_range:
+        return _attack(units, _weakest(units, in_range))
+    nearest_enemy = min(units.enemies, key=lambda e: (_distance(game, me, units.cell[e]), e))
+    return _towards(game, state, units, nearest_enemy, safe=lambda cell: _melee_threat(game, units, cell) == 0)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A scripted arena opponent: its name, what it does, and its move function."""
+
+    name: str
+    description: str
+    act: Callable[[Game, np.ndarray], int]
+
+
+#: The arena's scripted opponents by name (``selfplay arena`` and ``selfplay play`` take them).
+SCRIPTS: dict[str, Script] = {
+    s.name: s
+    for s in (
+        Script("nearest", "attack the nearest enemy in range, else step towards the nearest enemy", nearest),
+        Script("focus", "attack the weakest enemy in range, else step towards the weakest enemy", focus),
+        Script("kite", "archers keep out of melee and shoot the weakest in range; fighters focus", kite),
+    )
+}
+
+
+def script_action(game: Game, name: str, state: np.ndarray) -> int:
+    """The move of script ``name`` for the unit to act in ``state`` (an arena position)."""
+    return int(SCRIPTS[name].act(game, np.asarray(state, dtype=np.int64)))

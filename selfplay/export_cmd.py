@@ -1,0 +1,136 @@
+"""``selfplay export``: a checkpoint or run as a verified ONNX brain (``export``), or verify one.
+
+::
+
+    selfplay export runs/connect4-20250101-120000 --out brains/connect4 --with-value
+    selfplay export runs/a runs/b --out brains            # one brain per source: brains/a, brains/b
+    selfplay export --verify brains/connect4               # check an existing brain
+    selfplay export --verify brains/connect4 --against runs/connect4-20250101-120000
+
+This module only loads checkpoints and turns them into what ``export.export_brain`` takes (the
+network, its game, and the facts for the manifest); ``export`` builds, verifies and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from export.contract import DEFAULT_OPSET, MLAGENTS_FILE, BrainError
+
+__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``selfplay export``."""
+    parser.add_argument(
+        "sources", nargs="*", metavar="CHECKPOINT_OR_RUN",
+        help="run directories (their latest checkpoint), ckpt-*.json or ckpt-*.safetensors",
+    )  # fmt: skip
+    parser.add_argument("--out", metavar="DIR", help="the brain directory (with several sources: one subdirectory each)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}: Unity Sentis and onnxruntime >= 1.9)")
+    parser.add_argument("--with-value", action="store_true", help="also output 'value' [batch, 1] (needed to search on top of the brain)")
+    parser.add_argument("--mlagents", action="store_true", help=f"also write {MLAGENTS_FILE}, the brain under ML-Agents' tensor names")
+    parser.add_argument("--positions", type=int, default=1000, help="real positions (from random games) the export is verified on")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random games for verification")
+    parser.add_argument("--verify", metavar="BRAIN", help="verify an existing brain (directory or .onnx) instead of exporting")
+    parser.add_argument("--against", metavar="CHECKPOINT", help="with --verify: also compare with this checkpoint's network")
+
+
+def checkpoint_facts(checkpoint: Any) -> dict[str, Any]:
+    """What a checkpoint knows about its network, for the manifest: a name, its strength (Elo
+    when the run rated it) and its training (generation, games, positions, time, preset)."""
+    run = checkpoint.meta.get("run") or {}
+    config = checkpoint.meta.get("config") or {}
+    elo = checkpoint.metrics.get("elo")
+    elo = float(elo) if isinstance(elo, (int, float)) and math.isfinite(elo) else None
+    return {
+        "name": f"{checkpoint.path.parent.name}/{checkpoint.path.stem}",
+        "strength": {
+            "elo": elo,
+            "elo_scale": "Bradley-Terry over the run's rating games, the random mover at 0" if elo is not None else None,
+            "level": None,
+        },
+        "training": {
+            "game": checkpoint.game,
+            "checkpoint": checkpoint.path.name,
+            "run": checkpoint.path.parent.name,
+            "generation": int(run.get("generation", checkpoint.step)),
+            "games": run.get("games"),
+            "positions": run.get("positions"),
+            "elapsed_seconds": run.get("elapsed"),
+            "preset": config.get("preset"),
+            "loss": checkpoint.metrics.get("loss"),
+        },
+    }
+
+
+def _load(source: str) -> tuple[Any, Any]:
+    """(checkpoint, its game) for a run directory or checkpoint file."""
+    from .analyze import _checkpoint_game
+    from .checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(Path(source).expanduser())
+    return checkpoint, _checkpoint_game(checkpoint)
+
+
+def export_checkpoint(source: str, out: str | Path, opset: int = DEFAULT_OPSET, with_value: bool = False,
+                      mlagents: bool = False, positions: int = 1000, seed: int = 0) -> list[Any]:  # fmt: skip
+    """Export the checkpoint ``source`` names as a brain in ``out`` (``export.export_brain``);
+    returns its :class:`export.exporter.ExportedBrain` records."""
+    from export.exporter import export_brain
+    from export.positions import sample_positions
+
+    checkpoint, game = _load(source)
+    return export_brain(
+        checkpoint.build_model(),
+        game,
+        out,
+        opset=opset,
+        with_value=with_value,
+        mlagents=mlagents,
+        facts=checkpoint_facts(checkpoint),
+        positions=sample_positions(game, positions, seed),
+    )
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from export.contract import game_of, read_manifest
+    from export.exporter import torch_reference
+    from export.positions import sample_positions
+    from export.verify import verify_brain
+
+    path = Path(args.verify).expanduser()
+    targets = [path]
+    if path.is_dir() and (path / MLAGENTS_FILE).exists():
+        targets.append(path / MLAGENTS_FILE)
+    reference = None
+    if args.against:
+        checkpoint, _ = _load(args.against)
+        reference = torch_reference(checkpoint.build_model())
+    for target in targets:
+        game = game_of(read_manifest(target), str(target))
+        report = verify_brain(target, reference=reference, positions=sample_positions(game, args.positions, args.seed))
+        print(report.summary())
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """``selfplay export``."""
+    if args.verify:
+        if args.sources or args.out:
+            raise BrainError("selfplay export --verify BRAIN takes no sources and no --out")
+        return _verify(args)
+    if not args.sources or not args.out:
+        raise BrainError("selfplay export: give CHECKPOINT_OR_RUN ... --out DIR (or --verify BRAIN)")
+    if args.positions < 1:
+        raise BrainError(f"--positions must be >= 1, got {args.positions}")
+    out = Path(args.out).expanduser()
+    for source in args.sources:
+        target = out if len(args.sources) == 1 else out / Path(source.rstrip("/")).name.removesuffix(".json")
+        for exported in export_checkpoint(source, target, args.opset, args.with_value, args.mlagents, args.positions, args.seed):
+            print(f"{exported.model_path}: {exported.report.summary().split(': ', 1)[1]}")
+        print(f"wrote {target}/ ({exported.manifest.game['tag']}, opset {exported.manifest.onnx['opset']})")
+    return 0
