@@ -271,10 +271,10 @@ def game_from_tag(tag: str, options: dict[str, Any] | None, where: str) -> Game:
     :class:`GameError` starting with ``where`` when this installation cannot play it."""
     base, _, version = tag.rpartition("_v")
     if not base or not (base in REGISTRY or base in _plugins()[0] or base in _plugins()[1] or is_external(base)):
-        raise GameError(f"{where}: checkpoint is for game {tag!r}, which this installation does not know")
+        raise GameError(f"{where}: checkpoint is for game {tag!r}, which this version does not know (a plugin not installed?)")
     game = make(base, **(options or {}))
     if game.version_tag != tag:
-        raise GameError(f"{where}: checkpoint is for {tag}, but this installation plays {game.version_tag}")
+        raise GameError(f"{where}: checkpoint is for {tag}, but this version plays {game.version_tag}")
     return game
 
 
