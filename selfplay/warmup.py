@@ -56,11 +56,16 @@ def warm_search(part: str) -> str:
 
 
 def warm_rules(name: str) -> str:
-    """Game ``name``'s rules kernels, each for the types the commands call it with."""
+    """Game ``name``'s rules kernels, each for the types the commands call it with. A plugin that
+    cannot load or fails its checks is skipped with its one-line reason: warming up never fails
+    an install."""
     import games
     from games.testing import check_game
 
-    check_game(games.make(name), num_games=1)
+    try:
+        check_game(games.make(name), num_games=1)
+    except (games.GameError, AssertionError) as e:
+        return f"{name}: skipped: {e}"
     return name
 
 
@@ -83,7 +88,9 @@ def warm(processes: int = 2, progress: bool = True) -> float:
     live = progress and sys.stderr.isatty()
     try:
         for name in done:
-            if live:
+            if ": skipped: " in name:
+                print(f"{chr(13) if live else ''}selfplay warmup: {name}", file=sys.stderr)
+            elif live:
                 print(f"\rselfplay warmup: compiled {name:<16}", end="", file=sys.stderr, flush=True)
     finally:
         if processes > 1:

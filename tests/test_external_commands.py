@@ -95,3 +95,88 @@ def test_bench_search_on_a_spec(capsys):
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["game"] == f"{SPEC}_v3" and report["sims_per_second"] > 0 and report["openspiel"] is None
+
+
+# ----------------------------------------------------------------------------- strength (slow)
+
+#: PettingZoo numbers tic-tac-toe squares down the columns, ours along the rows (test_external.py).
+TTT_TO_NATIVE = np.array([3 * (a % 3) + a // 3 for a in range(9)])
+TEN_MINUTES = ["--preset", "tiny", "--minutes", "10", "--selfplay.num-actors", "2", "--net.kind", "mlp",
+               "--net.layers", "2", "--net.hidden", "128", "--search.num-simulations", "16",
+               "--search.gumbel-considered", "9", "--search.solver", "true", "--selfplay.games-per-actor", "64",
+               "--selfplay.random-opening-moves", "5", "--selfplay.positions-per-generation", "2000",
+               "--learner.lr", "3e-3", "--learner.batch-size", "128", "--learner.samples-per-position", "8",
+               "--learner.buffer-capacity", "20000", "--learner.min-positions", "1000", "--learner.warmup-steps", "50",
+               "--eval.every", "10", "--eval.games", "20", "--eval.visits", "16", "--eval.opponents", "random,greedy",
+               "--run.progress", "false", "--no-final"]
+
+
+def strength(run: Path, games_against_random: int = 200) -> dict:
+    """How a run on tictactoe_v3 plays, as its trainer rates it (eval.visits simulations, its
+    search settings): wrong moves over every reachable position against minimax (each position
+    once, reached by its first history), the raw policy's, and a match against random."""
+    from dataclasses import replace
+
+    from selfplay.agents import NetworkAgent, load_agent, network_search_config
+    from selfplay.arena import play_match
+    from selfplay.inference import load_evaluator
+    from selfplay.train import load_config
+
+    config = load_config(run)
+    game = games.make(config.game, **config.game_options)
+    native = games.make("tictactoe")
+    values: dict[tuple, float] = {}
+
+    def value(position: np.ndarray) -> float:  # minimax, for the player to move in a native position
+        key = tuple(int(x) for x in position)
+        if key not in values:
+            values[key] = max(child_value(position, a) for a in native.legal_actions(position))
+        return values[key]
+
+    def child_value(position: np.ndarray, action: int) -> float:
+        child = native.next_state(position, action)
+        if native.is_terminal(child):
+            return float(native.returns(child)[native.to_play(position)])
+        return -value(child)
+
+    histories: dict[tuple, np.ndarray] = {}  # native position -> one external state reaching it
+
+    def walk(state: np.ndarray) -> None:
+        position = native.play(TTT_TO_NATIVE[state[1:1 + state[0]]])
+        key = tuple(int(x) for x in position)
+        if game.is_terminal(state) or key in histories:
+            return
+        histories[key] = state
+        for a in game.legal_actions(state):
+            walk(game.next_state(state, a))
+
+    walk(game.initial_state())
+    keys = list(histories)
+    states = np.stack([histories[k] for k in keys])
+    evaluator = load_evaluator(run, game)
+    visits = config.eval.visits
+    search = replace(network_search_config(visits, config.search.root_policy), solver=config.search.solver)
+
+    def wrong(agent) -> int:
+        actions = agent.act(states, states[:, 0], 0)
+        return sum(child_value(np.array(k), int(TTT_TO_NATIVE[a])) != value(np.array(k)) for k, a in zip(keys, actions))
+
+    agent = NetworkAgent(game, evaluator, visits, config=search)
+    match = play_match(game, agent, load_agent("random", game), games_against_random, seed=0, progress=False,
+                       stop_when_decided=False)
+    return {"positions": len(keys), "wrong": wrong(agent), "raw_wrong": wrong(NetworkAgent(game, evaluator, 0)),
+            "vs_random": (match.wins, match.draws, match.losses)}
+
+
+@pytest.mark.slow
+def test_tictactoe_v3_through_its_spec_after_ten_minutes(tmp_path):
+    """The command docs/external.md reports: 10 minutes, 2 actor processes, the tic-tac-toe tiny
+    preset's settings given as flags. Prints the strength; asserts it never loses to random."""
+    run = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "selfplay", "train", SPEC, "-o", "max_length=9", "--run-dir", str(run),
+                           *TEN_MINUTES], capture_output=True, text=True, cwd=tmp_path, timeout=20 * 60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = strength(run)
+    print(report)
+    assert report["positions"] == 4520 and report["vs_random"][2] == 0

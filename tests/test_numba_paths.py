@@ -77,3 +77,14 @@ def test_forced_fallback_searches_the_same_tree():
     game = games.make("connect4")
     fast = search.run(game, game.play([3]), search.RolloutEvaluator(), search.SearchConfig(num_simulations=300), seed=5)
     assert out.split(" ", 1) == ["False", f"{fast.visit_counts.tolist()}\n"]
+
+
+def test_warmup_compiles_every_part_and_startup_measures_a_fresh_process():
+    from search.startup import measure_startup
+    from selfplay.warmup import warm
+
+    assert warm(processes=1, progress=False) > 0  # every part, in this process (cached: seconds)
+    report = measure_startup("tictactoe")
+    assert report["cache"] == "as installed" and report["game"] == "tictactoe"
+    assert all(report[k] > 0 for k in ("import_seconds", "first_rollout_search_seconds",
+                                        "first_network_search_seconds", "process_seconds"))
