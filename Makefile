@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/selfplay warmup  # numba's disk cache, so the first command does not compile (~30-60 s here, once)
 	touch $@
 
 venv: $(BIN)/.installed

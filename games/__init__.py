@@ -4,13 +4,15 @@ Depends on nothing else of ours. ``games.make(name, **options)`` builds a :class
 ``games.make_env(name, render_mode=None, **options)`` wraps it as a PettingZoo AEC environment.
 """
 
-from .core import Game, GameError, IllegalMoveError, dihedral_perms
-from .registry import REGISTRY, game_info, list_games, make, parse_options
+from .core import Game, GameError, IllegalMoveError, dihedral_perms, rules_from
+from .registry import REGISTRY, Option, PluginError, game_info, list_games, make, parse_options
 
 __all__ = [
     "Game",
     "GameError",
     "IllegalMoveError",
+    "Option",
+    "PluginError",
     "REGISTRY",
     "dihedral_perms",
     "game_info",
@@ -18,6 +20,7 @@ __all__ = [
     "make",
     "make_env",
     "parse_options",
+    "rules_from",
 ]
 
 

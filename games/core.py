@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping
@@ -62,7 +63,9 @@ __all__ = [
     "KERNEL_NAMES",
     "KERNEL_SIGNATURES",
     "KERNEL_TYPES",
+    "check_kernel",
     "dihedral_perms",
+    "function_pointers_available",
     "integer_option",
     "rules_from",
     "short_repr",
@@ -136,6 +139,91 @@ KERNEL_NAMES: tuple[str, ...] = tuple(KERNEL_SIGNATURES)
 KERNEL_TYPES: tuple[Any, ...] = tuple(types.FunctionType(sig) for sig in KERNEL_SIGNATURES.values())
 
 
+def _reason(error: BaseException) -> str:
+    """The one informative line of an exception (numba's typing errors run to dozens of lines)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Failed in nopython mode pipeline", "During:", "File ")):
+            return f"{type(error).__name__}: {line if len(line) <= 200 else line[:197] + '...'}"
+    return type(error).__name__
+
+
+def _type_text(t: Any) -> str:
+    if isinstance(t, types.Array):
+        dims = [":"] * (t.ndim - 1) + ["::1" if t.layout == "C" else ":"]
+        return f"{'bool' if t.dtype == types.boolean else t.dtype}[{', '.join(dims)}]"
+    return "None" if t == types.none else "bool" if t == types.boolean else str(t)
+
+
+def signature_text(name: str) -> str:
+    """``outcome(int64[::1], int64[::1], int64) -> float64``: a kernel's signature for people."""
+    sig = KERNEL_SIGNATURES[name]
+    return f"{name}({', '.join(map(_type_text, sig.args))}) -> {_type_text(sig.return_type)}"
+
+
+def check_kernel(game_name: str, name: str, kernel: Any) -> None:
+    """Compile ``kernel`` (the rules kernel ``name`` of game ``game_name``) for its exact
+    :data:`KERNEL_SIGNATURES` entry, return type included; a :class:`GameError` naming both if it
+    does not fit. A kernel that returns another type than the signature's would be called
+    through a function pointer of the wrong type, which numba does not check."""
+    signature = KERNEL_SIGNATURES[name]
+    from numba.core.registry import CPUDispatcher
+
+    if not isinstance(kernel, CPUDispatcher):
+        raise GameError(f"{game_name}: kernel {name} is not a numba @njit function (got {short_repr(kernel)})")
+    try:
+        kernel.compile(signature.args)
+    except Exception as e:  # noqa: BLE001 - reported in one line, with the kernel's name
+        raise GameError(f"{game_name}: kernel {name} does not compile as {signature_text(name)}: {_reason(e)}") from None
+    returns = kernel.overloads[tuple(signature.args)].signature.return_type
+    if returns != signature.return_type:
+        raise GameError(
+            f"{game_name}: kernel {name} returns {_type_text(returns)}, not {_type_text(signature.return_type)} "
+            f"as in {signature_text(name)}"
+        )
+
+
+def _wrapper_address_helper() -> Callable | None:
+    """numba's private ``_get_wrapper_address`` (the fast path of :attr:`Game.kernels`), or None
+    when a numba release has moved it."""
+    try:
+        from numba.experimental.function_type import _get_wrapper_address
+    except ImportError:
+        return None
+    return _get_wrapper_address
+
+
+_FALLBACK_WARNED: list[bool] = []
+
+
+def _warn_fallback(reason: str) -> None:
+    """Say once per process that the rules go to search as dispatchers: slower, never silent."""
+    if not _FALLBACK_WARNED:
+        import numba
+
+        _FALLBACK_WARNED.append(True)
+        warnings.warn(
+            f"numba {numba.__version__}: typed function pointers are unavailable ({reason}); the search "
+            f"passes rules kernels as dispatchers, which is slower per call (docs/search.md: numba versions)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def function_pointers_available() -> bool:
+    """Whether :attr:`Game.kernels` can hand search typed function pointers (the fast path)."""
+    helper = _wrapper_address_helper()
+    if helper is None:
+        return False
+    from . import tictactoe
+
+    try:
+        return helper(tictactoe.is_terminal, KERNEL_SIGNATURES["is_terminal"]) > 0
+    except Exception:  # noqa: BLE001 - any failure means no fast path
+        return False
+
+
 class _Rule:
     """One compiled rules kernel as a first-class function argument: it carries its numba type
     (``_numba_type_``) and the address of its compiled C wrapper (``__wrapper_address__``), the
@@ -143,12 +231,10 @@ class _Rule:
 
     __slots__ = ("kernel", "_numba_type_", "_address")
 
-    def __init__(self, kernel: Any, function_type: Any) -> None:
-        from numba.experimental.function_type import _get_wrapper_address
-
+    def __init__(self, kernel: Any, function_type: Any, helper: Callable) -> None:
         self.kernel = kernel  # keeps the compiled code alive
         self._numba_type_ = function_type
-        self._address = _get_wrapper_address(kernel, function_type.signature)
+        self._address = helper(kernel, function_type.signature)
 
     def __wrapper_address__(self) -> int:
         return self._address
@@ -217,9 +303,11 @@ class Game:
     def kernels(self) -> tuple[Any, ...]:
         """The rules kernels in :data:`KERNEL_NAMES` order, for search kernels' arguments.
 
-        Each is compiled for its signature once and handed over as a typed function pointer.
-        A plain numba dispatcher would be typed and resolved again on every call (about 0.1 ms
-        per kernel), which a network search pays at every step.
+        Each is compiled for its exact signature once (a kernel that does not fit is a
+        :class:`GameError` naming it) and handed over as a typed function pointer. A plain numba
+        dispatcher would be typed and resolved again on every call (about 0.1 ms per kernel),
+        which a network search pays at every step. Should a numba release drop the private
+        helper this needs, the dispatchers are used instead, with a ``RuntimeWarning``.
         """
         plain = (
             self.legal_mask_fn,
@@ -229,11 +317,18 @@ class Game:
             self.to_play_fn,
             self.encode_fn,
         )
+        for name, kernel in zip(KERNEL_NAMES, plain):
+            check_kernel(self.name, name, kernel)  # GameError naming a kernel that does not fit
         if self.kernels_may_raise:
             return plain
+        helper = _wrapper_address_helper()
+        if helper is None:
+            _warn_fallback("numba.experimental.function_type._get_wrapper_address is gone")
+            return plain
         try:
-            return tuple(_Rule(kernel, t) for kernel, t in zip(plain, KERNEL_TYPES))
-        except Exception:  # noqa: BLE001 - numba internals moved: the plain dispatchers still work
+            return tuple(_Rule(kernel, t, helper) for kernel, t in zip(plain, KERNEL_TYPES))
+        except Exception as e:  # noqa: BLE001 - numba internals moved: the plain dispatchers still work
+            _warn_fallback(_reason(e))
             return plain
 
     @property

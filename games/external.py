@@ -23,18 +23,20 @@ when no cursor is a prefix, the least recently used one is reset and the history
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 import weakref
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 from numba import njit, objmode
 
-from .core import Game, GameError, IllegalMoveError, rules_from
+from .core import Game, GameError, IllegalMoveError, _reason, integer_option, rules_from, short_repr
 
-__all__ = ["AecAdapter", "AecStats", "from_aec", "stats"]
+__all__ = ["AecAdapter", "AecStats", "from_aec", "from_spec", "stats", "ADAPTER_OPTIONS"]
 
 # params layout
 HANDLE, MAX_LENGTH, NUM_ACTIONS, NUM_SYMMETRIES, INV_PERMS = 0, 1, 2, 3, 4
@@ -564,3 +566,79 @@ def stats(game: Game) -> AecStats:
     if not isinstance(adapter, AecAdapter):
         raise GameError(f"{game.name} is not an external game")
     return adapter.stats
+
+
+# ----------------------------------------------------------------------------- specs
+
+#: Options a spec's adapter takes itself (integers); every other option goes to the env factory.
+ADAPTER_OPTIONS = ("max_length", "seed", "num_cursors", "cache_size")
+_SPEC = re.compile(r"(?:pettingzoo:)?[A-Za-z_][\w.]*(?::[A-Za-z_]\w*)?")
+
+
+def _option_value(text: Any) -> Any:
+    """An env option as given: ``"9"`` -> 9, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool,
+    anything else stays text (values from a saved config arrive already typed)."""
+    if not isinstance(text, str):
+        return text
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def from_spec(spec: str, **options: Any) -> Game:
+    """The external game a spec names, for the command line and for processes that rebuild it.
+
+    ``spec`` is ``pettingzoo:MODULE`` (the module's ``raw_env``, else its ``env``; e.g.
+    ``pettingzoo:pettingzoo.classic.tictactoe_v3``) or ``MODULE:FACTORY`` (any callable that
+    returns an AEC env). ``options``: ``max_length`` (required), ``seed``, ``num_cursors`` and
+    ``cache_size`` go to :func:`from_aec`; all others are keyword arguments of the env factory
+    (``-o board_size=9``), numbers and true/false converted. The game is named ``spec`` and
+    records every option, so ``games.make(game.name, **game.options)`` builds it again (a
+    checkpoint, an actor process, ``--resume``).
+    """
+    if not isinstance(spec, str) or not _SPEC.fullmatch(spec):
+        raise GameError(
+            f"bad external game {short_repr(spec)}: write pettingzoo:MODULE (e.g. "
+            "pettingzoo:pettingzoo.classic.tictactoe_v3) or MODULE:FACTORY"
+        )
+    pettingzoo = spec.startswith("pettingzoo:")
+    module_name, _, factory_name = spec.removeprefix("pettingzoo:").partition(":")
+    if pettingzoo and factory_name:
+        raise GameError(f"{spec}: pettingzoo:MODULE takes no factory; write MODULE:FACTORY instead")
+    if not pettingzoo and not factory_name:
+        raise GameError(f"{spec}: an external game is pettingzoo:MODULE or MODULE:FACTORY")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - one line naming the spec
+        raise GameError(f"{spec}: cannot import {module_name}: {_reason(e)}") from None
+    if pettingzoo:
+        factory_name = "raw_env" if callable(getattr(module, "raw_env", None)) else "env"
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise GameError(f"{spec}: {module_name} has no callable {factory_name}")
+    if "max_length" not in options:
+        raise GameError(f"{spec}: give the most actions a game can take, e.g. -o max_length=9 (tic-tac-toe)")
+    adapter = {k: integer_option(options[k], f"option {k!r} of {spec}") for k in ADAPTER_OPTIONS if k in options}
+    env_kwargs = {k: _option_value(v) for k, v in options.items() if k not in ADAPTER_OPTIONS}
+    recorded = {**adapter, **env_kwargs}
+    recorded.setdefault("seed", 0)
+
+    def env_fn():
+        return factory(**env_kwargs)
+
+    try:
+        game = from_aec(env_fn, **adapter)
+    except GameError as e:
+        raise GameError(f"{spec}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - the env refused its options, or is no AEC env
+        raise GameError(f"{spec}: the env could not be made or read: {_reason(e)}") from None
+    env_name = game.extra["aec_adapter"].env_name
+    return dataclasses.replace(
+        game, name=spec, options=recorded, version=_split_version(env_name)[1],
+        description=f"PettingZoo AEC env {env_name} ({spec}), stepped in Python by games.external.",
+    )

@@ -49,7 +49,8 @@ def _playouts(
     steps = 0
     state = start.copy()
     for _ in range(games):
-        state[:] = start
+        for i in range(start.shape[0]):  # a loop: `state[:] = start` compiles ~3 s of error-message code
+            state[i] = start[i]
         while not is_terminal(params, state):
             legal_mask(params, state, mask)
             apply_action(params, state, random_legal_action(mask, rng))

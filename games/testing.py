@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import KERNEL_NAMES, KERNEL_SIGNATURES, Game, GameError
+from .core import KERNEL_NAMES, Game, GameError, check_kernel
 
 __all__ = ["check_game", "random_states"]
 
@@ -37,11 +37,10 @@ def _check_static(game: Game) -> None:
     assert len(game.agent_names) == len(game.agent_players) >= game.num_players
     assert set(game.agent_players) == set(range(game.num_players)), "every player needs an agent"
     for name in KERNEL_NAMES:  # compiles each kernel for the exact signature search uses
-        fn = getattr(game, f"{name}_fn")
         try:
-            fn.compile(KERNEL_SIGNATURES[name].args)
-        except Exception as e:  # noqa: BLE001 - re-raised with the kernel's name
-            raise AssertionError(f"kernel {name} does not fit {KERNEL_SIGNATURES[name]}: {e}") from e
+            check_kernel(game.name, name, getattr(game, f"{name}_fn"))
+        except GameError as e:
+            raise AssertionError(str(e)) from None
 
 
 def _check_state(game: Game, state: np.ndarray, symmetries: bool) -> None:

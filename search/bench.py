@@ -21,6 +21,7 @@ import numpy as np
 
 import games
 
+from . import kernels
 from .api import Search
 from .config import SearchConfig, SearchError
 from .evaluators import RolloutEvaluator, UniformEvaluator
@@ -103,9 +104,15 @@ def bench_search(
     seconds: float = 3.0,
     seed: int = 0,
     openspiel: bool = True,
+    fallback: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Measure search speed (see the module docstring); returns a JSON-ready dict.
+
+    ``fallback``: measure the search as it runs should numba drop the private fast paths
+    (reference counting in the hot kernels, rules kernels as dispatchers); it calls
+    :func:`search.kernels.force_fallback`, so it must come before any search in the process.
+    ``fast_path`` in the report says which path ran.
 
     ``seconds``: search time to spend on each side (at least one move each). ``openspiel``:
     run OpenSpiel's MCTSBot beside ours (rollout evaluator, games in :data:`OPENSPIEL_NAMES`
@@ -117,6 +124,8 @@ def bench_search(
         raise SearchError(
             f"bench: batch, simulations and seconds must be positive, got {batch}, {simulations}, {seconds}"
         )
+    if fallback:
+        kernels.force_fallback()
     game = games.make(game_name, **options)
     native = RolloutEvaluator() if evaluator == "rollout" else UniformEvaluator()
     report: dict[str, Any] = {
@@ -127,6 +136,7 @@ def bench_search(
         "simulations": simulations,
         "seed": seed,
         **_ours(game, native, batch, simulations, seconds, seed),
+        "fast_path": kernels.fast_path(),
         "openspiel": None,
         "ratio": None,
     }
@@ -146,7 +156,10 @@ def _format(report: dict[str, Any]) -> str:
     lines = [
         f"{report['game']}, {report['evaluator']} evaluator, {report['batch']} game(s) x "
         f"{report['simulations']} simulations: {report['sims_per_second']:,.0f} simulations/s "
-        f"({report['moves']} moves in {report['seconds']:.2f} s; first call {report['first_call_seconds']:.2f} s)"
+        f"({report['moves']} moves in {report['seconds']:.2f} s; first call {report['first_call_seconds']:.2f} s)",
+        "numba {numba}: function pointers {function_pointers}, reference-count-free kernels {refcount_free}".format(
+            **report["fast_path"]
+        ),
     ]
     theirs = report["openspiel"]
     if theirs and "error" not in theirs:
@@ -168,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="search time on each side")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-openspiel", action="store_true", help="skip the OpenSpiel comparison")
+    parser.add_argument("--fallback", action="store_true", help="measure the fallback numba paths (see bench_search)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     try:
         report = bench_search(
-            args.game, args.evaluator, args.batch, args.simulations, args.seconds, args.seed, not args.no_openspiel
+            args.game, args.evaluator, args.batch, args.simulations, args.seconds, args.seed, not args.no_openspiel,
+            args.fallback,
         )
     except (SearchError, games.GameError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
+import numba
 import numpy as np
 from numba import njit, types
 
@@ -35,6 +37,8 @@ __all__ = [
     "expand_and_backup",
     "abandon_leaves",
     "begin_search",
+    "fast_path",
+    "force_fallback",
 ]
 
 UNIFORM, ROLLOUT = 0, 1  # native evaluators
@@ -220,31 +224,111 @@ def _expand_uniform(tree, b, n, mask, value):
 _GAME = (*KERNEL_TYPES, types.int64[::1])  # rules kernels, then params
 
 
+#: What the entry points were compiled with in this process: ``refcount_free`` False once a
+#: hot kernel had to compile with reference counting (numba refused ``_nrt``), None before any.
+#: ``force_fallback`` makes every kernel take the fallbacks (for measuring them; never cached).
+_STATE = {"refcount_free": None, "force_fallback": False, "compiled": 0}
+
+
+def force_fallback() -> None:
+    """Compile every search kernel of this process as if numba had dropped its private fast
+    paths: reference counting on, rules kernels as dispatchers (``Search`` asks this). For
+    measuring the fallback's speed (``selfplay bench search --fallback``); call it before any
+    search. Such kernels are never written to the disk cache, which keys on types, not flags."""
+    if _STATE["compiled"]:
+        raise RuntimeError("force_fallback() must come before the first search of the process")
+    _STATE["force_fallback"] = True
+
+
+def fallback_forced() -> bool:
+    return bool(_STATE["force_fallback"])
+
+
 def _entry(signature, refcount=True):
     """``@njit(signature, cache=True, nogil=True)``, compiled (or loaded from the disk cache) at
     the first call rather than at import, so a command pays only for the kernels it uses. Without
     the GIL, two threads can search two ``Search`` objects at once (one waits on the GPU while
     the other searches).
 
-    ``refcount=False`` compiles without numba's reference counting (``_nrt=False``): for the
-    hot kernels, which allocate nothing (their scratch is ``tree.work_*``) and only borrow arrays
-    the caller owns. With it on, numba wraps many array accesses of the inlined helpers in
-    atomic increments and decrements it cannot prove redundant; they took ~60% of the time of
-    a uniform-evaluator search."""
+    ``refcount=False`` compiles without numba's reference counting (``_nrt=False``, a private
+    option): for the hot kernels, which allocate nothing (their scratch is ``tree.work_*``) and
+    only borrow arrays the caller owns. With it on, numba wraps many array accesses of the
+    inlined helpers in atomic increments and decrements it cannot prove redundant; they took
+    ~60% of the time of a uniform-evaluator search. Should a numba release refuse the option,
+    the kernel compiles with reference counting, slower but correct, and says so once
+    (:func:`fast_path` reports it; a test fails on it)."""
 
     def wrap(fn):
         compiled = None
+
+        def build():
+            forced = _STATE["force_fallback"]
+            options = {"cache": not forced, "nogil": True}
+            if refcount or forced:
+                return njit(signature, **options)(fn)
+            try:
+                kernel = njit(signature, _nrt=False, **options)(fn)
+            except KeyError as e:  # "Unrecognized options: {'_nrt'}"
+                _STATE["refcount_free"] = False
+                warnings.warn(
+                    f"numba {numba.__version__} refuses _nrt=False ({e}); search kernels compile with "
+                    "reference counting, about 2x slower (docs/search.md: numba versions)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return njit(signature, **options)(fn)
+            if _STATE["refcount_free"] is None:
+                _STATE["refcount_free"] = True
+            return kernel
 
         @functools.wraps(fn)
         def call(*args):
             nonlocal compiled
             if compiled is None:
-                compiled = njit(signature, cache=True, nogil=True, _nrt=refcount)(fn)
+                _STATE["compiled"] += 1
+                compiled = build()
             return compiled(*args)
 
+        call.refcount_free = not refcount
         return call
 
     return wrap
+
+
+def _probe(values):
+    total = 0.0
+    view = values[1:]  # a view: numba counts its reference unless told not to
+    for i in range(view.shape[0]):
+        total += view[i]
+    return total
+
+
+def refcounting_removed() -> bool:
+    """Whether ``_nrt=False`` still removes numba's reference counting: a small kernel with an
+    array view, compiled (not cached) with and without it, must have and lose NRT calls."""
+    sig = types.float64(types.float64[::1])
+    try:
+        without = njit(sig, _nrt=False)(_probe)
+    except KeyError:  # the option is gone
+        return False
+    without, with_rc = without.inspect_llvm(sig.args), njit(sig)(_probe).inspect_llvm(sig.args)
+    return "NRT_decref" in with_rc and "NRT_decref" not in without and "NRT_incref" not in without
+
+
+def fast_path() -> dict:
+    """How this numba runs the search: ``{"numba": version, "function_pointers": bool,
+    "refcount_free": bool}``; both True on a supported numba. ``refcount_free`` compiles a
+    probe (about 0.2 s) unless a hot kernel has already been compiled in this process."""
+    from games.core import function_pointers_available
+
+    refcount_free = _STATE["refcount_free"]
+    if refcount_free is None or refcount_free:
+        refcount_free = refcounting_removed()
+    return {
+        "numba": numba.__version__,
+        "function_pointers": function_pointers_available() and not _STATE["force_fallback"],
+        "refcount_free": bool(refcount_free) and not _STATE["force_fallback"],
+    }
 
 
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -169,7 +169,9 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
 def _reset_root(is_terminal, to_play, params, tree, b, state):
     """Make ``state`` the whole tree of game ``b``: one unexpanded root."""
     tree.node_count[b] = 1
-    tree.node_states[b, ROOT, :] = state
+    # Loops, not slice assignments: those compile seconds of error-message code (shape checks).
+    for i in range(state.shape[0]):
+        tree.node_states[b, ROOT, i] = state[i]
     tree.node_visits[b, ROOT] = 0
     tree.node_value_sum[b, ROOT] = 0.0
     tree.node_parent[b, ROOT] = NO_PARENT
@@ -247,9 +249,10 @@ def _keep_subtree(tree, b, keep_root, limit):
         tree.node_solved_value[b, i] = solved_value[old]
         tree.node_parent[b, i] = NO_PARENT if i == 0 else new_of[parent[old]]
         tree.node_action[b, i] = -1 if i == 0 else action[old]
-        tree.node_states[b, i, :] = states[old]
-        tree.children_prior[b, i, :] = prior[old]
+        for j in range(states.shape[1]):  # loops: see _reset_root
+            tree.node_states[b, i, j] = states[old, j]
         for a in range(A):
+            tree.children_prior[b, i, a] = prior[old, a]
             child = children[old, a]
             if child >= 0:
                 child = new_of[child] if new_of[child] >= 0 else UNVISITED
@@ -295,7 +298,8 @@ def advance_roots(
         if reuse and child >= 0 and tree.node_status[b, child] != NEW:
             _keep_subtree(tree, b, child, limit)
         else:
-            state[:] = tree.node_states[b, ROOT]
+            for j in range(state.shape[0]):  # a loop: see _reset_root
+                state[j] = tree.node_states[b, ROOT, j]
             apply_action(params, state, a)
             _reset_root(is_terminal, to_play, params, tree, b, state)
     return -1

@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, types
 
 from games.core import KERNEL_TYPES, Game, GameError
-from games.registry import parse_options
+from games.registry import game_from_tag, parse_options
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
 from .args import integer, number
@@ -367,13 +367,7 @@ def resolve_game(name: str | None, options: dict[str, Any], specs: list[str]) ->
         checkpoint = _checkpoint_game(spec)
         if checkpoint is not None:
             tag, saved = checkpoint
-            base, _, version = tag.rpartition("_v")
-            if base not in games.list_games():
-                raise GameError(f"{spec}: checkpoint is for game {tag!r}, which this version does not know")
-            game = games.make(base, **{**(saved or {}), **options})
-            if game.version_tag != tag:
-                raise GameError(f"{spec}: checkpoint is for {tag}, but this version plays {game.version_tag}")
-            return game
+            return game_from_tag(tag, {**(saved or {}), **options}, spec)  # a built-in, plugin or external game
     raise GameError("no game given: use --game NAME (or give a checkpoint agent, whose game is used)")
 
 

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_game_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("game", help="game name (see `selfplay games`)")
+    p.add_argument("game", help="game name (see `selfplay games`), or an external spec: pettingzoo:MODULE, MODULE:FACTORY")
     p.add_argument(
         "-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)"
     )
@@ -34,16 +34,23 @@ def _add_game_args(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------- selfplay games
 def cmd_games(args) -> int:
     import games
+    from games.registry import plugin_problems
 
-    rows = []
+    rows, problems = [], list(plugin_problems().values())
     for name in games.list_games():
-        info = games.game_info(name)
-        game = games.make(name)
+        try:  # a broken plugin is one line on stderr; the other games still list
+            info = games.game_info(name)
+            game = games.make(name)
+        except games.PluginError as e:
+            problems.append(str(e))
+            continue
         rows.append(
             {
                 "name": name,
                 "version": game.version,
                 "description": info.description,
+                "source": info.source,
+                "module": info.module,
                 "options": {
                     k: {"default": o.default, "choices": list(o.choices) if o.choices else None, "help": o.help}
                     for k, o in info.options.items()
@@ -54,11 +61,14 @@ def cmd_games(args) -> int:
                 "symmetries": game.num_symmetries,
             }
         )
+    for problem in problems:
+        print(f"selfplay: skipped {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r['name']} (v{r['version']}): {r['description']}")
+        origin = "" if r["source"] == "built in" else f"  [plugin: {r['source']}, module {r['module']}]"
+        print(f"{r['name']} (v{r['version']}): {r['description']}{origin}")
         print(
             f"    actions {r['actions']}, observation {'x'.join(map(str, r['observation']))}, "
             f"{len(r['agents'])} agents, {r['symmetries']} symmetries"
@@ -69,6 +79,26 @@ def cmd_games(args) -> int:
                 f" [{', '.join(map(str, choices))}]" if choices else ""
             )
             print(f"    -o {k}={o['default']}{allowed}  {o['help']}")
+    print("external: pettingzoo:MODULE or MODULE:FACTORY with -o max_length=N "
+          "(e.g. pettingzoo:pettingzoo.classic.tictactoe_v3 -o max_length=9; docs/external.md)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- selfplay check-game
+def cmd_check_game(args) -> int:
+    import games
+    from games.testing import check_game
+
+    game = games.make(args.game, **games.parse_options(args.option))
+    try:
+        check_game(game, num_games=args.games)
+    except AssertionError as e:
+        import traceback
+
+        where = traceback.extract_tb(e.__traceback__)[-1]  # a bare assert: show its line
+        print(f"selfplay: {game!r} breaks the game interface: {e or where.line}", file=sys.stderr)
+        return 1
+    print(f"{game!r}: passes the game interface checks ({args.games} random games)")
     return 0
 
 
@@ -136,8 +166,17 @@ def cmd_bench_search(args) -> int:
         simulations=args.simulations,
         seconds=args.seconds,
         openspiel=not args.no_openspiel,
+        fallback=args.fallback,
         **games.parse_options(args.option),
     )
+    print(json.dumps(result, indent=2) if args.json else _format_flat(result))
+    return 0
+
+
+def cmd_bench_startup(args) -> int:
+    from search.startup import measure_startup
+
+    result = measure_startup(args.game, cold=args.cold)
     print(json.dumps(result, indent=2) if args.json else _format_flat(result))
     return 0
 
@@ -169,6 +208,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_games)
 
+    p = sub.add_parser("check-game", help="check a game (a plugin, an external spec) against the game interface")
+    _add_game_args(p)
+    p.add_argument("--games", type=integer(1), default=20, help="random games to play through")
+    p.set_defaults(func=cmd_check_game)
+
     p = sub.add_parser("play-text", help="play a game in the terminal")
     _add_game_args(p)
     p.add_argument(
@@ -181,7 +225,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
-    bsub = bench.add_subparsers(dest="what", metavar="{games,search,brain,strength}", required=True, parser_class=_Parser)
+    bsub = bench.add_subparsers(
+        dest="what", metavar="{games,search,startup,brain,strength}", required=True, parser_class=_Parser
+    )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per measurement")
@@ -194,9 +240,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--simulations", type=integer(1), default=1000, help="simulations per move")
     p.add_argument("--seconds", type=number(0.01, 3600), default=3.0, help="time per measurement")
     p.add_argument("--no-openspiel", action="store_true", help="skip the OpenSpiel side (rollout only)")
+    p.add_argument(
+        "--fallback", action="store_true",
+        help="measure the search as it runs if numba drops the private fast paths (compiles afresh, ~30 s)",
+    )
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
+    p = bsub.add_parser("startup", help="seconds from a new process to its first search (numba cache as installed, or --cold)")
+    p.add_argument("--game", default="connect4")
+    p.add_argument("--cold", action="store_true", help="an empty numba cache: what the first search costs without warmup")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_startup)
     p = bsub.add_parser("brain", help="an exported brain's latency (batch 1) and throughput (batch 64), onnxruntime")
     p.add_argument("path", help="a brain directory or its .onnx file")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 64], help="batch sizes to time")
@@ -225,6 +280,7 @@ _MODULE_COMMANDS = [
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
     ("export", "selfplay.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
+    ("warmup", "selfplay.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
 ]
 
 

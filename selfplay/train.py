@@ -55,6 +55,7 @@ import datetime
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -912,7 +913,8 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
     base = preset(args.game, args.preset or "small", dict(game.options))
     config = with_overrides(base, overrides)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{args.game}-{stamp}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.game)  # an external spec has colons: pettingzoo:...
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{slug}-{stamp}"
     return config, run_dir, False
 
 

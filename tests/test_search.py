@@ -606,6 +606,14 @@ def test_evaluator_edges_of_the_range_are_accepted(ttt):
     assert np.allclose(result.priors[:, 1:].sum(1), 1.0)
 
 
+def test_a_value_past_one_by_float32_rounding_is_clipped(ttt):
+    """onnxruntime's tanh returns 1.0000001 for large inputs; that stopped a training run. A
+    rounding error is clipped to 1, anything larger (-1.0001 above) is still refused."""
+    overshoot = np.nextafter(np.float32(1), np.float32(2))  # 1.0000001
+    result = search.run(ttt, ttt.initial_state(), _answers(overshoot, 0.0, slice(None)), SearchConfig(num_simulations=20))
+    assert result.simulations[0] == 20 and result.root_values[0] <= 1.0
+
+
 def test_finished_games_are_skipped_and_cannot_advance(ttt):
     tree = Search(ttt, np.stack([ttt.play([0, 3, 1, 4, 2]), ttt.initial_state()]), SearchConfig(num_simulations=20))
     result = tree.run(UNIFORM)
