@@ -1,0 +1,352 @@
+"""The league: its bookkeeping against hand-computed values (PFSP weights, opponent choice per
+kind, freezing, resets, the snapshot schedule, the Elo fit, ladder picks), league games in the
+actor, and short tic-tac-toe leagues end to end: the directory, status, ladder ordering, SIGKILL
+and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import games
+from search import SearchConfig
+from selfplay.actor import SELF, Actor, ActorSpec, Pairings, Weights
+from selfplay.config import SelfPlayConfig, preset, with_overrides
+from selfplay.league import (
+    SEED,
+    LeagueConfig,
+    LeagueError,
+    Member,
+    Payoff,
+    Snapshot,
+    freeze_due,
+    opponent_distribution,
+    pfsp_weights,
+    reset_after_freeze,
+)
+from selfplay.league_report import pick_levels, rating_table
+
+ROOT = Path(__file__).resolve().parent.parent
+TTT = games.make("tictactoe")
+
+
+# ----------------------------------------------------------------------------- PFSP and payoff
+
+
+def test_pfsp_weightings_match_hand_computed_values():
+    p = [0.2, 0.5, 0.9]
+    np.testing.assert_allclose(pfsp_weights(p, "squared"), np.array([0.64, 0.25, 0.01]) / 0.90)
+    np.testing.assert_allclose(pfsp_weights(p, "variance"), np.array([0.16, 0.25, 0.09]) / 0.50)
+    np.testing.assert_allclose(pfsp_weights(p, "linear_capped"), np.array([0.5, 0.5, 0.1]) / 1.10)
+    # every weight zero (beaten everyone / p in {0, 1}): uniform, as AlphaStar's pfsp
+    np.testing.assert_allclose(pfsp_weights([1.0, 1.0], "squared"), [0.5, 0.5])
+    np.testing.assert_allclose(pfsp_weights([0.0, 1.0], "variance"), [0.5, 0.5])
+    with pytest.raises(LeagueError, match="unknown PFSP weighting"):
+        pfsp_weights(p, "cubic")
+
+
+def test_payoff_decays_older_games_and_counts_draws_half():
+    payoff = Payoff(decay=0.5)
+    assert payoff.win_rate("main0", "seed") == 0.5  # never met
+    payoff.update("main0", "seed", 3, 0, 1)
+    assert payoff.win_rate("main0", "seed") == 0.75
+    payoff.update("main0", "seed", 0, 2, 2)  # [1.5, 0, 0.5] + [0, 2, 2] = [1.5, 2, 2.5]
+    assert payoff.win_rate("main0", "seed") == pytest.approx((1.5 + 1.0) / 6.0)
+    payoff.forget("main0")
+    assert payoff.win_rate("main0", "seed") == 0.5
+
+
+def _league(rates: dict[tuple[str, str], float]) -> Payoff:
+    """A payoff with the given win rates (each from 100 games, no draws, no decay)."""
+    payoff = Payoff(decay=1.0)
+    for (a, b), p in rates.items():
+        payoff.update(a, b, round(100 * p), 0, 100 - round(100 * p))
+    return payoff
+
+
+MAIN0, MEXP0, LEXP0 = Member("main0", "main"), Member("mexp0", "main_exploiter"), Member("lexp0", "league_exploiter")
+MEMBERS = [MAIN0, MEXP0, LEXP0]
+POOL = [Snapshot(SEED, "", "", 0), Snapshot("main0/g4", "main0", "main", 1), Snapshot("mexp0/g4", "mexp0", "main_exploiter", 2),
+        Snapshot("main0/g8", "main0", "main", 3)]
+
+
+def test_main_agents_mix_selfplay_pfsp_and_verification():
+    config = LeagueConfig()
+    payoff = _league({("main0", SEED): 0.9, ("main0", "main0/g4"): 0.8, ("main0", "mexp0/g4"): 0.8, ("main0", "main0/g8"): 0.6})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL, payoff, config)
+    # PFSP (1-p)^2 over all four: 0.01, 0.04, 0.04, 0.16 (sum 0.25); verification: the one main
+    # snapshot under 70% (main0/g8); self-play: itself
+    expected = {"main0": 0.35, SEED: 0.5 * 0.01 / 0.25, "main0/g4": 0.5 * 0.04 / 0.25, "mexp0/g4": 0.5 * 0.04 / 0.25,
+                "main0/g8": 0.5 * 0.16 / 0.25 + 0.15}
+    assert got.keys() == expected.keys()
+    for name, p in expected.items():
+        assert got[name] == pytest.approx(p)
+    # a main exploiter snapshot it wins under 30% against takes the verification branch first
+    payoff = _league({("main0", "mexp0/g4"): 0.2})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL[:3], payoff, config)
+    # PFSP: seed and main0/g4 unmet (0.25 each), mexp0/g4 0.64: sum 1.14
+    assert got["mexp0/g4"] == pytest.approx(0.5 * 0.64 / 1.14 + 0.15)
+    assert got["main0"] == pytest.approx(0.35)
+    # nothing to verify against (every main snapshot beaten >= 70%): that share plays itself
+    payoff = _league({("main0", "main0/g4"): 0.9})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL[:2], payoff, config)
+    assert got["main0"] == pytest.approx(0.5)
+    # an empty pool: self-play only
+    assert opponent_distribution(MAIN0, MEMBERS, [], Payoff(0.9), config) == {"main0": 1.0}
+
+
+def test_a_main_agent_losing_to_another_main_agent_practises_on_its_snapshots():
+    main1 = Member("main1", "main")
+    members = [MAIN0, main1]
+    pool = [Snapshot("main1/g2", "main1", "main", 1), Snapshot("main1/g4", "main1", "main", 2)]
+    config = LeagueConfig(main_selfplay=1.0, main_pfsp=0.0)
+    payoff = _league({("main0", "main1"): 0.3, ("main0", "main1/g2"): 0.5, ("main0", "main1/g4"): 0.2})
+    got = opponent_distribution(MAIN0, members, pool, payoff, config)
+    # half the self-play branch plays itself, the other half main1's snapshots by p(1-p): 0.25, 0.16
+    assert got == pytest.approx({"main0": 0.5, "main1/g2": 0.5 * 0.25 / 0.41, "main1/g4": 0.5 * 0.16 / 0.41})
+    payoff = _league({("main0", "main1"): 0.31})
+    assert opponent_distribution(MAIN0, members, pool, payoff, config) == pytest.approx({"main0": 0.5, "main1": 0.5})
+
+
+def test_main_exploiters_play_the_main_agent_until_it_wins_too_rarely_then_its_snapshots():
+    config = LeagueConfig()
+    assert opponent_distribution(MEXP0, MEMBERS, POOL, _league({("mexp0", "main0"): 0.11}), config) == {"main0": 1.0}
+    payoff = _league({("mexp0", "main0"): 0.1, ("mexp0", "main0/g8"): 0.2})
+    got = opponent_distribution(MEXP0, MEMBERS, POOL, payoff, config)
+    # main0's snapshots by p(1-p): main0/g4 unmet 0.25, main0/g8 0.16
+    assert got == pytest.approx({"main0/g4": 0.25 / 0.41, "main0/g8": 0.16 / 0.41})
+    # no snapshot of the main agent yet: the main agent anyway
+    assert opponent_distribution(MEXP0, MEMBERS, POOL[:1], payoff, config) == {"main0": 1.0}
+
+
+def test_league_exploiters_play_every_frozen_player_by_capped_pfsp():
+    payoff = _league({("lexp0", SEED): 0.9, ("lexp0", "main0/g4"): 0.2, ("lexp0", "mexp0/g4"): 0.6})
+    got = opponent_distribution(LEXP0, MEMBERS, POOL, payoff, LeagueConfig())
+    # min(0.5, 1-p): 0.1, 0.5, 0.4, and main0/g8 unmet 0.5: sum 1.5
+    assert got == pytest.approx({SEED: 0.1 / 1.5, "main0/g4": 0.5 / 1.5, "mexp0/g4": 0.4 / 1.5, "main0/g8": 0.5 / 1.5})
+
+
+# ----------------------------------------------------------------------------- freezing and resets
+
+
+def test_freezing_needs_the_minimum_budget_and_70_percent_against_everyone_or_the_maximum():
+    config = LeagueConfig(min_generations=3, max_generations=6)
+    all_beaten = _league({("main0", s.name): 0.7 for s in POOL})
+    member = Member("main0", "main", since_freeze=2)
+    assert not freeze_due(member, MEMBERS, POOL, all_beaten, config)  # too early, however strong
+    member.since_freeze = 3
+    assert freeze_due(member, MEMBERS, POOL, all_beaten, config)
+    one_short = _league({**{("main0", s.name): 0.7 for s in POOL}, ("main0", "main0/g8"): 0.69})
+    assert not freeze_due(member, MEMBERS, POOL, one_short, config)
+    unmet = _league({("main0", s.name): 0.9 for s in POOL[:3]})  # main0/g8 never met: 0.5
+    assert not freeze_due(member, MEMBERS, POOL, unmet, config)
+    member.since_freeze = 6
+    assert freeze_due(member, MEMBERS, POOL, Payoff(0.9), config)  # the maximum, whatever the rates
+    # main exploiters are judged against the current main agents only
+    exploiter = Member("mexp0", "main_exploiter", since_freeze=3)
+    assert freeze_due(exploiter, MEMBERS, POOL, _league({("mexp0", "main0"): 0.75}), config)
+    assert not freeze_due(exploiter, MEMBERS, POOL, _league({("mexp0", "main0"): 0.6, ("mexp0", SEED): 1.0}), config)
+
+
+def test_resets_after_a_freeze_main_never_main_exploiters_always_league_exploiters_a_quarter():
+    config = LeagueConfig()
+    rng = np.random.default_rng(0)
+    assert not any(reset_after_freeze(MAIN0, config, rng) for _ in range(100))
+    assert all(reset_after_freeze(MEXP0, config, rng) for _ in range(100))
+    share = np.mean([reset_after_freeze(LEXP0, config, rng) for _ in range(4000)])
+    assert abs(share - 0.25) < 0.03  # 4.4 standard errors
+    # the draw comes from the league's generator: the same seed, the same resets
+    a = [reset_after_freeze(LEXP0, config, np.random.default_rng(7)) for _ in range(3)]
+    assert a == [reset_after_freeze(LEXP0, config, np.random.default_rng(7)) for _ in range(3)]
+
+
+def test_bad_league_settings_are_one_line():
+    with pytest.raises(LeagueError, match="main_agents must be >= 1"):
+        LeagueConfig(main_agents=0)
+    with pytest.raises(LeagueError, match="min_generations <= max_generations"):
+        LeagueConfig(min_generations=5, max_generations=4)
+    with pytest.raises(LeagueError, match="main_selfplay \\+ main_pfsp must be <= 1"):
+        LeagueConfig(main_selfplay=0.6, main_pfsp=0.5)
+    with pytest.raises(LeagueError, match="unknown field"):
+        LeagueConfig.from_dict({"main_agent": 2})
+
+
+# ----------------------------------------------------------------------------- ratings and ladder
+
+
+def test_elo_from_the_game_log_matches_the_hand_computed_fit():
+    lines = [{"seq": 1, "t": 1.0, "learner": "main0/g0", "opponent": SEED, "wins": 3, "draws": 0, "losses": 1},
+             {"seq": 2, "t": 2.0, "learner": "main0/g0", "opponent": SEED, "wins": 0, "draws": 2, "losses": 0}]
+    ratings = rating_table(lines).ratings()
+    # 3 wins, 2 draws, 1 loss, plus the prior's 2 virtual draws: 3 + 4/2 = 5 points of 8, and the
+    # logistic Elo of 5/8 is 400 log10(5/3) = 88.74
+    assert ratings[SEED] == 0.0
+    assert ratings["main0/g0"] == pytest.approx(400 * math.log10(5 / 3), abs=0.01)
+    lo, hi = rating_table(lines).intervals()["main0/g0"]
+    # 95% interval from the curvature: 1 / (n p (1-p)) = 1 / (8 * 5/8 * 3/8) nats^2
+    half = 1.959964 * math.sqrt(1 / (8 * 5 / 8 * 3 / 8)) * 400 / math.log(10)
+    assert (lo, hi) == pytest.approx((88.74 - half, 88.74 + half), abs=0.02)
+
+
+def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
+    elos = {"a": 0.0, "b": 10.0, "c": 95.0, "d": 100.0, "e": 200.0, "f": 210.0}
+    assert pick_levels(elos, 3) == ["a", "d", "f"]  # targets 0, 105, 210
+    assert pick_levels(elos, 1) == ["a"]
+    assert pick_levels({"x": 5.0, "y": 1.0}, 5) == ["y", "x"]
+
+
+# ----------------------------------------------------------------------------- league games in the actor
+
+
+class _Prefers:
+    """A fake network: a large logit on the lowest (or highest) legal cell, value 0."""
+
+    def __init__(self, lowest: bool) -> None:
+        self.lowest = lowest
+        self.calls = 0
+
+    def __call__(self, obs, mask):
+        self.calls += 1
+        n, A = mask.shape
+        ranks = np.arange(A, dtype=np.float32)[None].repeat(n, 0)
+        logits = np.where(mask, 10.0 * (A - ranks if self.lowest else ranks), -np.inf).astype(np.float32)
+        return logits, np.zeros(n, np.float32)
+
+
+def test_versus_games_search_each_side_with_its_own_network_and_learn_only_the_learners_moves():
+    spec = ActorSpec("tictactoe", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0,
+                                                   reuse_tree=True),
+                     SelfPlayConfig(games_per_actor=8), seed=1)
+    actor = Actor(spec)
+    learner, opponent = _Prefers(lowest=False), _Prefers(lowest=True)
+    actor.set_evaluator(0, learner)
+    # set_pairings builds evaluators from weights; a fake network goes into its cache directly
+    actor._opponents = {"rival": opponent}
+    actor.pairings = Pairings(("rival",), (1.0,), {"rival": Weights("onnx", b"")})
+    actor._draw_opponents(np.arange(8))
+    positions, stats = actor.play(60)
+    assert learner.calls and opponent.calls
+    assert stats.games == len(stats.results) > 0
+    for row in range(len(positions)):
+        obs, policy = positions.obs[row], positions.policy[row]
+        empty = np.flatnonzero(obs.sum(axis=0).reshape(-1) == 0)
+        # every learned move is the learner's: its search (its own network) favours the highest empty cell
+        assert policy.argmax() == empty.max()
+    # each side moved as its own network says: the learner's seat from the results, the game replayed
+    name, seat, score = stats.results[0]
+    assert name == "rival" and seat in (0, 1) and score in (-1.0, 0.0, 1.0)
+    # about half the moves are learned (the learner's side only); self-play learns every move
+    assert len(positions) < 0.7 * stats.full_moves
+
+
+def test_pairings_check_their_probabilities_and_weights():
+    with pytest.raises(ValueError, match="sum to 1"):
+        Pairings((SELF, "a"), (0.5, 0.6), {"a": Weights("onnx", b"")})
+    with pytest.raises(ValueError, match="no weights for a"):
+        Pairings((SELF, "a"), (0.5, 0.5), {})
+
+
+# ----------------------------------------------------------------------------- whole leagues
+
+#: Flags of a league that takes a few seconds per turn on two busy cores.
+FAST = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-actor", "16",
+        "--selfplay.positions-per-generation", "100", "--search.num-simulations", "4", "--search.gumbel-considered", "4",
+        "--learner.batch-size", "32", "--learner.min-positions", "50", "--learner.threads", "1",
+        "--league.min-generations", "2", "--league.max-generations", "3", "--league.plot-seconds", "3"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _league_command(run: Path, minutes: float, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "selfplay.league_run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
+
+
+def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
+    from selfplay.league_report import status_text, write_ladder
+    from selfplay.league_run import load_state, read_log
+
+    run = tmp_path / "league"
+    done = subprocess.run(_league_command(run, 1.0), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_state(run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["league"]["main_agents"] == 1 and config["train"]["game"] == "tictactoe"
+    for name in ("payoff.png", "elo.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = read_log(run)
+    assert [line["seq"] for line in lines] == list(range(1, state["seq"] + 1))
+    # the snapshot schedule: every member is frozen every 2-3 of its generations; main exploiters
+    # restart from the seed after each freeze (a reset line, a new incarnation)
+    names = [s["name"] for s in state["snapshots"]]
+    assert names[0] == SEED
+    main = [int(n.split("/g")[1]) for n in names if n.startswith("main0/")]
+    assert main and all(step in (2, 3) for step in np.diff([0, *main]))  # main agents are never reset
+    mexp = [n for n in names if n.startswith("mexp0")]
+    assert all(int(n.split("/g")[1]) in (2, 3) for n in mexp)  # each from a fresh incarnation
+    resets = [line for line in lines if line.get("event") == "reset" and line["member"] == "mexp0"]
+    assert len(resets) == len(mexp) == state["members"][1]["incarnation"]
+    text = status_text(run)
+    assert "main0 ->" in text and "seed (frozen)" in text
+    # the ladder: three levels, each beating the one below in more than half of its games
+    summary = write_ladder(run, levels=3, games=40, visits=0)
+    ladder = json.loads((run / "ladder" / "ladder.json").read_text())
+    assert len(ladder["levels"]) == 3, summary
+    elos = [level["elo"] for level in ladder["levels"]]
+    assert elos == sorted(elos)
+    for level in ladder["levels"][1:]:
+        assert level["vs_below"]["score"] > 0.5, summary
+        assert (run / "ladder" / level["checkpoint"]).exists()
+
+
+def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_path):
+    from selfplay.checkpoint import load_checkpoint
+    from selfplay.league_run import load_state, read_log
+
+    seed = int(os.environ.get("SELFPLAY_TEST_SEED") or random.randrange(1 << 30))
+    print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
+    rng = random.Random(seed)
+    run = tmp_path / "league"
+    process = subprocess.Popen(_league_command(run, 5.0), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not ((run / "league.json").exists() and load_state(run)["turn"] >= 4):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "the league did not get going"
+        time.sleep(0.1)
+    time.sleep(rng.uniform(0.0, 3.0))
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stderr.close()
+    before = load_state(run)
+    committed = read_log(run, upto=before["seq"])
+    assert len(committed) == before["seq"]  # every committed game record is on disk
+    for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
+        load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
+    # resume for a few more turns
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--minutes",
+                              str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = load_state(run)
+    assert after["turn"] > before["turn"]
+    assert read_log(run)[: len(committed)] == committed  # the old records, unchanged, then new ones
+    assert {s["name"] for s in before["snapshots"]} <= {s["name"] for s in after["snapshots"]}
+    for member in after["members"]:
+        label = member["name"] if member["incarnation"] == 0 else f"{member['name']}.{member['incarnation']}"
+        assert load_checkpoint(run / "members" / label).step == member["generation"]
+    # the ratings cover every committed game
+    ratings = json.loads((run / "ratings.json").read_text())
+    games_rated = sum(m["wins"] + m["draws"] + m["losses"] for m in ratings["matches"])
+    assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in read_log(run) if "opponent" in l)
