@@ -220,16 +220,19 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
     save(fig, "elo.png")
 
 
-def _candidates(run_dir: Path, state: dict) -> dict[str, Path]:
-    """``{player: checkpoint sidecar}``: snapshots on disk and each member's latest checkpoint."""
+def _candidates(run_dir: Path, state: dict, kinds: tuple[str, ...]) -> dict[str, Path]:
+    """``{player: checkpoint sidecar}``: the seed, the snapshots on disk and each member's latest
+    checkpoint, of members of ``kinds``."""
     from .checkpoint import list_checkpoints
 
     out = {}
     for s in state["snapshots"]:
         path = run_dir / "snapshots" / f"ckpt-{s['step']:06d}.json"
-        if path.exists():
+        if path.exists() and (s["kind"] in kinds or s["name"] == "seed"):
             out[s["name"]] = path
     for m in state["members"]:
+        if m["kind"] not in kinds:
+            continue
         label = m["name"] if m["incarnation"] == 0 else f"{m['name']}.{m['incarnation']}"
         sidecars = list_checkpoints(run_dir / "members" / label)
         mine = [p for p in sidecars if int(p.stem.split("-")[1]) == m["generation"]]
@@ -239,11 +242,15 @@ def _candidates(run_dir: Path, state: dict) -> dict[str, Path]:
 
 
 def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int = 0, seed: int = 0,
-                 opening_moves: int = 2) -> str:
+                 opening_moves: int = 2, kinds: tuple[str, ...] = ("main",)) -> str:
     """Pick ``levels`` networks spaced in Elo, play each against its neighbours (``games`` each,
     ``visits`` simulations per move, 0 the raw policy; each pair of games from its own
     ``opening_moves`` random plies, since a raw policy plays one game per colour otherwise), and write ``ladder/level-K/`` (a
-    checkpoint, ready for ``selfplay export``) and ``ladder/ladder.json``. Returns a summary."""
+    checkpoint, ready for ``selfplay export``) and ``ladder/ladder.json``. Returns a summary.
+
+    Levels come from the seed and the networks of members of ``kinds``: by default the main
+    agents' line, which grows stronger against everything. Exploiters are strong against their
+    targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
     import games as games_module
 
     from .agents import NetworkAgent, network_search_config
@@ -259,7 +266,7 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     state = load_state(run_dir)
     table = rating_table(read_log(run_dir, upto=state["seq"]))
     ratings, intervals = table.ratings(), table.intervals()
-    candidates = {name: path for name, path in _candidates(run_dir, state).items() if name in ratings}
+    candidates = {name: path for name, path in _candidates(run_dir, state, tuple(kinds)).items() if name in ratings}
     if len(candidates) < 2:
         raise LeagueError(f"{run_dir}: fewer than two rated networks on disk; let the league run longer")
     chosen = pick_levels({name: ratings[name] for name in candidates}, levels)

@@ -546,6 +546,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--games", type=int, default=40, help="ladder: games between neighbouring levels")
     parser.add_argument("--visits", type=int, default=0, help="ladder: simulations per move in those games (0: raw policy, an NPC's brain)")
     parser.add_argument("--opening-moves", type=int, default=2, help="ladder: random plies opening each pair of games")
+    parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
+                        "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
     add_config_arguments(parser)
 
@@ -587,7 +589,8 @@ def main(args: argparse.Namespace) -> int:
             if args.target == "status":
                 print(status_text(args.directory))
             else:
-                print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves))
+                print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves,
+                                   kinds=tuple(k.strip() for k in args.kinds.split(","))))
             return 0
         config, run_dir, resume = config_from_args(args)
         if args.print_config:

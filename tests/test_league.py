@@ -278,7 +278,7 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     from selfplay.league_run import load_state, read_log
 
     run = tmp_path / "league"
-    done = subprocess.run(_league_command(run, 1.0), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_league_command(run, 0.8), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
     config = json.loads((run / "config.json").read_text())
