@@ -317,3 +317,108 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
                       f"(+{below['wins']:.0f} ={below['draws']:.0f} -{below['losses']:.0f})" if below else ""))
     out.append(f"export a level: selfplay export {target}/level-1 --out brains/level-1")
     return "\n".join(out)
+
+
+FINAL_FILE = "final.json"
+
+
+def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[int, ...] | None = None,
+                 opponents: list[str] | None = None, log=None, max_snapshots: int = 8) -> dict:
+    """How each main agent's latest network fares against every snapshot on disk and every
+    fixed opponent (default: the train config's ``eval.final_opponents``, e.g. the arena's
+    scripts and ``mcts:200``), with search (``eval.final_visits``) **and** as a raw policy (0
+    visits, what a game engine runs as an NPC brain). ``games`` per pairing (default
+    ``eval.final_games``); at most ``max_snapshots`` snapshots, evenly spaced. Writes ``final.json`` and ``final.png``; returns the report."""
+    import games as games_module
+
+    from .actor import evaluator_from_weights
+    from .agents import NetworkAgent, load_agent, network_search_config
+    from .arena import play_match
+    from .checkpoint import atomic_write, load_checkpoint
+    from .elo import score_interval
+    from .league_run import load_run_config, load_state
+    from .train import export_weights
+
+    run_dir = Path(run_dir)
+    config, state = load_run_config(run_dir), load_state(run_dir)
+    evaluation = config.train.eval
+    games = games or evaluation.final_games
+    visits = visits if visits is not None else (evaluation.final_visits, 0)
+    opponents = opponents if opponents is not None else evaluation.final_opponent_specs
+    game = games_module.make(config.train.game, **config.train.game_options)
+    networks = _candidates(run_dir, state, ("main", "main_exploiter", "league_exploiter"))
+    evaluators = {}
+
+    def evaluator(name: str):
+        if name not in evaluators:
+            model = load_checkpoint(networks[name], expect_game=game).build_model()
+            evaluators[name] = evaluator_from_weights(export_weights(model, game, "cpu", "onnx"), game)
+        return evaluators[name]
+
+    def agent(name: str, v: int):
+        search = network_search_config(v, config.train.search.root_policy) if v else None
+        return NetworkAgent(game, evaluator(name), v, config=search, name=f"{name}@{v}")
+
+    report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}
+    frozen = [s["name"] for s in state["snapshots"] if s["name"] in networks]
+    if len(frozen) > max_snapshots:  # evenly spaced over the league's history, the latest included
+        frozen = [frozen[round(k)] for k in np.linspace(0, len(frozen) - 1, max_snapshots)]
+    mains = [m for m in state["members"] if m["kind"] == "main"]
+    for m in mains:
+        label = m["name"] if m["incarnation"] == 0 else f"{m['name']}.{m['incarnation']}"
+        me = f"{label}/g{m['generation']}"
+        if me not in networks:
+            continue
+        snapshots = [name for name in frozen if name != me]
+        rows = []
+        for v in visits:
+            for opponent in opponents + snapshots:
+                other = agent(opponent, v) if opponent in networks else load_agent(opponent, game, visits=v)
+                result = play_match(game, agent(me, v), other, games, seed=len(rows), opening_moves=evaluation.opening_moves,
+                                    batch_size=games, stop_when_decided=False)
+                lo, hi = score_interval(result.wins, result.draws, result.losses)
+                rows.append({"visits": v, "opponent": opponent, "wins": result.wins, "draws": result.draws,
+                             "losses": result.losses, "score": result.score, "score_ci95": [lo, hi]})
+                if log:
+                    log(f"  {me}@{v} vs {opponent}: {100 * result.score:.1f}% (+{result.wins} ={result.draws} "
+                        f"-{result.losses}), 95% {100 * lo:.0f}..{100 * hi:.0f}%")
+        report["agents"].append({"player": me, "matches": rows})
+    with atomic_write(run_dir / FINAL_FILE) as f:
+        f.write(json.dumps(report, indent=1).encode())
+    _plot_final(run_dir, report)
+    return report
+
+
+def _plot_final(run_dir: Path, report: dict) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import atomic_write
+
+    for entry in report["agents"][:1]:
+        opponents = list(dict.fromkeys(r["opponent"] for r in entry["matches"]))
+        fig, ax = plt.subplots(figsize=(8, max(3.0, 0.3 * len(opponents) + 1.5)))
+        height = 0.8 / max(1, len(report["visits"]))
+        for k, v in enumerate(report["visits"]):
+            rows = {r["opponent"]: r for r in entry["matches"] if r["visits"] == v}
+            ys = np.arange(len(opponents)) + k * height
+            scores = [rows[o]["score"] if o in rows else np.nan for o in opponents]
+            errors = np.array([[rows[o]["score"] - rows[o]["score_ci95"][0], rows[o]["score_ci95"][1] - rows[o]["score"]]
+                               if o in rows else [0, 0] for o in opponents]).T
+            ax.barh(ys, scores, height=height, xerr=errors, label=f"{v} visits" + (" (raw policy)" if v == 0 else ""))
+        ax.set_yticks(np.arange(len(opponents)) + height * (len(report["visits"]) - 1) / 2, opponents, fontsize=7)
+        ax.axvline(0.5, color="grey", lw=0.6, ls=":")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("score (wins + draws / 2), 95% interval")
+        ax.set_title(f"{entry['player']} against every opponent, {report['games']} games each")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        plt.close(fig)
+        with atomic_write(run_dir / "final.png") as f:
+            f.write(buffer.getvalue())

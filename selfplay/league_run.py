@@ -500,8 +500,9 @@ class League:
             self.log(text)
 
 
-def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = False) -> League:
-    """Run (or resume) a league in ``run_dir``; a new one writes ``config.json`` first."""
+def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True) -> League:
+    """Run (or resume) a league in ``run_dir``; a new one writes ``config.json`` first. At the
+    end, unless stopped: the final matches (selfplay.league_report.final_report)."""
     from .checkpoint import atomic_write
 
     run_dir = Path(run_dir)
@@ -516,6 +517,14 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
         league.run()
         if league.stop.reason:
             league.log(f"stopped ({league.elapsed() / 60:.1f} min); resume with: selfplay league --resume {run_dir}")
+            return league
+    if final_report and config.train.eval.final_games:
+        from .league_report import final_report as report
+
+        league.log(f"final matches of the main agents ({config.train.eval.final_games} games each, "
+                   f"{config.train.eval.final_visits} visits and the raw policy):")
+        report(run_dir, log=league.log)
+    league.log(f"status: selfplay league status {run_dir}; ladder: selfplay league ladder {run_dir} --levels 5")
     return league
 
 
@@ -534,7 +543,8 @@ def _league_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``selfplay league GAME ...``, ``selfplay league status DIR``, ``selfplay league ladder DIR``."""
-    parser.add_argument("target", nargs="?", help="the game to train a league on; or 'status' or 'ladder'")
+    parser.add_argument("target", nargs="?", help="the game to train a league on; or 'status', 'ladder' or 'final' "
+                        "(the main agents against every snapshot and eval.final_opponents, with search and raw)")
     parser.add_argument("directory", nargs="?", help="with status or ladder: the league directory")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     parser.add_argument("--preset", choices=PRESETS, default=None, help="the members' training preset (default: small)")
@@ -542,8 +552,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", default=None, metavar="DIR", help="continue the league in DIR; may change only: "
                         + ", ".join(sorted(RESUME_SAFE)))
     parser.add_argument("--print-config", action="store_true", help="print the league's full config as JSON and exit")
+    parser.add_argument("--no-final", action="store_true", help="skip the final matches of the main agents")
     parser.add_argument("--levels", type=int, default=5, help="ladder: levels, from beginner to strongest")
-    parser.add_argument("--games", type=int, default=40, help="ladder: games between neighbouring levels")
+    parser.add_argument("--games", type=int, default=40, help="ladder: games between neighbouring levels; final: games per pairing")
     parser.add_argument("--visits", type=int, default=0, help="ladder: simulations per move in those games (0: raw policy, an NPC's brain)")
     parser.add_argument("--opening-moves", type=int, default=2, help="ladder: random plies opening each pair of games")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
@@ -581,13 +592,17 @@ def main(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay train: before torch loads
     try:
-        if args.target in ("status", "ladder"):
+        if args.target in ("status", "ladder", "final"):
             if not args.directory:
                 raise LeagueError(f"selfplay league {args.target} DIR: give the league directory")
             from .league_report import status_text, write_ladder
 
             if args.target == "status":
                 print(status_text(args.directory))
+            elif args.target == "final":
+                from .league_report import final_report
+
+                final_report(args.directory, games=args.games, log=print)
             else:
                 print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves,
                                    kinds=tuple(k.strip() for k in args.kinds.split(","))))
@@ -596,7 +611,7 @@ def main(args: argparse.Namespace) -> int:
         if args.print_config:
             print(json.dumps(config.to_dict(), indent=1))
             return 0
-        run_league(config, run_dir, resume=resume)
+        run_league(config, run_dir, resume=resume, final_report=not args.no_final)
     except (ConfigError, CheckpointError) as e:
         raise LeagueError(" ".join(str(e).split())) from None
     return 0

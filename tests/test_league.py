@@ -262,7 +262,8 @@ def test_pairings_check_their_probabilities_and_weights():
 FAST = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-actor", "16",
         "--selfplay.positions-per-generation", "100", "--search.num-simulations", "4", "--search.gumbel-considered", "4",
         "--learner.batch-size", "32", "--learner.min-positions", "50", "--learner.threads", "1",
-        "--league.min-generations", "2", "--league.max-generations", "3", "--league.plot-seconds", "3"]
+        "--league.min-generations", "2", "--league.max-generations", "3", "--league.plot-seconds", "3",
+        "--eval.final-opponents", "random", "--eval.final-games", "4"]
 
 
 def _env() -> dict:
@@ -299,6 +300,11 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     assert len(resets) == len(mexp) == state["members"][1]["incarnation"]
     text = status_text(run)
     assert "main0 ->" in text and "seed (frozen)" in text
+    # the final matches: the main agent with search and raw, against random and the snapshots
+    final = json.loads((run / "final.json").read_text())
+    matches = final["agents"][0]["matches"]
+    assert {m["visits"] for m in matches} == {16, 0} and {"random", SEED} <= {m["opponent"] for m in matches}
+    assert (run / "final.png").exists()
     # the ladder: three levels, each beating the one below in more than half of its games
     summary = write_ladder(run, levels=3, games=40, visits=0)
     ladder = json.loads((run / "ladder" / "ladder.json").read_text())
@@ -318,7 +324,7 @@ def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_
     print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
     rng = random.Random(seed)
     run = tmp_path / "league"
-    process = subprocess.Popen(_league_command(run, 5.0), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(_league_command(run, 5.0, "--no-final"), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 180
     while not ((run / "league.json").exists() and load_state(run)["turn"] >= 4):
@@ -335,7 +341,7 @@ def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_
     for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
         load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
     # resume for a few more turns
-    resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--minutes",
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final", "--minutes",
                               str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
