@@ -297,9 +297,10 @@ class League:
         # the log: only committed lines (a crash may have left a later or a torn one)
         lines = read_log(self.run_dir, upto=self.seq)
         log_path = self.run_dir / LOG_FILE
-        if log_path.exists() and log_path.read_bytes().count(b"\n") != len(lines):
+        committed = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        if log_path.exists() and log_path.read_bytes() != committed:  # later lines, or a torn one
             with atomic_write(log_path) as f:
-                f.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+                f.write(committed)
             self.log(f"{LOG_FILE}: dropped the lines of the turn that was not committed")
         # snapshots the state does not name (frozen in the uncommitted turn)
         known = {s.step for s in self.snapshots}
@@ -378,7 +379,7 @@ class League:
                 player = SELF
             elif label in by_name:
                 player = by_name[label].player
-                weights[player] = self.trainers[label]._weights()
+                weights[player] = self.trainers[label].weights()
             else:
                 player = label
                 weights[player] = self._snapshot_weights(label)
@@ -506,7 +507,13 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
     from .checkpoint import atomic_write
 
     run_dir = Path(run_dir)
-    if not resume:
+    if resume and not (run_dir / STATE_FILE).exists() and (run_dir / CONFIG_FILE).exists():
+        # killed before its first commit: nothing was played; start it afresh with its config
+        for name in (SNAPSHOTS, MEMBERS):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        (run_dir / LOG_FILE).unlink(missing_ok=True)
+        resume = False
+    elif not resume:
         if (run_dir / CONFIG_FILE).exists():
             raise LeagueError(f"{run_dir} already holds a league: resume it with --resume {run_dir}")
         run_dir.mkdir(parents=True, exist_ok=True)

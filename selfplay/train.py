@@ -560,6 +560,11 @@ class Trainer:
             state.resign_threshold = calibrate_resign_threshold(
                 state.resign_games, sp.resign_target, sp.resign_margin, sp.resign_floor, sp.resign_ceiling)
 
+    def weights(self):
+        """The current network as a :class:`selfplay.actor.Weights` message (a league's other
+        learners play against it)."""
+        return self._weights()
+
     def _weights(self):
         """The current network as a message for the actors (ONNX on the CPU, safetensors for
         torch), made once per generation."""
