@@ -77,7 +77,7 @@ from .league import (
 )
 from .train import StopRequest
 
-__all__ = ["League", "LeagueRunConfig", "add_arguments", "main", "run_league"]
+__all__ = ["League", "LeagueRunConfig", "add_arguments", "main", "run_exploiter", "run_league"]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "league.json"
@@ -535,6 +535,57 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
     return league
 
 
+# ----------------------------------------------------------------------------- exploitability
+
+EXPLOIT_FILE = "exploit.json"
+
+
+def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, games_: int = 100,
+                  visits: int | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Exploitability: train a fresh learner (``config``, a Trainer in ``run_dir``) against the
+    fixed network ``target`` only (a checkpoint or run directory) for ``config.run.minutes``, then
+    play it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``).
+    The lower the exploiter's score, the harder the target is to exploit. Writes ``exploit.json``."""
+    from .actor import Pairings
+    from .agents import NetworkAgent, network_search_config
+    from .arena import play_match
+    from .checkpoint import atomic_write, load_checkpoint
+    from .actor import evaluator_from_weights
+    from .elo import score_interval
+    from .train import CONFIG_FILE as TRAIN_CONFIG, Trainer, export_weights
+
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    run_dir = Path(run_dir)
+    if (run_dir / TRAIN_CONFIG).exists():
+        raise LeagueError(f"{run_dir} already holds a run; choose another --run-dir")
+    game = games.make(config.game, **config.game_options)
+    aim = load_checkpoint(target, expect_game=game)
+    aim_weights = export_weights(aim.build_model(), game, "cpu", "onnx")
+    trainer_config = with_overrides(config, {"eval.every": 0, "eval.final_games": 0})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir / TRAIN_CONFIG) as f:
+        f.write(json.dumps(trainer_config.to_dict(), indent=1).encode())
+    with StopRequest() as stop:
+        trainer = Trainer(trainer_config, run_dir, stop=stop, log=log)
+        trainer.pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
+        trainer.run()
+    visits = config.eval.final_visits if visits is None else visits
+    search = network_search_config(visits, config.search.root_policy) if visits else None
+    me = NetworkAgent(game, evaluator_from_weights(trainer.weights(), game), visits, config=search, name="exploiter")
+    them = NetworkAgent(game, evaluator_from_weights(aim_weights, game), visits, config=search, name=str(target))
+    result = play_match(game, me, them, games_, seed=1, opening_moves=config.eval.opening_moves, batch_size=games_,
+                        stop_when_decided=False)
+    lo, hi = score_interval(result.wins, result.draws, result.losses)
+    report = {"target": str(target), "minutes": config.run.minutes, "generations": trainer.state.generation,
+              "visits": visits, "wins": result.wins, "draws": result.draws, "losses": result.losses,
+              "score": result.score, "score_ci95": [lo, hi]}
+    with atomic_write(run_dir / EXPLOIT_FILE) as f:
+        f.write(json.dumps(report, indent=1).encode())
+    log(f"exploiter after {trainer.state.generation} generations scores {100 * result.score:.1f}% against {target} "
+        f"(+{result.wins} ={result.draws} -{result.losses}; 95% {100 * lo:.0f}..{100 * hi:.0f}%) at {visits} visits")
+    return report
+
+
 # ----------------------------------------------------------------------------- command line
 
 
@@ -551,8 +602,10 @@ def _league_flags(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``selfplay league GAME ...``, ``selfplay league status DIR``, ``selfplay league ladder DIR``."""
     parser.add_argument("target", nargs="?", help="the game to train a league on; or 'status', 'ladder' or 'final' "
-                        "(the main agents against every snapshot and eval.final_opponents, with search and raw)")
-    parser.add_argument("directory", nargs="?", help="with status or ladder: the league directory")
+                        "(the main agents against every snapshot and eval.final_opponents, with search and raw), or "
+                        "'exploit' (train a fresh learner against one fixed network for --minutes, then play it)")
+    parser.add_argument("directory", nargs="?", help="with status, ladder, final: the league directory; with exploit: "
+                        "the network to exploit")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     parser.add_argument("--preset", choices=PRESETS, default=None, help="the members' training preset (default: small)")
     parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the league is written (default: runs/league-GAME-DATE-TIME)")
@@ -599,6 +652,18 @@ def main(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay train: before torch loads
     try:
+        if args.target == "exploit":
+            if not args.directory:
+                raise LeagueError("selfplay league exploit CHECKPOINT: give the network to exploit (a run or checkpoint)")
+            from .checkpoint import load_checkpoint
+
+            found = load_checkpoint(args.directory)
+            game = games.make(found.game.rsplit("_v", 1)[0], **dict(found.game_options or {}))
+            train = with_overrides(preset(game.name, args.preset or "small", dict(game.options)), overrides_from_args(args))
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_exploiter(args.directory, train, args.run_dir or Path("runs") / f"exploit-{game.name}-{stamp}",
+                          games_=args.games)
+            return 0
         if args.target in ("status", "ladder", "final"):
             if not args.directory:
                 raise LeagueError(f"selfplay league {args.target} DIR: give the league directory")

@@ -356,3 +356,39 @@ def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_
     ratings = json.loads((run / "ratings.json").read_text())
     games_rated = sum(m["wins"] + m["draws"] + m["losses"] for m in ratings["matches"])
     assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in read_log(run) if "opponent" in l)
+
+
+def test_snapshot_schedule_every_max_generations_while_not_dominant_and_at_the_minimum_when_dominant():
+    config = LeagueConfig(min_generations=8, max_generations=24)
+
+    def schedule(payoff: Payoff, generations: int) -> list[int]:
+        member, frozen = Member("main0", "main"), []
+        for generation in range(1, generations + 1):
+            member.since_freeze += 1
+            if freeze_due(member, MEMBERS, POOL, payoff, config):
+                frozen.append(generation)
+                member.since_freeze = 0
+        return frozen
+
+    assert schedule(Payoff(0.9), 60) == [24, 48]  # every opponent unmet (0.5): the maximum budget
+    assert schedule(_league({("main0", s.name): 0.8 for s in POOL}), 30) == [8, 16, 24]
+
+
+def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
+    import torch
+
+    from selfplay.checkpoint import save_checkpoint
+    from selfplay.league_run import run_exploiter
+    from selfplay.network import build_network
+
+    config = with_overrides(preset("tictactoe", "tiny"), {
+        "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
+        "search.num_simulations": 4, "search.gumbel_considered": 4, "learner.batch_size": 16, "learner.min_positions": 10,
+        "learner.threads": 1, "run.generations": 2, "run.minutes": 0.0, "run.progress": False, "eval.final_visits": 4,
+        "eval.opening_moves": 2})
+    torch.manual_seed(3)
+    target = save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    report = run_exploiter(target, config, tmp_path / "exploiter", games_=10, log=lambda text: None)
+    assert report["generations"] == 2 and report["wins"] + report["draws"] + report["losses"] == 10
+    assert report["score_ci95"][0] <= report["score"] <= report["score_ci95"][1]
+    assert json.loads((tmp_path / "exploiter" / "exploit.json").read_text()) == report
