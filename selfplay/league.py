@@ -86,8 +86,8 @@ class LeagueConfig:
     main_exploiter_reset: float = _f(1.0, "probability that a main exploiter is reset to the seed network after a freeze")
     league_exploiter_reset: float = _f(0.25, "probability that a league exploiter is reset to the seed network after a freeze")
     freeze_win_rate: float = _f(0.7, "freeze a learner once it wins at least this against every player it is judged against")
-    min_generations: int = _f(8, "generations a learner trains after a freeze before it may be frozen again")
-    max_generations: int = _f(24, "generations after which a learner is frozen whatever its win rates")
+    min_generations: int = _f(6, "generations a learner trains after a freeze before it may be frozen again")
+    max_generations: int = _f(12, "generations after which a learner is frozen whatever its win rates")
     payoff_decay: float = _f(0.9, "each generation's games against an opponent weigh this much more than the ones before")
     keep_snapshots: int = _f(
         40, "frozen snapshots kept on disk and in the pool; beyond it the oldest ones no ladder needs are pruned "

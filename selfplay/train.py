@@ -271,7 +271,7 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)
         self.model = build_network(config.net, self.game.obs_shape, self.game.num_actions)
-        if initial_state is not None and not resume:
+        if initial_state is not None:  # a checkpoint, when resuming from one, replaces it
             self.model.load_state_dict(initial_state)
         self.learner = Learner(self.model, config.learner, self.device)
         self.buffer = ReplayBuffer.for_game(self.game, config.learner.buffer_capacity)
