@@ -596,7 +596,7 @@ def _league_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(LeagueConfig):
         kind = int if isinstance(f.default, int) else float
         group.add_argument(f"--league.{f.name.replace('_', '-')}", dest=f"league.{f.name}", type=kind,
-                           default=argparse.SUPPRESS, metavar="N" if kind is int else "X", help=f.metadata["help"])
+                           default=argparse.SUPPRESS, metavar="N" if kind is int else "X", help=f.metadata["help"].replace("%", "%%"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
