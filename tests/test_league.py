@@ -392,3 +392,32 @@ def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_pa
     assert report["generations"] == 2 and report["wins"] + report["draws"] + report["losses"] == 10
     assert report["score_ci95"][0] <= report["score"] <= report["score_ci95"][1]
     assert json.loads((tmp_path / "exploiter" / "exploit.json").read_text()) == report
+
+
+def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsys):
+    import argparse
+    from dataclasses import fields
+
+    from selfplay import league_run
+
+    parser = argparse.ArgumentParser()
+    league_run.add_arguments(parser)
+    parser.format_help()  # help strings with % must not break argparse
+    flags = [f"--league.{f.name.replace('_', '-')}" for f in fields(LeagueConfig)]
+    assert all(flag in parser.format_help() for flag in flags)
+    args = parser.parse_args(["connect4", "--league.main-agents", "2", "--league.payoff-decay", "0.5", "--minutes", "3",
+                              "--print-config"])
+    assert league_run.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    config = league_run.LeagueRunConfig.from_dict(printed)
+    assert config.league == LeagueConfig(main_agents=2, payoff_decay=0.5) and config.train.run.minutes == 3.0
+    assert config.league.member_names() == [("main0", "main"), ("main1", "main"), ("mexp0", "main_exploiter"),
+                                            ("lexp0", "league_exploiter")]
+    # --resume keeps the league's settings except the budget and hardware, named in one line
+    run = tmp_path / "league"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    with pytest.raises(LeagueError, match="--league.main-agents cannot change"):
+        league_run.config_from_args(parser.parse_args(["--resume", str(run), "--league.main-agents", "3"]))
+    resumed, _, resume = league_run.config_from_args(parser.parse_args(["--resume", str(run), "--minutes", "9"]))
+    assert resume and resumed.train.run.minutes == 9.0 and resumed.league == config.league
