@@ -300,6 +300,7 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         if k > 0:
             r = scores[k - 1]
             entry["vs_below"] = {"opponent": chosen[k - 1], "score": r.score, "wins": r.wins, "draws": r.draws, "losses": r.losses}
+            entry["beats_below"] = r.score > 0.5
         if k + 1 < len(chosen):
             r = scores[k]
             entry["vs_above"] = {"opponent": chosen[k + 1], "score": 1 - r.score, "wins": r.losses, "draws": r.draws,
@@ -315,6 +316,10 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         out.append(f"  level {entry['level']}: {entry['player']:<16} Elo {entry['elo']:>7.1f}"
                    + (f"  scores {100 * below['score']:.0f}% vs level {entry['level'] - 1} "
                       f"(+{below['wins']:.0f} ={below['draws']:.0f} -{below['losses']:.0f})" if below else ""))
+    unordered = [e["level"] for e in entries if e.get("beats_below") is False]
+    if unordered:
+        out.append(f"  levels {', '.join(map(str, unordered))} do not beat the level below in these games: the "
+                   f"networks are too close (a longer league, or more --games or --visits, may separate them)")
     out.append(f"export a level: selfplay export {target}/level-1 --out brains/level-1")
     return "\n".join(out)
 
