@@ -464,15 +464,16 @@ class League:
 
     def _prune(self) -> None:
         """Keep at most ``league.keep_snapshots`` snapshots: the oldest go first, except the seed,
-        each member's latest and the levels a 5-level ladder would pick now. Their games stay in
-        the log, so the ratings keep them."""
+        each member's latest and the main-agent snapshots a 5-level ladder would pick now. Their
+        games stay in the log, so the ratings keep them."""
         from .league_report import pick_levels, rating_table
 
         excess = len(self.snapshots) - self.config.league.keep_snapshots
         if excess <= 0:
             return
         ratings = rating_table(read_log(self.run_dir)).ratings()
-        keep = {SEED} | set(pick_levels({s.name: ratings.get(s.name, 0.0) for s in self.snapshots}, 5))
+        ladder = {s.name: ratings.get(s.name, 0.0) for s in self.snapshots if s.kind == "main"}  # as `ladder` picks
+        keep = {SEED} | set(pick_levels(ladder, 5) if ladder else [])
         for member in self.members:
             latest = [s for s in self.snapshots if s.member == member.name]
             if latest:

@@ -279,7 +279,7 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     from selfplay.league_run import load_state, read_log
 
     run = tmp_path / "league"
-    done = subprocess.run(_league_command(run, 0.8), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_league_command(run, 0.8, "--league.keep-snapshots", "8"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
     config = json.loads((run / "config.json").read_text())
@@ -298,6 +298,16 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     assert all(int(n.split("/g")[1]) in (2, 3) for n in mexp)  # each from a fresh incarnation
     resets = [line for line in lines if line.get("event") == "reset" and line["member"] == "mexp0"]
     assert len(resets) == len(mexp) == state["members"][1]["incarnation"]
+    # disk: at most 8 snapshots; the pruned ones' files are gone, their games still rated
+    assert len(state["snapshots"]) <= 8 and state["snapshots"][0]["name"] == SEED
+    assert len(list((run / "snapshots").iterdir())) == 2 * len(state["snapshots"])
+    kept = {s["name"] for s in state["snapshots"]}
+    for member in ("main0", "mexp0", "lexp0"):  # a member that ever froze keeps its latest snapshot
+        if any(n.split("/")[0].split(".")[0] == member for n in names[1:]):
+            assert any(n.split("/")[0].split(".")[0] == member for n in kept)
+    played = {l["learner"] for l in lines if "opponent" in l} | {l["opponent"] for l in lines if "opponent" in l}
+    rated = set(json.loads((run / "ratings.json").read_text())["ratings"])
+    assert set(state["pruned"]) & played <= rated  # pruned from disk, not from the ratings
     text = status_text(run)
     assert "main0 ->" in text and "seed (frozen)" in text
     # the final matches: the main agent with search and raw, against random and the snapshots
@@ -316,7 +326,10 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
         assert (run / "ladder" / level["checkpoint"]).exists()
 
 
-def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_path):
+def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
+    """SIGKILL a league at random moments after its fourth turn, ``kills`` times, resuming in
+    between; check that every committed snapshot, log line and member checkpoint survives, and
+    that the ratings cover every game."""
     from selfplay.checkpoint import load_checkpoint
     from selfplay.league_run import load_state, read_log
 
@@ -324,22 +337,26 @@ def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_
     print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
     rng = random.Random(seed)
     run = tmp_path / "league"
-    process = subprocess.Popen(_league_command(run, 5.0, "--no-final"), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while not ((run / "league.json").exists() and load_state(run)["turn"] >= 4):
-        assert process.poll() is None, process.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "the league did not get going"
-        time.sleep(0.1)
-    time.sleep(rng.uniform(0.0, 3.0))
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    process.stderr.close()
-    before = load_state(run)
-    committed = read_log(run, upto=before["seq"])
-    assert len(committed) == before["seq"]  # every committed game record is on disk
-    for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
-        load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
+    for k in range(kills):
+        command = (_league_command(run, 5.0, "--no-final", *extra) if k == 0 else
+                   [sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final"])
+        turn = load_state(run)["turn"] if k else 0
+        process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while not ((run / "league.json").exists() and load_state(run)["turn"] >= turn + 4):
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the league did not get going"
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 3.0))
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and any actor processes
+        process.wait(timeout=30)
+        process.stderr.close()
+        before = load_state(run)
+        committed = read_log(run, upto=before["seq"])
+        assert len(committed) == before["seq"]  # every committed game record is on disk
+        for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
+            load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
     # resume for a few more turns
     resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final", "--minutes",
                               str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
@@ -356,6 +373,15 @@ def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_
     ratings = json.loads((run / "ratings.json").read_text())
     games_rated = sum(m["wins"] + m["draws"] + m["losses"] for m in ratings["matches"])
     assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in read_log(run) if "opponent" in l)
+
+
+def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_path):
+    _kill_and_resume(tmp_path, [], kills=1)
+
+
+@pytest.mark.slow
+def test_sigkill_repeatedly_with_actor_processes(tmp_path):
+    _kill_and_resume(tmp_path, ["--selfplay.num-actors", "2"], kills=3)
 
 
 def test_snapshot_schedule_every_max_generations_while_not_dominant_and_at_the_minimum_when_dominant():
