@@ -242,13 +242,15 @@ def _candidates(run_dir: Path, state: dict, kinds: tuple[str, ...]) -> dict[str,
 
 
 def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int = 0, seed: int = 0,
-                 opening_moves: int = 2, kinds: tuple[str, ...] = ("main",)) -> str:
+                 opening_moves: int = 2, kinds: tuple[str, ...] = ("main",), retries: int = 3) -> str:
     """Pick ``levels`` networks spaced in Elo, play each against its neighbours (``games`` each,
     ``visits`` simulations per move, 0 the raw policy; each pair of games from its own
     ``opening_moves`` random plies, since a raw policy plays one game per colour otherwise), and write ``ladder/level-K/`` (a
     checkpoint, ready for ``selfplay export``) and ``ladder/ladder.json``. Returns a summary.
 
-    Levels come from the seed and the networks of members of ``kinds``: by default the main
+    A level that does not beat the one below is replaced by the nearest network in Elo between
+    its neighbours that does (up to ``retries`` tries); a level that still does not is kept and
+    marked ``"beats_below": false``. Levels come from the seed and the networks of members of ``kinds``: by default the main
     agents' line, which grows stronger against everything. Exploiters are strong against their
     targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
     import games as games_module
@@ -271,16 +273,36 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         raise LeagueError(f"{run_dir}: fewer than two rated networks on disk; let the league run longer")
     chosen = pick_levels({name: ratings[name] for name in candidates}, levels)
     game = games_module.make(config.train.game, **config.train.game_options)
-    agents = []
-    for name in chosen:
-        checkpoint = load_checkpoint(candidates[name], expect_game=game)
-        evaluator = evaluator_from_weights(export_weights(checkpoint.build_model(), game, "cpu", "onnx"), game)
-        search = network_search_config(visits, config.train.search.root_policy) if visits else None
-        agents.append(NetworkAgent(game, evaluator, visits, config=search, name=name))
+    agents: dict[str, Any] = {}
+
+    def agent(name: str):
+        if name not in agents:
+            checkpoint = load_checkpoint(candidates[name], expect_game=game)
+            evaluator = evaluator_from_weights(export_weights(checkpoint.build_model(), game, "cpu", "onnx"), game)
+            search = network_search_config(visits, config.train.search.root_policy) if visits else None
+            agents[name] = NetworkAgent(game, evaluator, visits, config=search, name=name)
+        return agents[name]
+
+    def match(upper: str, lower: str, k: int):
+        return play_match(game, agent(upper), agent(lower), games, seed=seed + k, opening_moves=opening_moves,
+                          batch_size=games, stop_when_decided=False)
+
+    # Each step is measured. A level that does not beat the one below is swapped for the nearest
+    # untried network in Elo between its neighbours (at most ``retries`` tries); ratings from
+    # league games under the training search can misjudge what a raw policy does.
     scores = []
     for k in range(1, len(chosen)):
-        result = play_match(game, agents[k], agents[k - 1], games, seed=seed + k, opening_moves=opening_moves,
-                            batch_size=games, stop_when_decided=False)
+        result = match(chosen[k], chosen[k - 1], k)
+        if result.score <= 0.5:
+            low = ratings[chosen[k - 1]]
+            high = ratings[chosen[k + 1]] if k + 1 < len(chosen) else math.inf
+            spares = sorted((n for n in candidates if n not in chosen and low <= ratings[n] <= high),
+                            key=lambda n: abs(ratings[n] - ratings[chosen[k]]))
+            for spare in spares[:retries]:
+                tried = match(spare, chosen[k - 1], k)
+                if tried.score > 0.5:
+                    chosen[k], result = spare, tried
+                    break
         scores.append(result)
     target = run_dir / LADDER_DIR
     if target.exists():
