@@ -242,15 +242,20 @@ def _candidates(run_dir: Path, state: dict, kinds: tuple[str, ...]) -> dict[str,
 
 
 def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int = 0, seed: int = 0,
-                 opening_moves: int = 2, kinds: tuple[str, ...] = ("main",), retries: int = 3) -> str:
+                 opening_moves: int = 2, kinds: tuple[str, ...] = ("main",), retries: int = 3,
+                 min_games: int = 30) -> str:
     """Pick ``levels`` networks spaced in Elo, play each against its neighbours (``games`` each,
     ``visits`` simulations per move, 0 the raw policy; each pair of games from its own
     ``opening_moves`` random plies, since a raw policy plays one game per colour otherwise), and write ``ladder/level-K/`` (a
     checkpoint, ready for ``selfplay export``) and ``ladder/ladder.json``. Returns a summary.
 
     A level that does not beat the one below is replaced by the nearest network in Elo between
-    its neighbours that does (up to ``retries`` tries); a level that still does not is kept and
-    marked ``"beats_below": false``. Levels come from the seed and the networks of members of ``kinds``: by default the main
+    its neighbours that does (up to ``retries`` tries), or else the level below is replaced by a
+    network that beats its own lower neighbour and loses to this level; a level that still does
+    not beat the one below is kept and
+    marked ``"beats_below": false``. Only networks with at least ``min_games`` league games are
+    candidates: a learner's latest network, or a snapshot just frozen, has an Elo from a handful of
+    games. Levels come from the seed and the networks of members of ``kinds``: by default the main
     agents' line, which grows stronger against everything. Exploiters are strong against their
     targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
     import games as games_module
@@ -268,9 +273,15 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     state = load_state(run_dir)
     table = rating_table(read_log(run_dir, upto=state["seq"]))
     ratings, intervals = table.ratings(), table.intervals()
-    candidates = {name: path for name, path in _candidates(run_dir, state, tuple(kinds)).items() if name in ratings}
+    played: dict[str, float] = {}
+    for line in read_log(run_dir, upto=state["seq"]):
+        if "opponent" in line:
+            for who in (line["learner"], line["opponent"]):
+                played[who] = played.get(who, 0) + line["wins"] + line["draws"] + line["losses"]
+    candidates = {name: path for name, path in _candidates(run_dir, state, tuple(kinds)).items()
+                  if name in ratings and played.get(name, 0) >= min_games}
     if len(candidates) < 2:
-        raise LeagueError(f"{run_dir}: fewer than two rated networks on disk; let the league run longer")
+        raise LeagueError(f"{run_dir}: fewer than two networks on disk with {min_games} rated games; let the league run longer")
     chosen = pick_levels({name: ratings[name] for name in candidates}, levels)
     game = games_module.make(config.train.game, **config.train.game_options)
     agents: dict[str, Any] = {}
@@ -288,8 +299,9 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
                           batch_size=games, stop_when_decided=False)
 
     # Each step is measured. A level that does not beat the one below is swapped for the nearest
-    # untried network in Elo between its neighbours (at most ``retries`` tries); ratings from
-    # league games under the training search can misjudge what a raw policy does.
+    # untried network in Elo between its neighbours (at most ``retries`` tries), or else the level
+    # below it for one between its own neighbours; ratings from league games under the training
+    # search can misjudge what a raw policy does.
     scores = []
     for k in range(1, len(chosen)):
         result = match(chosen[k], chosen[k - 1], k)
@@ -302,6 +314,18 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
                 tried = match(spare, chosen[k - 1], k)
                 if tried.score > 0.5:
                     chosen[k], result = spare, tried
+                    break
+        if result.score <= 0.5 and k >= 2:
+            # the two are equally strong: try a weaker level below, one that still beats its own
+            # lower neighbour and loses to this level
+            low, high = ratings[chosen[k - 2]], ratings[chosen[k]]
+            middle = (low + high) / 2
+            spares = sorted((n for n in candidates if n not in chosen and low <= ratings[n] <= high),
+                            key=lambda n: abs(ratings[n] - middle))
+            for spare in spares[:retries]:
+                under, over = match(spare, chosen[k - 2], k - 1), match(chosen[k], spare, k)
+                if under.score > 0.5 and over.score > 0.5:
+                    chosen[k - 1], scores[k - 2], result = spare, under, over
                     break
         scores.append(result)
     target = run_dir / LADDER_DIR

@@ -88,7 +88,7 @@ STATE_FORMAT = "selfplay-league"
 CONFIG_FORMAT = "selfplay-league-config"
 
 #: Settings --resume may change: the budget and the hardware (as selfplay train).
-RESUME_SAFE = frozenset({"run.minutes", "run.device", "run.inference", "selfplay.num_actors", "learner.threads",
+RESUME_SAFE = frozenset({"run.minutes", "run.generations", "run.device", "run.inference", "selfplay.num_actors", "learner.threads",
                          "league.plot_seconds", "league.keep_snapshots"})
 
 
@@ -185,8 +185,8 @@ class League:
 
         from .network import build_network
 
-        if not config.train.run.minutes > 0:
-            raise LeagueError("a league needs a time budget: --minutes M (M > 0)")
+        if not (config.train.run.minutes > 0 or config.train.run.generations > 0):
+            raise LeagueError("a league needs a budget: --minutes M, or --generations N (each member's generations)")
         self.config = config
         self.run_dir = Path(run_dir)
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -339,8 +339,12 @@ class League:
         return self.elapsed_before + time.monotonic() - self.session_start
 
     def _time_up(self) -> bool:
-        minutes = self.config.train.run.minutes
-        return minutes > 0 and self.elapsed() >= 60 * minutes
+        """The budget is spent: ``run.minutes`` of wall-clock, or ``run.generations`` turns of
+        every member (each member's generations, resets included)."""
+        run = self.config.train.run
+        if run.generations > 0 and self.turn >= run.generations * len(self.members):
+            return True
+        return run.minutes > 0 and self.elapsed() >= 60 * run.minutes
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -618,6 +622,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--games", type=int, default=40, help="ladder: games between neighbouring levels; final: games per pairing")
     parser.add_argument("--visits", type=int, default=0, help="ladder: simulations per move in those games (0: raw policy, an NPC's brain)")
     parser.add_argument("--opening-moves", type=int, default=2, help="ladder: random plies opening each pair of games")
+    parser.add_argument("--min-games", type=int, default=30, help="ladder: networks with fewer league games are not candidates")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
                         "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
@@ -677,7 +682,7 @@ def main(args: argparse.Namespace) -> int:
 
                 final_report(args.directory, games=args.games, log=print)
             else:
-                print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves,
+                print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves, min_games=args.min_games,
                                    kinds=tuple(k.strip() for k in args.kinds.split(","))))
             return 0
         config, run_dir, resume = config_from_args(args)

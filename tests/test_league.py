@@ -274,14 +274,20 @@ def _league_command(run: Path, minutes: float, *extra: str) -> list[str]:
     return [sys.executable, "-m", "selfplay.league_run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
 
 
+GENERATIONS = 16  # of each member, in the short league: tic-tac-toe is not yet learned to the end
+
+
 def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
     from selfplay.league_report import status_text, write_ladder
     from selfplay.league_run import load_state, read_log
 
     run = tmp_path / "league"
-    done = subprocess.run(_league_command(run, 0.8, "--league.keep-snapshots", "8"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
+    # which every late network played perfectly and no level could beat the one below it
+    done = subprocess.run(_league_command(run, 0.0, "--generations", str(GENERATIONS), "--league.keep-snapshots", "8"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
+    assert state["turn"] == 3 * GENERATIONS
     config = json.loads((run / "config.json").read_text())
     assert config["league"]["main_agents"] == 1 and config["train"]["game"] == "tictactoe"
     for name in ("payoff.png", "elo.png"):
