@@ -228,7 +228,7 @@ class Search:
             )
             if count:
                 try:
-                    logits, values = self._evaluate(evaluator, obs[:count], masks[:count])
+                    logits, values = self._evaluate(evaluator, obs[:count], masks[:count], leaf_game[:count])
                 except BaseException:  # leave the trees as if these leaves were never picked
                     kernels.abandon_leaves(self.tree, self._cfg, count, leaf_game, leaf_node)
                     raise
@@ -239,9 +239,16 @@ class Search:
             elif not count:
                 return
 
-    def _evaluate(self, evaluator: Any, obs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _evaluate(self, evaluator: Any, obs: np.ndarray, masks: np.ndarray,
+                  games: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate leaves ``obs [n, ...]`` with ``masks bool[n, A]``. An evaluator whose
+        ``per_game`` attribute is true is also told each leaf's game, ``games int64[n]`` (an index
+        into the batch): two networks sharing one batched search route leaves by game."""
         n, A = masks.shape
-        logits, values = evaluator(obs, masks)
+        if games is not None and getattr(evaluator, "per_game", False):
+            logits, values = evaluator(obs, masks, games)
+        else:
+            logits, values = evaluator(obs, masks)
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         values = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
         if logits.shape != (n, A) or values.shape != (n,):

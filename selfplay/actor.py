@@ -39,13 +39,23 @@ Message passing. Actors are worker processes (:class:`ActorPool`, multiprocessin
 talk only in plain picklable messages::
 
     to an actor     ("weights", generation, Weights)   ("resign_threshold", value)   ("play", num_positions)
-                    ("abort",)   ("stop",)
+                    ("pairings", Pairings or None)   ("abort",)   ("stop",)
     from an actor   ("progress", stats dict)   ("positions", generation, Positions, stats dict)
                     ("error", traceback text)
 
 so a later Ray actor can wrap :class:`Actor` unchanged (``set_weights`` and ``play`` are the whole
 interface). :class:`LocalActors` runs one actor in the calling process with the same interface
 (tests, debugging, and CUDA, where one process feeds the GPU large batches).
+
+League games (:class:`Pairings`, :meth:`Actor.set_pairings`). A league learner plays other
+networks: each new game draws an opponent (``Pairings.names[k]`` with probability
+``Pairings.probs[k]``; :data:`SELF` is self-play) and a seat for the learner. The batch stays one
+search: at every step each leaf goes to the network of the player to move at its game's root
+(:class:`_RoutedEvaluator`, one call per network present in the batch), so each side searches
+with its own network. Trees of versus games are restarted after every move (a subtree built by
+one side's network is no use to the other). Only the learner's own full-search moves become
+training positions, and each finished versus game is reported in ``SelfPlayStats.results`` as
+``[opponent name, learner's seat, learner's score in [-1, 1]]``.
 
 This module does not import torch unless an actor is given torch weights.
 """
@@ -76,6 +86,8 @@ __all__ = [
     "ActorPool",
     "ActorSpec",
     "LocalActors",
+    "Pairings",
+    "SELF",
     "Positions",
     "SelfPlayStats",
     "Weights",
@@ -125,6 +137,32 @@ class Positions:
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("obs", "policy", "value")))
 
 
+SELF = "self"  # the opponent name that means self-play: the learner on both sides
+
+
+@dataclass(frozen=True)
+class Pairings:
+    """Whom a learner's games are against. Each new game draws opponent ``names[k]`` with
+    probability ``probs[k]`` and gives the learner a uniformly random seat; :data:`SELF` is the
+    learner itself (self-play: both sides searched with, and learned from). ``weights`` holds a
+    :class:`Weights` for every other name. Names are identities: a name always means the same
+    network (an actor caches its evaluator by name)."""
+
+    names: tuple  # tuple[str, ...], [K]
+    probs: tuple  # tuple[float, ...], [K], summing to 1
+    weights: dict = field(default_factory=dict)  # name -> Weights, for every name but SELF
+
+    def __post_init__(self) -> None:
+        if not self.names or len(self.names) != len(self.probs):
+            raise ValueError(f"pairings need as many probabilities as names, got {len(self.names)} and {len(self.probs)}")
+        probs = np.asarray(self.probs, np.float64)
+        if not (np.all(probs >= 0) and abs(probs.sum() - 1.0) < 1e-6):
+            raise ValueError(f"pairing probabilities must be >= 0 and sum to 1, got {list(self.probs)}")
+        missing = [n for n in self.names if n != SELF and n not in self.weights]
+        if missing:
+            raise ValueError(f"pairings: no weights for {', '.join(missing)}")
+
+
 @dataclass
 class SelfPlayStats:
     """Counters of self-play work, summed over actors (:meth:`merge`)."""
@@ -147,6 +185,9 @@ class SelfPlayStats:
     # root values of full searches that fell below every earlier one in the game, in order, each
     # as [value for the player to move, that player did not lose (so resigning there was false)].
     resign_samples: list = field(default_factory=list)
+    # League games (Actor.set_pairings): one entry per finished game against another network,
+    # [opponent name, the learner's seat, the learner's score in [-1, 1]].
+    results: list = field(default_factory=list)
 
     def merge(self, other: "SelfPlayStats | dict") -> "SelfPlayStats":
         other = other if isinstance(other, SelfPlayStats) else SelfPlayStats(**other)
@@ -183,14 +224,37 @@ class _CountingEvaluator:
     def __init__(self, inner: Callable, stats: SelfPlayStats) -> None:
         self.inner = inner
         self.stats = stats
+        self.per_game = bool(getattr(inner, "per_game", False))
 
-    def __call__(self, obs: np.ndarray, mask: np.ndarray):
+    def __call__(self, obs: np.ndarray, mask: np.ndarray, *games: np.ndarray):
         start = time.perf_counter()
-        out = self.inner(obs, mask)
+        out = self.inner(obs, mask, *games)
         self.stats.evaluator_seconds += time.perf_counter() - start
         self.stats.evaluator_calls += 1
         self.stats.evaluations += obs.shape[0]
         return out
+
+
+class _RoutedEvaluator:
+    """Several networks behind one batched search: leaf ``i`` of game ``games[i]`` goes to
+    ``evaluators[owner[games[i]]]``, one call per network with all of its leaves."""
+
+    per_game = True
+
+    def __init__(self, evaluators: list[Callable], owner: np.ndarray) -> None:
+        self.evaluators = evaluators
+        self.owner = owner  # int64[B]: the network evaluating each game's leaves this move
+
+    def __call__(self, obs: np.ndarray, mask: np.ndarray, games: np.ndarray):
+        who = self.owner[games]  # [n]
+        logits = np.empty(mask.shape, np.float32)
+        values = np.empty(mask.shape[0], np.float32)
+        for k in np.unique(who):
+            rows = np.flatnonzero(who == k)
+            part_logits, part_values = self.evaluators[k](obs[rows], mask[rows])
+            logits[rows] = np.asarray(part_logits, np.float32).reshape(rows.size, -1)
+            values[rows] = np.asarray(part_values, np.float32).reshape(-1)
+        return logits, values
 
 
 def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", threads: int = 1) -> Callable:
@@ -239,6 +303,10 @@ class Actor:
         self.resign_threshold = float(spec.selfplay.resign_value)  # resign below this (-1: never)
         self.lowest = np.full(B, np.inf)  # [B] lowest full-search root value so far in a played-out game
         self.lows: list[list[tuple[float, int]]] = [[] for _ in range(B)]  # record lows: (value, player)
+        self.pairings: Pairings | None = None  # None: plain self-play
+        self.opponent = np.full(B, -1, np.int64)  # [B] index into pairings.names; -1 self-play
+        self.learner_seat = np.zeros(B, np.int64)  # [B] the learner's player in a versus game
+        self._opponents: dict[str, Callable] = {}  # name -> evaluator, cached while in the pairings
 
     # ------------------------------------------------------------------ interface
     def set_weights(self, generation: int, weights: Weights) -> None:
@@ -259,6 +327,38 @@ class Actor:
         if not -1 <= threshold <= 1:
             raise ValueError(f"resign threshold must be in [-1, 1], got {threshold}")
         self.resign_threshold = float(threshold)
+
+    def set_pairings(self, pairings: Pairings | None) -> None:
+        """Play league games as :class:`Pairings` says (None: plain self-play). Every game in
+        progress restarts, since its opponent or learner may have changed."""
+        self.pairings = pairings
+        if pairings is not None:
+            keep = {}
+            for name in pairings.names:
+                if name != SELF:
+                    keep[name] = self._opponents.get(name) or evaluator_from_weights(
+                        pairings.weights[name], self.game, self.spec.device, self.spec.threads)
+            self._opponents = keep
+        else:
+            self._opponents = {}
+        every = np.arange(self.tree.batch_size)
+        self.tree.set_roots(self._openings(every))
+        self.records = [[] for _ in every]
+        self.lows = [[] for _ in every]
+        self.no_resign[:] = self._draw_no_resign(every.size)
+        self.would_resign[:] = -1
+        self.lowest[:] = np.inf
+        self._draw_opponents(every)
+
+    def _draw_opponents(self, games_: np.ndarray) -> None:
+        """Opponents and learner seats for new games ``games_``."""
+        if self.pairings is None or not games_.size:
+            self.opponent[games_] = -1
+            return
+        names, probs = self.pairings.names, np.asarray(self.pairings.probs, np.float64)
+        picks = self.rng.choice(len(names), size=games_.size, p=probs / probs.sum())
+        self.opponent[games_] = np.where(np.array([names[k] == SELF for k in picks]), -1, picks)
+        self.learner_seat[games_] = self.rng.integers(0, self.game.num_players, size=games_.size)
 
     @property
     def resigning(self) -> bool:
@@ -305,9 +405,16 @@ class Actor:
             full = np.ones(B, np.bool_)
             sims = np.full(B, self.search_config.num_simulations)
         states = tree.root_states  # [B, S], none terminal: finished games restart below
-        result = tree.run(evaluator, simulations=sims, move_numbers=self.moves)
         players = np.array([game.to_play(s) for s in states])  # [B] player to move
-        for b in np.flatnonzero(full):
+        versus = self.opponent >= 0  # [B] league games against another network
+        learners = ~versus | (players == self.learner_seat)  # [B] the learner is to move
+        if versus.any():  # each side searches with its own network: route leaves by root mover
+            names = self.pairings.names
+            evaluators = [evaluator] + [self._opponents[names[k]] if names[k] != SELF else evaluator
+                                        for k in range(len(names))]
+            evaluator = _RoutedEvaluator(evaluators, np.where(learners, 0, 1 + self.opponent))
+        result = tree.run(evaluator, simulations=sims, move_numbers=self.moves)
+        for b in np.flatnonzero(full & learners):  # only the learner's own moves are learned
             self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b])))
         stats.moves += B
         stats.full_moves += int(full.sum())
@@ -326,6 +433,9 @@ class Actor:
         playing = np.flatnonzero(~resigned)
         if playing.size:
             tree.advance(result.actions[playing], games=playing)
+            fresh = np.flatnonzero(versus & ~resigned)
+            if fresh.size and self.search_config.reuse_tree:  # the subtree is the other network's
+                tree.set_roots(tree.root_states[fresh], games=fresh)
         self.moves += 1
 
         finished = resigned | tree.root_terminal
@@ -341,6 +451,7 @@ class Actor:
         if finished.any():
             restart = np.flatnonzero(finished)
             tree.set_roots(self._openings(restart), games=restart)
+            self._draw_opponents(restart)
             self.no_resign[restart] = self._draw_no_resign(restart.size)
             self.would_resign[restart] = -1
             self.lowest[restart] = np.inf
@@ -354,6 +465,9 @@ class Actor:
         stats.game_length += int(self.moves[b])
         stats.first_player_score += float(scores[0])
         stats.draws += int(scores[0] == 0)
+        if self.opponent[b] >= 0:
+            seat = int(self.learner_seat[b])
+            stats.results.append([self.pairings.names[self.opponent[b]], seat, float(scores[seat])])
         if self.would_resign[b] >= 0:
             stats.resign_checks += 1
             stats.false_resignations += int(scores[self.would_resign[b]] >= 0)
@@ -442,6 +556,9 @@ def calibrate_resign_threshold(samples: list, target: float, margin: float, floo
 # ----------------------------------------------------------------------------- running actors
 
 
+KEEP = "keep"  # collect(pairings=KEEP): leave the actors' pairings as they are
+
+
 class LocalActors:
     """One actor in this process, behind the :class:`ActorPool` interface."""
 
@@ -457,12 +574,15 @@ class LocalActors:
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[SelfPlayStats], None] | None = None,
         resign_threshold: float | None = None,
+        pairings: Any = KEEP,
     ) -> tuple[Positions, SelfPlayStats]:
-        """Install ``weights`` (and ``resign_threshold``, if given) and play until
-        ``num_positions`` positions are collected."""
+        """Install ``weights`` (and ``resign_threshold`` and ``pairings``, if given) and play
+        until ``num_positions`` positions are collected."""
         self.actor.set_weights(generation, weights)
         if resign_threshold is not None:
             self.actor.set_resign_threshold(resign_threshold)
+        if pairings is not KEEP:
+            self.actor.set_pairings(pairings)
         return self.actor.play(num_positions, should_stop, on_progress)
 
     def close(self) -> None:
@@ -486,6 +606,8 @@ def _worker(conn: Connection, spec: ActorSpec) -> None:
                 actor.set_weights(message[1], message[2])
             elif message[0] == "resign_threshold":
                 actor.set_resign_threshold(message[1])
+            elif message[0] == "pairings":
+                actor.set_pairings(message[1])
             elif message[0] == "play":
 
                 def interrupted() -> bool:
@@ -545,15 +667,18 @@ class ActorPool:
         should_stop: Callable[[], bool] | None = None,
         on_progress: Callable[[SelfPlayStats], None] | None = None,
         resign_threshold: float | None = None,
+        pairings: Any = KEEP,
     ) -> tuple[Positions, SelfPlayStats]:
-        """Send ``weights`` (and ``resign_threshold``, if given) to every actor, ask each for its
-        share of ``num_positions``, and gather the answers. When ``should_stop()`` turns true,
-        actors are told to return what they have."""
+        """Send ``weights`` (and ``resign_threshold`` and ``pairings``, if given) to every actor,
+        ask each for its share of ``num_positions``, and gather the answers. When
+        ``should_stop()`` turns true, actors are told to return what they have."""
         share = -(-num_positions // self.count)
         for i in range(self.count):
             self._send(i, ("weights", generation, weights))
             if resign_threshold is not None:
                 self._send(i, ("resign_threshold", resign_threshold))
+            if pairings is not KEEP:
+                self._send(i, ("pairings", pairings))
             self._send(i, ("play", share))
         pending = {conn: i for i, conn in enumerate(self.connections)}
         progress = [SelfPlayStats() for _ in self.connections]

@@ -277,6 +277,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 _MODULE_COMMANDS = [
     ("play", "selfplay.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
     ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
+    ("league", "selfplay.league_run", "train a league (main agents, exploiters, PFSP); status DIR; ladder DIR"),
     ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
     ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
     ("export", "selfplay.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),

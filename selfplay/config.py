@@ -590,7 +590,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                 type=_parse_bool if kind_of is bool else kind_of,
                 default=argparse.SUPPRESS,
                 metavar={bool: "BOOL", int: "N", float: "X", str: "TEXT"}[kind_of],
-                help=f.metadata.get("help", ""),
+                help=f.metadata.get("help", "").replace("%", "%%"),  # argparse formats help with %
             )
 
 

@@ -83,7 +83,7 @@ from .config import (
     with_overrides,
 )
 
-__all__ = ["Trainer", "TrainError", "add_arguments", "load_config", "main", "train"]
+__all__ = ["Trainer", "TrainError", "add_arguments", "export_weights", "load_config", "main", "train"]
 
 CONFIG_FILE = "config.json"
 RATINGS_FILE = "ratings.json"
@@ -196,6 +196,23 @@ class RunState:
         return state
 
 
+def export_weights(model, game: Game, device: str, inference: str):
+    """``model`` as a :class:`selfplay.actor.Weights` message for actors: ONNX on the CPU (unless
+    ``inference`` is ``torch``), safetensors for torch otherwise."""
+    from .actor import Weights
+
+    if device == "cpu" and inference in ("auto", "onnx"):
+        from .inference import onnx_bytes
+
+        with warnings.catch_warnings():  # the tracer's notes on shape checks, every export
+            warnings.simplefilter("ignore")
+            return Weights("onnx", onnx_bytes(model, game.obs_shape))
+    from safetensors.torch import save as save_tensors
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return Weights("safetensors", save_tensors(state), model.config.to_dict())
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -231,7 +248,9 @@ class Trainer:
     """One session of a run: builds everything, then :meth:`run` loops over generations."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False, stop: StopRequest | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, initial_state: dict | None = None) -> None:
+        """``initial_state``: a state dict the network of a new run starts from instead of its
+        seeded initialization (a league learner starts from the league's seed network)."""
         import torch
 
         from .elo import RatingTable
@@ -253,6 +272,8 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)
         self.model = build_network(config.net, self.game.obs_shape, self.game.num_actions)
+        if initial_state is not None:  # a checkpoint, when resuming from one, replaces it
+            self.model.load_state_dict(initial_state)
         self.learner = Learner(self.model, config.learner, self.device)
         self.buffer = ReplayBuffer.for_game(self.game, config.learner.buffer_capacity)
         self.rng = np.random.default_rng(np.random.SeedSequence(config.run.seed))
@@ -273,6 +294,7 @@ class Trainer:
         if self.metrics.notice:
             self.log(self.metrics.notice)
         self.actors = None
+        self.pairings: Any = "keep"  # selfplay.actor.Pairings for league games; "keep": plain self-play
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
@@ -411,24 +433,14 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
         """Train until the budget is spent or a stop is requested; returns the final generation."""
-        from .actor import ActorSpec, make_actors
+        from .actor import make_actors
 
         config = self.config
-        if self.state.generation == 0 and not self._has_checkpoint():
-            self._save()  # generation 0: the untrained network, so a run can resume from its first minute
+        self.start()
         if self._budget_spent():
             self.log(f"{self.run_dir}: the budget is spent ({self._budget_text()}); raise --minutes or --generations to go on")
             return self.state.generation
-        num_actors = config.selfplay.actors if not (self.device == "cuda" and config.selfplay.num_actors == -1) else 0
-        spec = ActorSpec(
-            game=config.game,
-            game_options=dict(config.game_options),
-            search=config.search,
-            selfplay=config.selfplay,
-            # a fresh stream per session: a resumed run does not replay the games it already played
-            seed=int(np.random.SeedSequence([config.run.seed, self.state.generation, self.state.games, 1]).generate_state(1)[0]),
-            device=self.device,
-        )
+        num_actors, spec = self.num_actors(), self.actor_spec()
         self.log(f"{describe(config)}; {num_actors or 'no'} actor process{'es' if num_actors != 1 else ''}, "
                  f"learning on {self.device}; run directory {self.run_dir}")
         progress = _Progress(self, enabled=config.run.progress)
@@ -446,8 +458,43 @@ class Trainer:
             self._plot()
         return self.state.generation
 
-    def _generation(self, progress: "_Progress") -> None:
-        """Steps 1-5 of the module docstring, once."""
+    def start(self) -> None:
+        """Before the first generation: a new run saves generation 0, the untrained network, so
+        that it can resume from its first minute."""
+        if self.state.generation == 0 and not self._has_checkpoint():
+            self._save()
+
+    def num_actors(self) -> int:
+        """Actor processes for this run (0: one actor in this process; CUDA plays in-process)."""
+        config = self.config
+        return config.selfplay.actors if not (self.device == "cuda" and config.selfplay.num_actors == -1) else 0
+
+    def actor_spec(self):
+        """The :class:`selfplay.actor.ActorSpec` of this session's actors."""
+        from .actor import ActorSpec
+
+        config = self.config
+        return ActorSpec(
+            game=config.game,
+            game_options=dict(config.game_options),
+            search=config.search,
+            selfplay=config.selfplay,
+            # a fresh stream per session: a resumed run does not replay the games it already played
+            seed=int(np.random.SeedSequence([config.run.seed, self.state.generation, self.state.games, 1]).generate_state(1)[0]),
+            device=self.device,
+        )
+
+    def generation(self, progress: "_Progress | None" = None):
+        """One generation (steps 1-5) with the actors in ``self.actors`` (a league shares one pool
+        among its learners and sets ``self.pairings``); returns its self-play stats."""
+        return self._generation(progress or _Progress(self, enabled=False))
+
+    def close(self) -> None:
+        """Close the files a session keeps open (``run`` does this itself)."""
+        self.metrics.close()
+
+    def _generation(self, progress: "_Progress"):
+        """Steps 1-5 of the module docstring, once; returns the self-play stats."""
         config, state = self.config, self.state
         # 1. self-play with the current network; stops early on a stop request or the end of the budget
         weights = self._weights()
@@ -459,6 +506,7 @@ class Trainer:
             should_stop=lambda: self.stop() or self._time_up(),
             on_progress=progress.selfplay,
             resign_threshold=threshold,
+            pairings=self.pairings,
         )
         progress.selfplay(stats)
         # 2. replay, and the resignation threshold for the next games
@@ -469,7 +517,7 @@ class Trainer:
         self._calibrate_resignation(stats.resign_samples)
         if self.stop():  # keep what was played; the network is unchanged, so it is the same generation
             self._save()
-            return
+            return stats
         # 3. learn
         start = time.monotonic()
         steps = self.learner.steps_for(len(positions)) if len(self.buffer) >= config.learner.min_positions else 0
@@ -497,6 +545,7 @@ class Trainer:
             if time.monotonic() - self._plotted >= PLOT_EVERY_SECONDS:
                 self._plot()
             progress.rated(rating, scores)
+        return stats
 
     # ------------------------------------------------------------------ pieces
     def _calibrate_resignation(self, samples: list) -> None:
@@ -512,6 +561,11 @@ class Trainer:
             state.resign_threshold = calibrate_resign_threshold(
                 state.resign_games, sp.resign_target, sp.resign_margin, sp.resign_floor, sp.resign_ceiling)
 
+    def weights(self):
+        """The current network as a :class:`selfplay.actor.Weights` message (a league's other
+        learners play against it)."""
+        return self._weights()
+
     def _weights(self):
         """The current network as a message for the actors (ONNX on the CPU, safetensors for
         torch), made once per generation."""
@@ -520,18 +574,7 @@ class Trainer:
         return self._weights_cache[1]
 
     def _export(self):
-        from .actor import Weights
-
-        if self.device == "cpu" and self.config.run.inference in ("auto", "onnx"):
-            from .inference import onnx_bytes
-
-            with warnings.catch_warnings():  # the tracer's notes on shape checks, every export
-                warnings.simplefilter("ignore")
-                return Weights("onnx", onnx_bytes(self.model, self.game.obs_shape))
-        from safetensors.torch import save as save_tensors
-
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        return Weights("safetensors", save_tensors(state), self.config.net.to_dict())
+        return export_weights(self.model, self.game, self.device, self.config.run.inference)
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
         from .actor import evaluator_from_weights

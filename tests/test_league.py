@@ -1,0 +1,455 @@
+"""The league: its bookkeeping against hand-computed values (PFSP weights, opponent choice per
+kind, freezing, resets, the snapshot schedule, the Elo fit, ladder picks), league games in the
+actor, and short tic-tac-toe leagues end to end: the directory, status, ladder ordering, SIGKILL
+and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import games
+from search import SearchConfig
+from selfplay.actor import SELF, Actor, ActorSpec, Pairings, Weights
+from selfplay.config import SelfPlayConfig, preset, with_overrides
+from selfplay.league import (
+    SEED,
+    LeagueConfig,
+    LeagueError,
+    Member,
+    Payoff,
+    Snapshot,
+    freeze_due,
+    opponent_distribution,
+    pfsp_weights,
+    reset_after_freeze,
+)
+from selfplay.league_report import pick_levels, rating_table
+
+ROOT = Path(__file__).resolve().parent.parent
+TTT = games.make("tictactoe")
+
+
+# ----------------------------------------------------------------------------- PFSP and payoff
+
+
+def test_pfsp_weightings_match_hand_computed_values():
+    p = [0.2, 0.5, 0.9]
+    np.testing.assert_allclose(pfsp_weights(p, "squared"), np.array([0.64, 0.25, 0.01]) / 0.90)
+    np.testing.assert_allclose(pfsp_weights(p, "variance"), np.array([0.16, 0.25, 0.09]) / 0.50)
+    np.testing.assert_allclose(pfsp_weights(p, "linear_capped"), np.array([0.5, 0.5, 0.1]) / 1.10)
+    # every weight zero (beaten everyone / p in {0, 1}): uniform, as AlphaStar's pfsp
+    np.testing.assert_allclose(pfsp_weights([1.0, 1.0], "squared"), [0.5, 0.5])
+    np.testing.assert_allclose(pfsp_weights([0.0, 1.0], "variance"), [0.5, 0.5])
+    with pytest.raises(LeagueError, match="unknown PFSP weighting"):
+        pfsp_weights(p, "cubic")
+
+
+def test_payoff_decays_older_games_and_counts_draws_half():
+    payoff = Payoff(decay=0.5)
+    assert payoff.win_rate("main0", "seed") == 0.5  # never met
+    payoff.update("main0", "seed", 3, 0, 1)
+    assert payoff.win_rate("main0", "seed") == 0.75
+    payoff.update("main0", "seed", 0, 2, 2)  # [1.5, 0, 0.5] + [0, 2, 2] = [1.5, 2, 2.5]
+    assert payoff.win_rate("main0", "seed") == pytest.approx((1.5 + 1.0) / 6.0)
+    payoff.forget("main0")
+    assert payoff.win_rate("main0", "seed") == 0.5
+
+
+def _league(rates: dict[tuple[str, str], float]) -> Payoff:
+    """A payoff with the given win rates (each from 100 games, no draws, no decay)."""
+    payoff = Payoff(decay=1.0)
+    for (a, b), p in rates.items():
+        payoff.update(a, b, round(100 * p), 0, 100 - round(100 * p))
+    return payoff
+
+
+MAIN0, MEXP0, LEXP0 = Member("main0", "main"), Member("mexp0", "main_exploiter"), Member("lexp0", "league_exploiter")
+MEMBERS = [MAIN0, MEXP0, LEXP0]
+POOL = [Snapshot(SEED, "", "", 0), Snapshot("main0/g4", "main0", "main", 1), Snapshot("mexp0/g4", "mexp0", "main_exploiter", 2),
+        Snapshot("main0/g8", "main0", "main", 3)]
+
+
+def test_main_agents_mix_selfplay_pfsp_and_verification():
+    config = LeagueConfig()
+    payoff = _league({("main0", SEED): 0.9, ("main0", "main0/g4"): 0.8, ("main0", "mexp0/g4"): 0.8, ("main0", "main0/g8"): 0.6})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL, payoff, config)
+    # PFSP (1-p)^2 over all four: 0.01, 0.04, 0.04, 0.16 (sum 0.25); verification: the one main
+    # snapshot under 70% (main0/g8); self-play: itself
+    expected = {"main0": 0.35, SEED: 0.5 * 0.01 / 0.25, "main0/g4": 0.5 * 0.04 / 0.25, "mexp0/g4": 0.5 * 0.04 / 0.25,
+                "main0/g8": 0.5 * 0.16 / 0.25 + 0.15}
+    assert got.keys() == expected.keys()
+    for name, p in expected.items():
+        assert got[name] == pytest.approx(p)
+    # a main exploiter snapshot it wins under 30% against takes the verification branch first
+    payoff = _league({("main0", "mexp0/g4"): 0.2})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL[:3], payoff, config)
+    # PFSP: seed and main0/g4 unmet (0.25 each), mexp0/g4 0.64: sum 1.14
+    assert got["mexp0/g4"] == pytest.approx(0.5 * 0.64 / 1.14 + 0.15)
+    assert got["main0"] == pytest.approx(0.35)
+    # nothing to verify against (every main snapshot beaten >= 70%): that share plays itself
+    payoff = _league({("main0", "main0/g4"): 0.9})
+    got = opponent_distribution(MAIN0, MEMBERS, POOL[:2], payoff, config)
+    assert got["main0"] == pytest.approx(0.5)
+    # an empty pool: self-play only
+    assert opponent_distribution(MAIN0, MEMBERS, [], Payoff(0.9), config) == {"main0": 1.0}
+
+
+def test_a_main_agent_losing_to_another_main_agent_practises_on_its_snapshots():
+    main1 = Member("main1", "main")
+    members = [MAIN0, main1]
+    pool = [Snapshot("main1/g2", "main1", "main", 1), Snapshot("main1/g4", "main1", "main", 2)]
+    config = LeagueConfig(main_selfplay=1.0, main_pfsp=0.0)
+    payoff = _league({("main0", "main1"): 0.3, ("main0", "main1/g2"): 0.5, ("main0", "main1/g4"): 0.2})
+    got = opponent_distribution(MAIN0, members, pool, payoff, config)
+    # half the self-play branch plays itself, the other half main1's snapshots by p(1-p): 0.25, 0.16
+    assert got == pytest.approx({"main0": 0.5, "main1/g2": 0.5 * 0.25 / 0.41, "main1/g4": 0.5 * 0.16 / 0.41})
+    payoff = _league({("main0", "main1"): 0.31})
+    assert opponent_distribution(MAIN0, members, pool, payoff, config) == pytest.approx({"main0": 0.5, "main1": 0.5})
+
+
+def test_main_exploiters_play_the_main_agent_until_it_wins_too_rarely_then_its_snapshots():
+    config = LeagueConfig()
+    assert opponent_distribution(MEXP0, MEMBERS, POOL, _league({("mexp0", "main0"): 0.11}), config) == {"main0": 1.0}
+    payoff = _league({("mexp0", "main0"): 0.1, ("mexp0", "main0/g8"): 0.2})
+    got = opponent_distribution(MEXP0, MEMBERS, POOL, payoff, config)
+    # main0's snapshots by p(1-p): main0/g4 unmet 0.25, main0/g8 0.16
+    assert got == pytest.approx({"main0/g4": 0.25 / 0.41, "main0/g8": 0.16 / 0.41})
+    # no snapshot of the main agent yet: the main agent anyway
+    assert opponent_distribution(MEXP0, MEMBERS, POOL[:1], payoff, config) == {"main0": 1.0}
+
+
+def test_league_exploiters_play_every_frozen_player_by_capped_pfsp():
+    payoff = _league({("lexp0", SEED): 0.9, ("lexp0", "main0/g4"): 0.2, ("lexp0", "mexp0/g4"): 0.6})
+    got = opponent_distribution(LEXP0, MEMBERS, POOL, payoff, LeagueConfig())
+    # min(0.5, 1-p): 0.1, 0.5, 0.4, and main0/g8 unmet 0.5: sum 1.5
+    assert got == pytest.approx({SEED: 0.1 / 1.5, "main0/g4": 0.5 / 1.5, "mexp0/g4": 0.4 / 1.5, "main0/g8": 0.5 / 1.5})
+
+
+# ----------------------------------------------------------------------------- freezing and resets
+
+
+def test_freezing_needs_the_minimum_budget_and_70_percent_against_everyone_or_the_maximum():
+    config = LeagueConfig(min_generations=3, max_generations=6)
+    all_beaten = _league({("main0", s.name): 0.7 for s in POOL})
+    member = Member("main0", "main", since_freeze=2)
+    assert not freeze_due(member, MEMBERS, POOL, all_beaten, config)  # too early, however strong
+    member.since_freeze = 3
+    assert freeze_due(member, MEMBERS, POOL, all_beaten, config)
+    one_short = _league({**{("main0", s.name): 0.7 for s in POOL}, ("main0", "main0/g8"): 0.69})
+    assert not freeze_due(member, MEMBERS, POOL, one_short, config)
+    unmet = _league({("main0", s.name): 0.9 for s in POOL[:3]})  # main0/g8 never met: 0.5
+    assert not freeze_due(member, MEMBERS, POOL, unmet, config)
+    member.since_freeze = 6
+    assert freeze_due(member, MEMBERS, POOL, Payoff(0.9), config)  # the maximum, whatever the rates
+    # main exploiters are judged against the current main agents only
+    exploiter = Member("mexp0", "main_exploiter", since_freeze=3)
+    assert freeze_due(exploiter, MEMBERS, POOL, _league({("mexp0", "main0"): 0.75}), config)
+    assert not freeze_due(exploiter, MEMBERS, POOL, _league({("mexp0", "main0"): 0.6, ("mexp0", SEED): 1.0}), config)
+
+
+def test_resets_after_a_freeze_main_never_main_exploiters_always_league_exploiters_a_quarter():
+    config = LeagueConfig()
+    rng = np.random.default_rng(0)
+    assert not any(reset_after_freeze(MAIN0, config, rng) for _ in range(100))
+    assert all(reset_after_freeze(MEXP0, config, rng) for _ in range(100))
+    share = np.mean([reset_after_freeze(LEXP0, config, rng) for _ in range(4000)])
+    assert abs(share - 0.25) < 0.03  # 4.4 standard errors
+    # the draw comes from the league's generator: the same seed, the same resets
+    a = [reset_after_freeze(LEXP0, config, np.random.default_rng(7)) for _ in range(3)]
+    assert a == [reset_after_freeze(LEXP0, config, np.random.default_rng(7)) for _ in range(3)]
+
+
+def test_bad_league_settings_are_one_line():
+    with pytest.raises(LeagueError, match="main_agents must be >= 1"):
+        LeagueConfig(main_agents=0)
+    with pytest.raises(LeagueError, match="min_generations <= max_generations"):
+        LeagueConfig(min_generations=5, max_generations=4)
+    with pytest.raises(LeagueError, match="main_selfplay \\+ main_pfsp must be <= 1"):
+        LeagueConfig(main_selfplay=0.6, main_pfsp=0.5)
+    with pytest.raises(LeagueError, match="unknown field"):
+        LeagueConfig.from_dict({"main_agent": 2})
+
+
+# ----------------------------------------------------------------------------- ratings and ladder
+
+
+def test_elo_from_the_game_log_matches_the_hand_computed_fit():
+    lines = [{"seq": 1, "t": 1.0, "learner": "main0/g0", "opponent": SEED, "wins": 3, "draws": 0, "losses": 1},
+             {"seq": 2, "t": 2.0, "learner": "main0/g0", "opponent": SEED, "wins": 0, "draws": 2, "losses": 0}]
+    ratings = rating_table(lines).ratings()
+    # 3 wins, 2 draws, 1 loss, plus the prior's 2 virtual draws: 3 + 4/2 = 5 points of 8, and the
+    # logistic Elo of 5/8 is 400 log10(5/3) = 88.74
+    assert ratings[SEED] == 0.0
+    assert ratings["main0/g0"] == pytest.approx(400 * math.log10(5 / 3), abs=0.01)
+    lo, hi = rating_table(lines).intervals()["main0/g0"]
+    # 95% interval from the curvature: 1 / (n p (1-p)) = 1 / (8 * 5/8 * 3/8) nats^2
+    half = 1.959964 * math.sqrt(1 / (8 * 5 / 8 * 3 / 8)) * 400 / math.log(10)
+    assert (lo, hi) == pytest.approx((88.74 - half, 88.74 + half), abs=0.02)
+
+
+def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
+    elos = {"a": 0.0, "b": 10.0, "c": 95.0, "d": 100.0, "e": 200.0, "f": 210.0}
+    assert pick_levels(elos, 3) == ["a", "d", "f"]  # targets 0, 105, 210
+    assert pick_levels(elos, 1) == ["a"]
+    assert pick_levels({"x": 5.0, "y": 1.0}, 5) == ["y", "x"]
+
+
+# ----------------------------------------------------------------------------- league games in the actor
+
+
+class _Prefers:
+    """A fake network: a large logit on the lowest (or highest) legal cell, value 0."""
+
+    def __init__(self, lowest: bool) -> None:
+        self.lowest = lowest
+        self.calls = 0
+
+    def __call__(self, obs, mask):
+        self.calls += 1
+        n, A = mask.shape
+        ranks = np.arange(A, dtype=np.float32)[None].repeat(n, 0)
+        logits = np.where(mask, 10.0 * (A - ranks if self.lowest else ranks), -np.inf).astype(np.float32)
+        return logits, np.zeros(n, np.float32)
+
+
+def test_versus_games_search_each_side_with_its_own_network_and_learn_only_the_learners_moves():
+    spec = ActorSpec("tictactoe", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0,
+                                                   reuse_tree=True),
+                     SelfPlayConfig(games_per_actor=8), seed=1)
+    actor = Actor(spec)
+    learner, opponent = _Prefers(lowest=False), _Prefers(lowest=True)
+    actor.set_evaluator(0, learner)
+    # set_pairings builds evaluators from weights; a fake network goes into its cache directly
+    actor._opponents = {"rival": opponent}
+    actor.pairings = Pairings(("rival",), (1.0,), {"rival": Weights("onnx", b"")})
+    actor._draw_opponents(np.arange(8))
+    positions, stats = actor.play(60)
+    assert learner.calls and opponent.calls
+    assert stats.games == len(stats.results) > 0
+    for row in range(len(positions)):
+        obs, policy = positions.obs[row], positions.policy[row]
+        empty = np.flatnonzero(obs.sum(axis=0).reshape(-1) == 0)
+        # every learned move is the learner's: its search (its own network) favours the highest empty cell
+        assert policy.argmax() == empty.max()
+    # each side moved as its own network says: the learner's seat from the results, the game replayed
+    name, seat, score = stats.results[0]
+    assert name == "rival" and seat in (0, 1) and score in (-1.0, 0.0, 1.0)
+    # about half the moves are learned (the learner's side only); self-play learns every move
+    assert len(positions) < 0.7 * stats.full_moves
+
+
+def test_pairings_check_their_probabilities_and_weights():
+    with pytest.raises(ValueError, match="sum to 1"):
+        Pairings((SELF, "a"), (0.5, 0.6), {"a": Weights("onnx", b"")})
+    with pytest.raises(ValueError, match="no weights for a"):
+        Pairings((SELF, "a"), (0.5, 0.5), {})
+
+
+# ----------------------------------------------------------------------------- whole leagues
+
+#: Flags of a league that takes a few seconds per turn on two busy cores.
+FAST = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-actor", "16",
+        "--selfplay.positions-per-generation", "100", "--search.num-simulations", "4", "--search.gumbel-considered", "4",
+        "--learner.batch-size", "32", "--learner.min-positions", "50", "--learner.threads", "1",
+        "--league.min-generations", "2", "--league.max-generations", "3", "--league.plot-seconds", "3",
+        "--eval.final-opponents", "random", "--eval.final-games", "4"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _league_command(run: Path, minutes: float, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "selfplay.league_run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
+
+
+GENERATIONS = 16  # of each member, in the short league: tic-tac-toe is not yet learned to the end
+
+
+def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
+    from selfplay.league_report import status_text, write_ladder
+    from selfplay.league_run import load_state, read_log
+
+    run = tmp_path / "league"
+    # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
+    # which every late network played perfectly and no level could beat the one below it
+    done = subprocess.run(_league_command(run, 0.0, "--generations", str(GENERATIONS), "--league.keep-snapshots", "8"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_state(run)
+    assert state["turn"] == 3 * GENERATIONS
+    config = json.loads((run / "config.json").read_text())
+    assert config["league"]["main_agents"] == 1 and config["train"]["game"] == "tictactoe"
+    for name in ("payoff.png", "elo.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = read_log(run)
+    assert [line["seq"] for line in lines] == list(range(1, state["seq"] + 1))
+    # the snapshot schedule: every member is frozen every 2-3 of its generations; main exploiters
+    # restart from the seed after each freeze (a reset line, a new incarnation)
+    names = [s["name"] for s in state["snapshots"]] + state["pruned"]  # pruned ones too (beyond keep_snapshots)
+    assert names[0] == SEED
+    main = sorted(int(n.split("/g")[1]) for n in names if n.startswith("main0/"))
+    assert main and all(step in (2, 3) for step in np.diff([0, *main]))  # main agents are never reset
+    mexp = [n for n in names if n.startswith("mexp0")]
+    assert all(int(n.split("/g")[1]) in (2, 3) for n in mexp)  # each from a fresh incarnation
+    resets = [line for line in lines if line.get("event") == "reset" and line["member"] == "mexp0"]
+    assert len(resets) == len(mexp) == state["members"][1]["incarnation"]
+    # disk: at most 8 snapshots; the pruned ones' files are gone, their games still rated
+    assert len(state["snapshots"]) <= 8 and state["snapshots"][0]["name"] == SEED
+    assert len(list((run / "snapshots").iterdir())) == 2 * len(state["snapshots"])
+    kept = {s["name"] for s in state["snapshots"]}
+    for member in ("main0", "mexp0", "lexp0"):  # a member that ever froze keeps its latest snapshot
+        if any(n.split("/")[0].split(".")[0] == member for n in names[1:]):
+            assert any(n.split("/")[0].split(".")[0] == member for n in kept)
+    played = {l["learner"] for l in lines if "opponent" in l} | {l["opponent"] for l in lines if "opponent" in l}
+    rated = set(json.loads((run / "ratings.json").read_text())["ratings"])
+    assert set(state["pruned"]) & played <= rated  # pruned from disk, not from the ratings
+    text = status_text(run)
+    assert "main0 ->" in text and "seed (frozen)" in text
+    # the final matches: the main agent with search and raw, against random and the snapshots
+    final = json.loads((run / "final.json").read_text())
+    matches = final["agents"][0]["matches"]
+    assert {m["visits"] for m in matches} == {16, 0} and {"random", SEED} <= {m["opponent"] for m in matches}
+    assert (run / "final.png").exists()
+    # the ladder: three levels, each beating the one below in more than half of its games
+    summary = write_ladder(run, levels=3, games=40, visits=0)
+    ladder = json.loads((run / "ladder" / "ladder.json").read_text())
+    assert len(ladder["levels"]) == 3, summary
+    elos = [level["elo"] for level in ladder["levels"]]
+    assert elos == sorted(elos)
+    for level in ladder["levels"][1:]:
+        assert level["vs_below"]["score"] > 0.5, summary
+        assert (run / "ladder" / level["checkpoint"]).exists()
+
+
+def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
+    """SIGKILL a league at random moments after its fourth turn, ``kills`` times, resuming in
+    between; check that every committed snapshot, log line and member checkpoint survives, and
+    that the ratings cover every game."""
+    from selfplay.checkpoint import load_checkpoint
+    from selfplay.league_run import load_state, read_log
+
+    seed = int(os.environ.get("SELFPLAY_TEST_SEED") or random.randrange(1 << 30))
+    print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
+    rng = random.Random(seed)
+    run = tmp_path / "league"
+    for k in range(kills):
+        command = (_league_command(run, 5.0, "--no-final", *extra) if k == 0 else
+                   [sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final"])
+        turn = load_state(run)["turn"] if k else 0
+        process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while not ((run / "league.json").exists() and load_state(run)["turn"] >= turn + 4):
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the league did not get going"
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 3.0))
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and any actor processes
+        process.wait(timeout=30)
+        process.stderr.close()
+        before = load_state(run)
+        committed = read_log(run, upto=before["seq"])
+        assert len(committed) == before["seq"]  # every committed game record is on disk
+        for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
+            load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
+    # resume for a few more turns
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final", "--minutes",
+                              str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = load_state(run)
+    assert after["turn"] > before["turn"]
+    assert read_log(run)[: len(committed)] == committed  # the old records, unchanged, then new ones
+    assert {s["name"] for s in before["snapshots"]} <= {s["name"] for s in after["snapshots"]}
+    for member in after["members"]:
+        label = member["name"] if member["incarnation"] == 0 else f"{member['name']}.{member['incarnation']}"
+        assert load_checkpoint(run / "members" / label).step == member["generation"]
+    # the ratings cover every committed game
+    ratings = json.loads((run / "ratings.json").read_text())
+    games_rated = sum(m["wins"] + m["draws"] + m["losses"] for m in ratings["matches"])
+    assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in read_log(run) if "opponent" in l)
+
+
+def test_sigkill_at_a_random_moment_loses_no_snapshot_rating_or_game_record(tmp_path):
+    _kill_and_resume(tmp_path, [], kills=1)
+
+
+@pytest.mark.slow
+def test_sigkill_repeatedly_with_actor_processes(tmp_path):
+    _kill_and_resume(tmp_path, ["--selfplay.num-actors", "2"], kills=3)
+
+
+def test_snapshot_schedule_every_max_generations_while_not_dominant_and_at_the_minimum_when_dominant():
+    config = LeagueConfig(min_generations=8, max_generations=24)
+
+    def schedule(payoff: Payoff, generations: int) -> list[int]:
+        member, frozen = Member("main0", "main"), []
+        for generation in range(1, generations + 1):
+            member.since_freeze += 1
+            if freeze_due(member, MEMBERS, POOL, payoff, config):
+                frozen.append(generation)
+                member.since_freeze = 0
+        return frozen
+
+    assert schedule(Payoff(0.9), 60) == [24, 48]  # every opponent unmet (0.5): the maximum budget
+    assert schedule(_league({("main0", s.name): 0.8 for s in POOL}), 30) == [8, 16, 24]
+
+
+def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
+    import torch
+
+    from selfplay.checkpoint import save_checkpoint
+    from selfplay.league_run import run_exploiter
+    from selfplay.network import build_network
+
+    config = with_overrides(preset("tictactoe", "tiny"), {
+        "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
+        "search.num_simulations": 4, "search.gumbel_considered": 4, "learner.batch_size": 16, "learner.min_positions": 10,
+        "learner.threads": 1, "run.generations": 2, "run.minutes": 0.0, "run.progress": False, "eval.final_visits": 4,
+        "eval.opening_moves": 2})
+    torch.manual_seed(3)
+    target = save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    report = run_exploiter(target, config, tmp_path / "exploiter", games_=10, log=lambda text: None)
+    assert report["generations"] == 2 and report["wins"] + report["draws"] + report["losses"] == 10
+    assert report["score_ci95"][0] <= report["score"] <= report["score_ci95"][1]
+    assert json.loads((tmp_path / "exploiter" / "exploit.json").read_text()) == report
+
+
+def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsys):
+    import argparse
+    from dataclasses import fields
+
+    from selfplay import league_run
+
+    parser = argparse.ArgumentParser()
+    league_run.add_arguments(parser)
+    parser.format_help()  # help strings with % must not break argparse
+    flags = [f"--league.{f.name.replace('_', '-')}" for f in fields(LeagueConfig)]
+    assert all(flag in parser.format_help() for flag in flags)
+    args = parser.parse_args(["connect4", "--league.main-agents", "2", "--league.payoff-decay", "0.5", "--minutes", "3",
+                              "--print-config"])
+    assert league_run.main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    config = league_run.LeagueRunConfig.from_dict(printed)
+    assert config.league == LeagueConfig(main_agents=2, payoff_decay=0.5) and config.train.run.minutes == 3.0
+    assert config.league.member_names() == [("main0", "main"), ("main1", "main"), ("mexp0", "main_exploiter"),
+                                            ("lexp0", "league_exploiter")]
+    # --resume keeps the league's settings except the budget and hardware, named in one line
+    run = tmp_path / "league"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    with pytest.raises(LeagueError, match="--league.main-agents cannot change"):
+        league_run.config_from_args(parser.parse_args(["--resume", str(run), "--league.main-agents", "3"]))
+    resumed, _, resume = league_run.config_from_args(parser.parse_args(["--resume", str(run), "--minutes", "9"]))
+    assert resume and resumed.train.run.minutes == 9.0 and resumed.league == config.league
