@@ -231,7 +231,7 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """``with atomic_write(path) as f: f.write(...)``: ``path`` holds its old content or all of
     the new. A temporary file in the same directory, fsynced, renamed over ``path``. (The same
-    protocol as ``selfplay.checkpoint.atomic_write``; export does not import selfplay.)"""
+    protocol as ``selfplay.model.checkpoint.atomic_write``; export does not import selfplay.)"""
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     f = open(temp, "xb")

@@ -10,7 +10,7 @@ Three graphs of the same network:
   from :data:`export.contract.ALLOWED_OPS`, opset 15 by default.
 * :func:`mlagents_onnx`: the same brain under ML-Agents' tensor names (see :class:`MLAgentsBrain`).
 
-A network here is what ``selfplay.network.build_network`` makes (this package does not import
+A network here is what ``selfplay.model.network.build_network`` makes (this package does not import
 selfplay): a ``torch.nn.Module`` with ``obs_shape`` (C, H, W), ``num_actions``,
 ``config.value_head`` ("scalar" or "wdl"), ``forward(obs) -> (logits [N, A], value [N])``, and
 ``raw_heads(obs) -> (logits [N, A], value head output [N, 1] or [N, 3])``: the raw heads, which

@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` holds the game and six sections, each the part one component needs::
 
-    net       selfplay.network.NetConfig     the policy-value network
+    net       selfplay.model.network.NetConfig     the policy-value network
     search    search.SearchConfig            the self-play search (its num_simulations is the full search)
     selfplay  SelfPlayConfig                 actors, playout caps, resignation, positions per generation
     learner   LearnerConfig                  optimizer, schedule, batch, replay buffer
@@ -34,7 +34,7 @@ from search import SearchConfig
 from search.config import SearchError
 
 if typing.TYPE_CHECKING:
-    from .network import NetConfig
+    from .model.network import NetConfig
 
 __all__ = [
     "ConfigError",
@@ -308,7 +308,7 @@ SECTION_NAMES = ("net", "search", "selfplay", "learner", "eval", "run")
 
 def sections() -> dict[str, type]:
     """``{section name: its dataclass}``, in :data:`SECTION_NAMES` order."""
-    from .network import NetConfig  # torch: only when a whole config is asked for
+    from .model.network import NetConfig  # torch: only when a whole config is asked for
 
     return {"net": NetConfig, "search": SearchConfig, "selfplay": SelfPlayConfig, "learner": LearnerConfig,
             "eval": EvalConfig, "run": RunConfig}
@@ -404,7 +404,7 @@ def _deterministic_search(search: SearchConfig) -> str | None:
 
 def _build(kind: type, section: str, values: Mapping[str, Any]) -> Any:
     """``kind(**values)`` with every error of the section's own validators as a ConfigError."""
-    from .network import NetConfigError
+    from .model.network import NetConfigError
 
     try:
         return kind(**values)
@@ -486,7 +486,7 @@ def _gumbel(simulations: int, considered: int = 16) -> SearchConfig:
 
 
 def _tictactoe(base: TrainConfig, name: str) -> TrainConfig:
-    from .network import NetConfig
+    from .model.network import NetConfig
 
     # A 2x128 MLP learns tic-tac-toe exactly (2x64 came within a position or two of it in 5
     # minutes); a conv net buys nothing on a 3x3 board.
@@ -509,7 +509,7 @@ def _tictactoe(base: TrainConfig, name: str) -> TrainConfig:
 
 
 def _connect4(base: TrainConfig, name: str) -> TrainConfig:
-    from .network import NetConfig
+    from .model.network import NetConfig
 
     # The solver's error rates by stage, at every rating (errors.png): the standard board's
     # positions ship with selfplay, so they cost well under a second per rating; other sizes
@@ -543,7 +543,7 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
 
 
 def _generic(base: TrainConfig, name: str) -> TrainConfig:
-    from .network import NetConfig
+    from .model.network import NetConfig
 
     net = {"tiny": NetConfig(channels=16, blocks=2, hidden=32), "small": NetConfig(), "full": NetConfig(channels=128, blocks=10, hidden=128)}[name]
     sims = {"tiny": 16, "small": 32, "full": 64}[name]

@@ -9,7 +9,7 @@ import pytest
 import games
 import search
 from search import SearchConfig, UniformEvaluator
-from selfplay.actor import Actor, ActorError, ActorPool, ActorSpec, LocalActors, SelfPlayStats, Weights
+from selfplay.training.actor import Actor, ActorError, ActorPool, ActorSpec, LocalActors, SelfPlayStats, Weights
 from selfplay.config import SelfPlayConfig
 
 TTT = games.make("tictactoe")
@@ -149,8 +149,8 @@ def test_local_actors_and_stop():
 def onnx_weights() -> Weights:
     import warnings
 
-    from selfplay.inference import onnx_bytes
-    from selfplay.network import NetConfig, build_network
+    from selfplay.model.inference import onnx_bytes
+    from selfplay.model.network import NetConfig, build_network
 
     model = build_network(NetConfig(kind="mlp", layers=1, hidden=16), TTT.obs_shape, TTT.num_actions)
     with warnings.catch_warnings():
@@ -222,7 +222,7 @@ def test_a_threshold_sent_to_the_actor_is_the_one_it_resigns_at():
 
 
 def test_false_resignations_per_threshold_from_record_lows():
-    from selfplay.actor import resign_check_counts
+    from selfplay.training.actor import resign_check_counts
 
     # record lows of four played-out games: [value, the player of that low did not lose]
     samples = [
@@ -242,7 +242,7 @@ def test_false_resignations_per_threshold_from_record_lows():
 
 
 def test_the_calibrated_threshold_is_the_boldest_within_the_target():
-    from selfplay.actor import calibrate_resign_threshold
+    from selfplay.training.actor import calibrate_resign_threshold
 
     # 80 games the loser dips to -0.9; 20 games the winner dips to -0.7 (and the loser to -0.95)
     samples = [[[-0.9, False]]] * 80 + [[[-0.7, True], [-0.95, False]]] * 20

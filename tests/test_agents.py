@@ -10,7 +10,7 @@ import games
 from games.rng import make_rng
 from games.playout import random_legal_action
 from search import SearchConfig, UniformEvaluator
-from selfplay.agents import (
+from selfplay.evaluation.agents import (
     Agent,
     AgentError,
     GreedyAgent,
@@ -168,9 +168,9 @@ def test_load_agent_parses_baselines_and_refuses_bad_specs(c4, tmp_path):
 
 
 def test_load_agent_plays_checkpoints_and_onnx_files_of_the_game(c4, tmp_path):
-    from selfplay.checkpoint import save_checkpoint
-    from selfplay.inference import onnx_bytes
-    from selfplay.network import NetConfig, build_network
+    from selfplay.model.checkpoint import save_checkpoint
+    from selfplay.model.inference import onnx_bytes
+    from selfplay.model.network import NetConfig, build_network
 
     model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), c4.obs_shape, c4.num_actions)
     save_checkpoint(tmp_path / "run", 5, model, game=c4)

@@ -22,10 +22,10 @@ import pytest
 import torch
 
 import games
-from selfplay.analyze import ANALYSIS_SEARCH, AnalysisEngine, AnalysisError, add_arguments, main, serve
-from selfplay.checkpoint import save_checkpoint
-from selfplay.inference import load_evaluator, onnx_bytes
-from selfplay.network import NetConfig, build_network
+from selfplay.tools.analyze import ANALYSIS_SEARCH, AnalysisEngine, AnalysisError, add_arguments, main, serve
+from selfplay.model.checkpoint import save_checkpoint
+from selfplay.model.inference import load_evaluator, onnx_bytes
+from selfplay.model.network import NetConfig, build_network
 
 REPO = Path(__file__).resolve().parents[1]
 NET = NetConfig(kind="resnet", channels=8, blocks=1, hidden=8)
@@ -427,7 +427,7 @@ def test_subprocess_answers_each_query_as_it_arrives(c4_run, tmp_path):
     directory, game, _ = c4_run
     stderr = open(tmp_path / "stderr.txt", "w")  # a file, not a pipe: nobody must drain it
     process = subprocess.Popen(
-        [sys.executable, "-m", "selfplay.analyze", "--checkpoint", str(directory), "--visits", "16"],
+        [sys.executable, "-m", "selfplay.tools.analyze", "--checkpoint", str(directory), "--visits", "16"],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
     )
     watchdog = threading.Timer(180, process.kill)  # a hang fails the test instead of the suite

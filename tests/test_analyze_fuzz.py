@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import games
-from selfplay.analyze import MAX_LINE_CHARS, QUERY_FIELDS, AnalysisEngine, _encode, serve
-from selfplay.checkpoint import save_checkpoint
-from selfplay.network import NetConfig, build_network
+from selfplay.tools.analyze import MAX_LINE_CHARS, QUERY_FIELDS, AnalysisEngine, _encode, serve
+from selfplay.model.checkpoint import save_checkpoint
+from selfplay.model.network import NetConfig, build_network
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_VISITS = 4

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import games
-from selfplay.agents import GreedyAgent, MCTSAgent, RandomAgent
-from selfplay.arena import ArenaError, add_arguments, main, play_match
-from selfplay.elo import (
+from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, RandomAgent
+from selfplay.evaluation.matches import ArenaError, add_arguments, main, play_match
+from selfplay.evaluation.elo import (
     SPRT,
     RatingTable,
     elo_from_score,
@@ -300,8 +300,8 @@ def test_arena_command_prints_the_match(capsys):
 
 
 def test_arena_command_reads_the_game_from_a_checkpoint(tmp_path, capsys):
-    from selfplay.checkpoint import save_checkpoint
-    from selfplay.network import NetConfig, build_network
+    from selfplay.model.checkpoint import save_checkpoint
+    from selfplay.model.network import NetConfig, build_network
 
     game = games.make("connect4", width=5, height=4)
     model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), game.obs_shape, game.num_actions)
@@ -334,7 +334,7 @@ def test_arena_command_errors_are_one_line():
     ],
 )
 def test_selfplay_arena_reports_bad_input_in_one_line_with_exit_code_2(argv, message, capsys):
-    from selfplay.cli import main as selfplay_main
+    from selfplay.tools.cli import main as selfplay_main
 
     assert selfplay_main(["arena", "random", "greedy", "--game", "tictactoe", "--no-progress", *argv]) == 2
     err = capsys.readouterr().err

@@ -10,8 +10,8 @@ import games
 from games import arena
 from games.arena import scenario
 from games.arena_scripts import SCRIPTS, script_action
-from selfplay.agents import AgentError, RandomAgent, ScriptAgent, load_agent
-from selfplay.arena import play_match
+from selfplay.evaluation.agents import AgentError, RandomAgent, ScriptAgent, load_agent
+from selfplay.evaluation.matches import play_match
 
 OPEN = games.make("arena", map="open")  # lineup FAF: slots 0 and 2 fighters, slot 1 an archer
 

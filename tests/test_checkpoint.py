@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-import selfplay.checkpoint as checkpoint_module
-from selfplay.checkpoint import (
+import selfplay.model.checkpoint as checkpoint_module
+from selfplay.model.checkpoint import (
     CheckpointError,
     best_checkpoint,
     latest_checkpoint,
@@ -32,8 +32,8 @@ from selfplay.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from selfplay.network import NetConfig, build_network, policy_value_loss
-from selfplay.replay import ReplayBuffer
+from selfplay.model.network import NetConfig, build_network, policy_value_loss
+from selfplay.training.replay import ReplayBuffer
 
 TICTACTOE = SimpleNamespace(version_tag="tictactoe_v1", options={}, obs_shape=(2, 3, 3), num_actions=9)
 C4 = SimpleNamespace(version_tag="connect4_v1", options={"width": 7, "height": 6}, obs_shape=(2, 6, 7), num_actions=7)
@@ -256,9 +256,9 @@ WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np, torch
-    from selfplay.checkpoint import load_checkpoint, latest_checkpoint, save_checkpoint
-    from selfplay.network import NetConfig, build_network
-    from selfplay.replay import ReplayBuffer
+    from selfplay.model.checkpoint import load_checkpoint, latest_checkpoint, save_checkpoint
+    from selfplay.model.network import NetConfig, build_network
+    from selfplay.training.replay import ReplayBuffer
 
     directory = sys.argv[1]
     torch.set_num_threads(1)

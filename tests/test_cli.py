@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from selfplay.cli import main
+from selfplay.tools.cli import main
 
 
 def run_cli(*args, stdin=""):
@@ -78,3 +78,29 @@ def test_a_whole_game_in_the_terminal():
             moves += 1
     assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert moves >= 4 and any(r in seen for r in ("You win.", "You lose.", "Draw."))
+
+
+def _commands() -> list[list[str]]:
+    """Every command and bench subcommand, from the parser itself (a new one is covered too)."""
+    import argparse
+
+    from selfplay.tools.cli import build_parser
+
+    def subcommands(parser):
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return actions[0].choices if actions else {}
+
+    top = subcommands(build_parser([]))
+    return [[]] + [[name] for name in top] + [["bench", name] for name in subcommands(top["bench"])]
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "selfplay")
+def test_every_help_page_prints(command, capsys):
+    """--help formats every help string ('95%' unescaped once crashed `selfplay --help`)."""
+    argv = command + ["--help"]
+    with pytest.raises(SystemExit) as exit_info:
+        from selfplay.tools.cli import build_parser
+
+        build_parser(argv).parse_args(argv)
+    assert exit_info.value.code == 0
+    assert "usage: " in capsys.readouterr().out

@@ -31,7 +31,7 @@ from export.encoding import describe_game
 from export.exporter import export_brain
 from export.positions import sample_positions
 from export.runtime import Brain
-from selfplay.network import NetConfig, build_network
+from selfplay.model.network import NetConfig, build_network
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -20,8 +20,8 @@ from export.exporter import export_brain
 from export.positions import sample_positions
 from export.runtime import Brain
 from export.verify import verify_brain
-from selfplay.checkpoint import save_checkpoint
-from selfplay.network import NetConfig, build_network
+from selfplay.model.checkpoint import save_checkpoint
+from selfplay.model.network import NetConfig, build_network
 
 
 def _trained_like(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -57,7 +57,7 @@ def c4_run(c4, tmp_path_factory):
     root = tmp_path_factory.mktemp("c4")
     model = _trained_like(build_network(NetConfig(channels=32, blocks=2, value_head="wdl"), c4.obs_shape, c4.num_actions), 0)
     save_checkpoint(root / "run", 7, model, game=c4, metrics={"elo": 812.5})
-    from selfplay.export_cmd import export_checkpoint
+    from selfplay.tools.export_cmd import export_checkpoint
 
     written = export_checkpoint(str(root / "run"), root / "brain", with_value=True, mlagents=True)
     return root, model, written
@@ -157,8 +157,8 @@ def test_brain_probs_equal_the_checkpoint_networks_softmax_on_real_positions(c4_
 
 
 def test_arena_between_a_checkpoint_and_its_brain_at_zero_visits_plays_identical_moves(c4, c4_run):
-    from selfplay.agents import load_agent
-    from selfplay.arena import play_match
+    from selfplay.evaluation.agents import load_agent
+    from selfplay.evaluation.matches import play_match
 
     root, _, _ = c4_run
     brain, checkpoint = load_agent(str(root / "brain"), c4, visits=0), load_agent(str(root / "run"), c4, visits=0)
@@ -172,7 +172,7 @@ def test_arena_between_a_checkpoint_and_its_brain_at_zero_visits_plays_identical
 
 
 def test_a_search_on_top_of_the_brain_needs_its_value(c4, c4_run, tmp_path):
-    from selfplay.agents import load_agent
+    from selfplay.evaluation.agents import load_agent
 
     root, model, _ = c4_run
     brain = Brain.load(root / "brain")
@@ -184,7 +184,7 @@ def test_a_search_on_top_of_the_brain_needs_its_value(c4, c4_run, tmp_path):
     assert load_agent(str(tmp_path / "policy"), c4, visits=0).act(states, np.zeros(8, np.int64), 0).shape == (8,)
     with pytest.raises(BrainError, match="without a value output"):
         load_agent(str(tmp_path / "policy"), c4, visits=16)
-    from selfplay.play import load_opponent  # the window's loader: the same rule
+    from selfplay.tools.play import load_opponent  # the window's loader: the same rule
 
     assert load_opponent(str(tmp_path / "policy"), None, None, 0)[1].act(states, np.zeros(8, np.int64), 0).shape == (8,)
     with pytest.raises(BrainError, match="without a value output"):
@@ -298,7 +298,7 @@ def test_a_tampered_brain_fails_verification_naming_the_check(c4_run, tmp_path, 
 
 
 def test_export_and_verify_commands(c4_run, tmp_path, capsys):
-    from selfplay.cli import main
+    from selfplay.tools.cli import main
 
     root, _, _ = c4_run
     out = tmp_path / "brains"
@@ -321,7 +321,7 @@ def test_export_and_verify_commands(c4_run, tmp_path, capsys):
 def test_analyze_takes_a_brain_directory(c4_run):
     import argparse
 
-    from selfplay.analyze import AnalysisEngine, load_game_and_evaluator
+    from selfplay.tools.analyze import AnalysisEngine, load_game_and_evaluator
 
     root, _, _ = c4_run
     args = argparse.Namespace(checkpoint=str(root / "brain"), game=None, option=None, device="cpu", threads=1)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import games
-from selfplay.cli import main
+from selfplay.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = "pettingzoo:pettingzoo.classic.tictactoe_v3"
@@ -67,7 +67,7 @@ def test_train_with_actor_processes_resume_arena_analyze_play_on_tictactoe_v3(tm
 
     # --resume needs neither the spec nor its options (in this process, to keep the test short)
     assert main(["train", "--resume", str(run), "--generations", "2", "--selfplay.num-actors", "0", "--no-final"]) == 0
-    from selfplay.checkpoint import load_checkpoint
+    from selfplay.model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(run)
     assert checkpoint.step == 2 and checkpoint.game == f"{SPEC}_v3" and checkpoint.game_options == {"max_length": 9, "seed": 0}
@@ -117,10 +117,10 @@ def strength(run: Path, games_against_random: int = 200) -> dict:
     once, reached by its first history), the raw policy's, and a match against random."""
     from dataclasses import replace
 
-    from selfplay.agents import NetworkAgent, load_agent, network_search_config
-    from selfplay.arena import play_match
-    from selfplay.inference import load_evaluator
-    from selfplay.train import load_config
+    from selfplay.evaluation.agents import NetworkAgent, load_agent, network_search_config
+    from selfplay.evaluation.matches import play_match
+    from selfplay.model.inference import load_evaluator
+    from selfplay.training.trainer import load_config
 
     config = load_config(run)
     game = games.make(config.game, **config.game_options)

@@ -20,9 +20,9 @@ import pytest
 
 import games
 from search import SearchConfig
-from selfplay.actor import SELF, Actor, ActorSpec, Pairings, Weights
+from selfplay.training.actor import SELF, Actor, ActorSpec, Pairings, Weights
 from selfplay.config import SelfPlayConfig, preset, with_overrides
-from selfplay.league import (
+from selfplay.league.population import (
     SEED,
     LeagueConfig,
     LeagueError,
@@ -34,7 +34,7 @@ from selfplay.league import (
     pfsp_weights,
     reset_after_freeze,
 )
-from selfplay.league_report import pick_levels, rating_table
+from selfplay.league.report import pick_levels, rating_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TTT = games.make("tictactoe")
@@ -271,15 +271,15 @@ def _env() -> dict:
 
 
 def _league_command(run: Path, minutes: float, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "selfplay.league_run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
+    return [sys.executable, "-m", "selfplay.league.run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
 
 
 GENERATIONS = 16  # of each member, in the short league: tic-tac-toe is not yet learned to the end
 
 
 def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
-    from selfplay.league_report import status_text, write_ladder
-    from selfplay.league_run import load_state, read_log
+    from selfplay.league.report import status_text, write_ladder
+    from selfplay.league.run import load_state, read_log
 
     run = tmp_path / "league"
     # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
@@ -336,8 +336,8 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
     """SIGKILL a league at random moments after its fourth turn, ``kills`` times, resuming in
     between; check that every committed snapshot, log line and member checkpoint survives, and
     that the ratings cover every game."""
-    from selfplay.checkpoint import load_checkpoint
-    from selfplay.league_run import load_state, read_log
+    from selfplay.model.checkpoint import load_checkpoint
+    from selfplay.league.run import load_state, read_log
 
     seed = int(os.environ.get("SELFPLAY_TEST_SEED") or random.randrange(1 << 30))
     print(f"kill timing seed {seed} (rerun with SELFPLAY_TEST_SEED={seed})")
@@ -345,7 +345,7 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
     run = tmp_path / "league"
     for k in range(kills):
         command = (_league_command(run, 5.0, "--no-final", *extra) if k == 0 else
-                   [sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final"])
+                   [sys.executable, "-m", "selfplay.league.run", "--resume", str(run), "--no-final"])
         turn = load_state(run)["turn"] if k else 0
         process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, start_new_session=True)
@@ -364,7 +364,7 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
         for snapshot in before["snapshots"]:  # every committed snapshot loads (size and sha256 checked)
             load_checkpoint(run / "snapshots" / f"ckpt-{snapshot['step']:06d}.json", expect_game=TTT)
     # resume for a few more turns
-    resumed = subprocess.run([sys.executable, "-m", "selfplay.league_run", "--resume", str(run), "--no-final", "--minutes",
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.league.run", "--resume", str(run), "--no-final", "--minutes",
                               str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -409,9 +409,9 @@ def test_snapshot_schedule_every_max_generations_while_not_dominant_and_at_the_m
 def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
     import torch
 
-    from selfplay.checkpoint import save_checkpoint
-    from selfplay.league_run import run_exploiter
-    from selfplay.network import build_network
+    from selfplay.model.checkpoint import save_checkpoint
+    from selfplay.league.run import run_exploiter
+    from selfplay.model.network import build_network
 
     config = with_overrides(preset("tictactoe", "tiny"), {
         "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
@@ -430,8 +430,7 @@ def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsy
     import argparse
     from dataclasses import fields
 
-    from selfplay import league_run
-
+    from selfplay.league import run as league_run
     parser = argparse.ArgumentParser()
     league_run.add_arguments(parser)
     parser.format_help()  # help strings with % must not break argparse

@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 import torch
 
-from selfplay.network import (
+from selfplay.model.network import (
     NetConfig,
     NetConfigError,
     autocast,

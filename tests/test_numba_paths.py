@@ -81,7 +81,7 @@ def test_forced_fallback_searches_the_same_tree():
 
 def test_warmup_compiles_every_part_and_startup_measures_a_fresh_process():
     from search.startup import measure_startup
-    from selfplay.warmup import warm
+    from selfplay.tools.warmup import warm
 
     assert warm(processes=1, progress=False) > 0  # every part, in this process (cached: seconds)
     report = measure_startup("tictactoe")

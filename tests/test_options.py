@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import games
 from games.core import integer_option, short_repr
-from selfplay.cli import main
+from selfplay.tools.cli import main
 
 #: Text with anything in it: lone surrogates (what undecodable argv bytes become), controls.
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)

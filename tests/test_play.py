@@ -12,11 +12,11 @@ import torch
 import games
 from games.core import GameError
 from games.render import CAPTION_HEIGHT, cell_at, default_size
-from selfplay.agents import GreedyAgent, MCTSAgent, NetworkAgent, RandomAgent
-from selfplay.checkpoint import save_checkpoint
-from selfplay.cli import main as cli_main
-from selfplay.network import NetConfig, build_network
-from selfplay.play import PlayError, PlaySession, load_opponent, run_window
+from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, NetworkAgent, RandomAgent
+from selfplay.model.checkpoint import save_checkpoint
+from selfplay.tools.cli import main as cli_main
+from selfplay.model.network import NetConfig, build_network
+from selfplay.tools.play import PlayError, PlaySession, load_opponent, run_window
 
 
 def test_a_click_anywhere_in_a_connect4_column_drops_a_disc_there():

@@ -133,7 +133,7 @@ def test_importing_our_packages_leaves_the_environment_alone():
     code = (
         "import os, pettingzoo  # pettingzoo sets SDL_AUDIODRIVER on import: not ours to judge\n"
         "before = dict(os.environ)\n"
-        "import games, search, selfplay, selfplay.cli, selfplay.play, selfplay.train, selfplay.analyze\n"
+        "import games, search, selfplay, selfplay.tools.cli, selfplay.tools.play, selfplay.training.trainer, selfplay.tools.analyze\n"
         "import games.render, games.pettingzoo_env\n"
         "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k))\n"
         "print(changed)\n"

@@ -122,7 +122,7 @@ def test_the_installed_example_lists_checks_trains_and_plays(installed, tmp_path
     assert answer["id"] == "q" and len(answer["policy"]) == 9 and answer["policy"][4] == 0.0  # b2 is taken
 
     # without the plugin (as in this process), the checkpoint's game is named in one line
-    from selfplay.arena import resolve_game
+    from selfplay.evaluation.matches import resolve_game
 
     with pytest.raises(games.GameError, match="checkpoint is for game 'hex_v1', which this version does not know"):
         resolve_game(None, {}, [str(run)])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import games
-from selfplay.replay import ReplayBuffer, ReplayError
+from selfplay.training.replay import ReplayBuffer, ReplayError
 
 OBS_SHAPE, A = (2, 3, 3), 9  # a 3x3 board whose actions are its cells
 

@@ -15,7 +15,7 @@ from search.bench import OPENSPIEL_NAMES, bench_search
 #: What a report holds (the CLI's text and --json print these).
 REPORT_FIELDS = {
     "game", "options", "evaluator", "batch", "simulations", "seed", "moves", "total_simulations",
-    "seconds", "sims_per_second", "first_call_seconds", "openspiel", "ratio",
+    "seconds", "sims_per_second", "first_call_seconds", "openspiel", "ratio", "fast_path",
 }
 
 

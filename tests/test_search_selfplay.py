@@ -11,7 +11,7 @@ import pytest
 
 import games
 from search import Search, SearchConfig
-from selfplay.actor import Actor, ActorSpec
+from selfplay.training.actor import Actor, ActorSpec
 from selfplay.config import PRESETS, RunConfig, SelfPlayConfig, TrainConfig, preset, with_overrides
 
 from test_search_rules import mctx_considered_visits

@@ -6,7 +6,7 @@ import pytest
 
 import games
 from games.connect4_solver import ILLEGAL, outcomes_from_state
-from selfplay.strength import error_rates, format_report, load_positions
+from selfplay.evaluation.strength import error_rates, format_report, load_positions
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ import pytest
 import torch
 
 import games
-from selfplay import train as train_module
-from selfplay.checkpoint import list_checkpoints, load_checkpoint
+from selfplay.training import trainer as train_module
+from selfplay.model.checkpoint import list_checkpoints, load_checkpoint
 from selfplay.config import (
     RESUME_SAFE,
     ConfigError,
@@ -34,11 +34,11 @@ from selfplay.config import (
     sections,
     with_overrides,
 )
-from selfplay.learner import Learner, learning_rate
-from selfplay.metrics import MetricsLog, plot_run, read_metrics
-from selfplay.network import NetConfig, build_network
-from selfplay.replay import ReplayBuffer
-from selfplay.train import TrainError, config_from_args, train
+from selfplay.training.learner import Learner, learning_rate
+from selfplay.training.metrics import MetricsLog, plot_run, read_metrics
+from selfplay.model.network import NetConfig, build_network
+from selfplay.training.replay import ReplayBuffer
+from selfplay.training.trainer import TrainError, config_from_args, train
 
 TTT = games.make("tictactoe")
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +113,7 @@ def test_one_generation_writes_the_run_directory(tmp_path):
     assert final["generation"] == 1 and final["matches"][0]["games"] == 2
     assert any((run / "tb").iterdir())  # TensorBoard events
     # what `selfplay play` and `selfplay analyze` load: an evaluator from the run directory
-    from selfplay.inference import load_evaluator
+    from selfplay.model.inference import load_evaluator
 
     logits, value = load_evaluator(run, TTT)(np.zeros((1, 2, 3, 3), np.float32), np.ones((1, 9), bool))
     assert logits.shape == (1, 9) and value.shape == (1,)
@@ -196,7 +196,7 @@ def test_bad_settings_are_one_line(argv, message):
 
 
 def test_the_selfplay_command_reports_bad_settings_in_one_line(capsys):
-    from selfplay.cli import main
+    from selfplay.tools.cli import main
 
     assert main(["train", "tictactoe", "--learner.optimizer", "adam"]) == 2
     assert main(["train", "tictactoe", "--preset", "tiny", "--print-config", "--minutes", "3"]) == 0
@@ -294,8 +294,7 @@ class _Crash(BaseException):
 def test_a_crash_between_the_buffer_and_the_checkpoint_leaves_a_buffer_that_resume_cuts_back(tmp_path, monkeypatch, capsys):
     """replay.npz is written before the checkpoint's files: a crash in between leaves it a
     generation ahead of the newest checkpoint. Resume cuts it back to that checkpoint's buffer."""
-    from selfplay import checkpoint as checkpoint_module
-
+    from selfplay.model import checkpoint as checkpoint_module
     run = tmp_path / "run"
     train(tiny_config(), run, final_report=False)
     buffer_1 = ReplayBuffer.load(run / "replay.npz")
@@ -347,7 +346,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def _resume_command(run: Path, capsys) -> tuple[int, str]:
     """``selfplay train --resume RUN`` for one more generation, in this process: (exit code, stderr)."""
-    from selfplay.cli import main
+    from selfplay.tools.cli import main
 
     capsys.readouterr()
     code = main(["train", "--resume", str(run), "--generations", "3", "--no-final", "--run.progress", "false"])
@@ -470,7 +469,7 @@ def test_a_resumed_run_with_a_larger_budget_continues_its_learning_rate_schedule
 
 
 def test_continued_progress_spreads_the_rest_of_the_schedule_over_the_rest_of_the_budget():
-    from selfplay.learner import continued_progress
+    from selfplay.training.learner import continued_progress
 
     assert continued_progress(0.3, 0.3, 0.3) == 0.3 and continued_progress(0.7, 0.3, 0.3) == pytest.approx(0.7)
     # half the budget used when it was doubled on resume: the schedule is at 0.5 of its course
@@ -484,7 +483,7 @@ def test_continued_progress_spreads_the_rest_of_the_schedule_over_the_rest_of_th
 
 
 def _command(run: Path, settings: dict) -> list[str]:
-    return [sys.executable, "-m", "selfplay.train", "tictactoe", "--preset", "tiny", "--run-dir", str(run), *flags(settings)]
+    return [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run), *flags(settings)]
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -530,7 +529,7 @@ def _kill_and_resume(tmp_path: Path, settings: dict, kills: int, seed: int) -> N
     run = tmp_path / "run"
     resumed_from = []
     for k in range(kills):
-        command = _command(run, settings) if k == 0 else [sys.executable, "-m", "selfplay.train", "--resume", str(run)]
+        command = _command(run, settings) if k == 0 else [sys.executable, "-m", "selfplay.training.trainer", "--resume", str(run)]
         process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, start_new_session=True)
         before = load_checkpoint(run).step if k else 0
@@ -618,7 +617,7 @@ def test_learner_fits_a_small_buffer(optimizer):
 
 
 def test_learner_state_round_trips_through_a_checkpoint(tmp_path):
-    from selfplay.checkpoint import save_checkpoint
+    from selfplay.model.checkpoint import save_checkpoint
 
     config = LearnerConfig(batch_size=8, warmup_steps=2)
     torch.manual_seed(0)
@@ -691,12 +690,12 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
     rating search: eval.visits (16) simulations of a Gumbel search with no noise (the most
     probable move of the improved policy) and the MCTS-Solver, as in self-play. The raw
     policy's misses are printed for information."""
-    from selfplay.agents import NetworkAgent, network_search_config
-    from selfplay.inference import load_evaluator
+    from selfplay.evaluation.agents import NetworkAgent, network_search_config
+    from selfplay.model.inference import load_evaluator
 
     # the real command, in a fresh process (as `selfplay train tictactoe --preset tiny`)
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "selfplay.train", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
+    command = [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
                "--run.progress", "false", "--no-final"]
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=15 * 60)
     assert done.returncode == 0, done.stderr[-3000:]

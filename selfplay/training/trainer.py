@@ -3,13 +3,13 @@
 One generation, read top to bottom in :meth:`Trainer.run`::
 
     1. self-play   every actor plays with the current network until the generation's positions
-                   are in (actors are processes, one per core; see selfplay.actor)
-    2. replay      the positions go into the ring buffer (selfplay.replay)
-    3. learn       the learner takes replay-ratio many optimizer steps on it (selfplay.learner)
+                   are in (actors are processes, one per core; see selfplay.training.actor)
+    2. replay      the positions go into the ring buffer (selfplay.training.replay)
+    3. learn       the learner takes replay-ratio many optimizer steps on it (selfplay.training.learner)
     4. rate        every eval.every generations: matches against fixed baselines and earlier
-                   generations, Elo by Bradley-Terry over all games so far (selfplay.arena, .elo)
+                   generations, Elo by Bradley-Terry over all games so far (selfplay.evaluation.matches, .elo)
     5. record      a metrics row (CSV, TensorBoard), then a checkpoint with the replay buffer
-                   (selfplay.checkpoint) when run.checkpoint_seconds have passed since the last
+                   (selfplay.model.checkpoint) when run.checkpoint_seconds have passed since the last
                    one, the generation was rated, or the run ends; plots after ratings
 
 **Alternating, not concurrent.** Self-play and learning take turns, each with every core. On a
@@ -26,8 +26,8 @@ Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
     ckpt-000012.json         checkpoint sidecar (game, network, step = generation, metrics, run state)
     ckpt-000012.safetensors  weights and optimizer state; the last run.keep_last and the best-rated kept
     replay.npz               the replay buffer, saved with every checkpoint
-    ratings.json             every rating match and the fitted Elo (selfplay.elo.RatingTable)
-    metrics.csv, tb/         one row / event set per generation (selfplay.metrics)
+    ratings.json             every rating match and the fitted Elo (selfplay.evaluation.elo.RatingTable)
+    metrics.csv, tb/         one row / event set per generation (selfplay.training.metrics)
     losses.png elo.png speed.png (errors.png: Connect Four error rates by stage, when measured)
     final.json               the final matches against the baselines
 
@@ -70,7 +70,7 @@ import numpy as np
 import games
 from games.core import Game, GameError
 
-from .config import (
+from ..config import (
     PRESETS,
     RESUME_SAFE,
     ConfigError,
@@ -197,12 +197,12 @@ class RunState:
 
 
 def export_weights(model, game: Game, device: str, inference: str):
-    """``model`` as a :class:`selfplay.actor.Weights` message for actors: ONNX on the CPU (unless
+    """``model`` as a :class:`selfplay.training.actor.Weights` message for actors: ONNX on the CPU (unless
     ``inference`` is ``torch``), safetensors for torch otherwise."""
     from .actor import Weights
 
     if device == "cpu" and inference in ("auto", "onnx"):
-        from .inference import onnx_bytes
+        from ..model.inference import onnx_bytes
 
         with warnings.catch_warnings():  # the tracer's notes on shape checks, every export
             warnings.simplefilter("ignore")
@@ -253,9 +253,9 @@ class Trainer:
         seeded initialization (a league learner starts from the league's seed network)."""
         import torch
 
-        from .elo import RatingTable
+        from ..evaluation.elo import RatingTable
         from .learner import Learner
-        from .network import build_network
+        from ..model.network import build_network
         from .replay import ReplayBuffer
 
         self.config = config
@@ -294,7 +294,7 @@ class Trainer:
         if self.metrics.notice:
             self.log(self.metrics.notice)
         self.actors = None
-        self.pairings: Any = "keep"  # selfplay.actor.Pairings for league games; "keep": plain self-play
+        self.pairings: Any = "keep"  # selfplay.training.actor.Pairings for league games; "keep": plain self-play
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
@@ -306,7 +306,7 @@ class Trainer:
         """Load the newest usable checkpoint, falling back past damaged ones with a message, and
         a replay buffer that matches it; check the files a session rewrites. Reads only: raises
         TrainError (one line) and leaves the run directory as it was when anything is wrong."""
-        from .checkpoint import REPLAY_FILE, list_checkpoints
+        from ..model.checkpoint import REPLAY_FILE, list_checkpoints
         from .replay import ReplayBuffer, ReplayError
 
         run_dir = self.run_dir
@@ -358,10 +358,10 @@ class Trainer:
     def _read_checkpoint(self, sidecar: Path) -> tuple:
         """``(RunState, model state, optimizer state, rng state, RatingTable)`` of one checkpoint,
         every part checked; TrainError naming the checkpoint and the problem otherwise."""
-        from .checkpoint import CheckpointError, load_checkpoint
-        from .elo import RatingTable
+        from ..model.checkpoint import CheckpointError, load_checkpoint
+        from ..evaluation.elo import RatingTable
         from .learner import Learner
-        from .network import build_network
+        from ..model.network import build_network
 
         try:
             saved = load_checkpoint(sidecar, expect_game=self.game, expect_net=self.config.net)
@@ -388,7 +388,7 @@ class Trainer:
         """The files a session rewrites from the checkpoint must be readable, or they would be
         lost: ``metrics.csv`` (rows after the checkpoint are dropped) and ``ratings.json``
         (rewritten at the next rating). A missing one is fine: it starts anew."""
-        from .elo import RatingTable
+        from ..evaluation.elo import RatingTable
 
         self._metrics_rows()
         path = self.run_dir / RATINGS_FILE
@@ -470,7 +470,7 @@ class Trainer:
         return config.selfplay.actors if not (self.device == "cuda" and config.selfplay.num_actors == -1) else 0
 
     def actor_spec(self):
-        """The :class:`selfplay.actor.ActorSpec` of this session's actors."""
+        """The :class:`selfplay.training.actor.ActorSpec` of this session's actors."""
         from .actor import ActorSpec
 
         config = self.config
@@ -550,7 +550,7 @@ class Trainer:
     # ------------------------------------------------------------------ pieces
     def _calibrate_resignation(self, samples: list) -> None:
         """Keep the record lows of the latest ``selfplay.resign_window`` played-out games and set
-        the threshold of the next games from them (selfplay.actor.calibrate_resign_threshold)."""
+        the threshold of the next games from them (selfplay.training.actor.calibrate_resign_threshold)."""
         from .actor import calibrate_resign_threshold
 
         sp, state = self.config.selfplay, self.state
@@ -562,7 +562,7 @@ class Trainer:
                 state.resign_games, sp.resign_target, sp.resign_margin, sp.resign_floor, sp.resign_ceiling)
 
     def weights(self):
-        """The current network as a :class:`selfplay.actor.Weights` message (a league's other
+        """The current network as a :class:`selfplay.training.actor.Weights` message (a league's other
         learners play against it)."""
         return self._weights()
 
@@ -578,7 +578,7 @@ class Trainer:
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
         from .actor import evaluator_from_weights
-        from .agents import NetworkAgent, network_search_config
+        from ..evaluation.agents import NetworkAgent, network_search_config
 
         # one thread: rating batches are small, and idle spinning threads only contend
         evaluator = evaluator_from_weights(weights, self.game, self.device, threads=1)
@@ -590,7 +590,7 @@ class Trainer:
     def _rate(self, generation: int) -> tuple[dict[str, float], dict[str, float]]:
         """Matches of this generation against the baselines and the latest rated generations;
         returns (``{"elo", "elo_lo", "elo_hi"}``, ``{opponent: score}``)."""
-        from .agents import load_agent
+        from ..evaluation.agents import load_agent
 
         config = self.config.eval
         weights = self._weights()
@@ -621,7 +621,7 @@ class Trainer:
         kernels and onnxruntime release the GIL), results in the opponents' order."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from .arena import play_match
+        from ..evaluation.matches import play_match
 
         def match(k: int):
             seed = int(np.random.SeedSequence([self.config.run.seed, *seed_key, k]).generate_state(1)[0])
@@ -633,8 +633,8 @@ class Trainer:
 
     def _solver_errors(self, evaluator) -> dict[str, float]:
         """Connect Four: how often the raw network and its rating search throw away a better
-        result, judged by the perfect solver (selfplay.strength)."""
-        from .strength import error_rates
+        result, judged by the perfect solver (selfplay.evaluation.strength)."""
+        from ..evaluation.strength import error_rates
 
         report = error_rates(self.game, evaluator, self._benchmark_positions(), self.config.eval.visits, seed=0)
         return {
@@ -645,7 +645,7 @@ class Trainer:
 
     def _benchmark_positions(self) -> dict[str, list]:
         """The solved Connect Four positions of ``eval.solver_positions`` per stage, loaded once."""
-        from .strength import load_positions
+        from ..evaluation.strength import load_positions
 
         if self._solver_positions is None:
             self._solver_positions = load_positions(self.game, self.config.eval.solver_positions, seed=0, progress=True)
@@ -653,7 +653,7 @@ class Trainer:
 
     def _reload_rated(self) -> None:
         """After a resume: the weights of the latest rated generations still on disk."""
-        from .checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+        from ..model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 
         wanted = set(self.state.rated[-max(self.config.eval.previous, 1):])
         saved_model = {k: v.clone() for k, v in self.model.state_dict().items()}
@@ -670,7 +670,7 @@ class Trainer:
     def final_report(self) -> list[dict[str, Any]]:
         """Matches of the final network against ``eval.final_opponents``, printed and saved to
         ``final.json``; the results as dicts."""
-        from .agents import load_agent
+        from ..evaluation.agents import load_agent
 
         config = self.config.eval
         if not config.final_games or not config.final_opponent_specs:
@@ -689,13 +689,13 @@ class Trainer:
         self.log(f"  ({time.monotonic() - start:.0f} s)")
         final: dict[str, Any] = {"generation": generation, "visits": config.final_visits, "matches": results}
         if config.solver_positions and self.game.name == "connect4":
-            from .strength import error_rates, format_report
+            from ..evaluation.strength import error_rates, format_report
 
             final["solver"] = error_rates(self.game, me.evaluator, self._benchmark_positions(), config.final_visits, seed=0)
             self.log("  error rates against the perfect solver (moves that throw away a better result):")
             for line in format_report(final["solver"]).splitlines():
                 self.log("    " + line)
-        from .checkpoint import atomic_write
+        from ..model.checkpoint import atomic_write
 
         with atomic_write(self.run_dir / FINAL_FILE) as f:
             f.write(json.dumps(final, indent=1).encode())
@@ -734,7 +734,7 @@ class Trainer:
         }
 
     def _save(self, metrics: dict[str, float] | None = None) -> None:
-        from .checkpoint import save_checkpoint
+        from ..model.checkpoint import save_checkpoint
 
         self._saved, self._saved_generation = time.monotonic(), self.state.generation
         self.state.elapsed = self.elapsed()
@@ -762,7 +762,7 @@ class Trainer:
         plot_run(self.run_dir, {k: v for k, v in ratings.items() if not k.startswith("gen")})
 
     def _has_checkpoint(self) -> bool:
-        from .checkpoint import latest_checkpoint
+        from ..model.checkpoint import latest_checkpoint
 
         return latest_checkpoint(self.run_dir) is not None
 
@@ -790,7 +790,7 @@ class Trainer:
         return min(max(parts), 1.0)
 
     def _lr_progress(self, position: float) -> float:
-        """The learning-rate schedule's progress at budget ``position`` (selfplay.learner.continued_progress):
+        """The learning-rate schedule's progress at budget ``position`` (selfplay.training.learner.continued_progress):
         from the progress the checkpoint reached at this session's start, on to 1 at the end of
         the (perhaps changed) budget, so the rate never jumps when ``--minutes`` changes on resume."""
         from .learner import continued_progress
@@ -889,7 +889,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
     A new run writes ``config.json`` first."""
     run_dir = Path(run_dir)
     if not resume:
-        from .checkpoint import atomic_write, latest_checkpoint
+        from ..model.checkpoint import atomic_write, latest_checkpoint
 
         if (run_dir / CONFIG_FILE).exists() or latest_checkpoint(run_dir) is not None:
             raise TrainError(f"{run_dir} already holds a run: resume it with --resume {run_dir}, or choose another --run-dir")
@@ -904,7 +904,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
                         f"checkpoint saved. Resume with: selfplay train --resume {run_dir}")
         elif final_report:
             trainer.final_report()
-            from .checkpoint import best_checkpoint, latest_checkpoint
+            from ..model.checkpoint import best_checkpoint, latest_checkpoint
 
             latest = latest_checkpoint(run_dir)
             best = best_checkpoint(run_dir, BEST_METRIC)
@@ -963,7 +963,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
 
 def main(args: argparse.Namespace) -> int:
     """``selfplay train``: train, print the final strength and the checkpoint's path."""
-    from .checkpoint import CheckpointError
+    from ..model.checkpoint import CheckpointError
 
     # torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
     # else) that makes a two-thread learner tens of times slower. The command is the program, so
@@ -981,7 +981,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m selfplay.train GAME ... (the CLI's `selfplay train` is the same)
+if __name__ == "__main__":  # python -m selfplay.training.trainer GAME ... (the CLI's `selfplay train` is the same)
     parser = argparse.ArgumentParser(prog="selfplay train", description="Train by self-play.")
     add_arguments(parser)
     try:

@@ -21,7 +21,7 @@ The replay buffer can be saved alongside (``save_checkpoint(..., replay=buffer)`
 after a crash it holds at least the data of the newest checkpoint, and perhaps more, when the crash
 came between the buffer and the sidecar. The file records the step it was written for and how many
 rows were ever added (``ReplayBuffer.total_added``); a caller that records the same count with the
-checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; selfplay.train does).
+checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; selfplay.training.trainer does).
 """
 
 from __future__ import annotations
@@ -286,12 +286,12 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint ``step`` into ``directory`` (created if needed) and prune older ones.
 
-    ``model`` is a network from :func:`selfplay.network.build_network`; its config, observation
+    ``model`` is a network from :func:`selfplay.model.network.build_network`; its config, observation
     shape and action count are recorded, so :meth:`Checkpoint.build_model` can rebuild it.
     ``optimizer_state`` is ``optimizer.state_dict()``; ``game`` a ``games.Game`` (tag and options
     recorded) or its version tag; ``metrics`` numbers such as loss or Elo; ``meta`` any other
     JSON-ready facts (the run's config). ``replay`` (anything with ``save(path, step=step)``, e.g.
-    a :class:`selfplay.replay.ReplayBuffer`) is saved to ``directory / "replay.npz"`` first.
+    a :class:`selfplay.training.replay.ReplayBuffer`) is saved to ``directory / "replay.npz"`` first.
 
     Retention: the ``keep_last`` newest checkpoints stay, and, with ``best_metric``, the one with
     the best ``metrics[best_metric]`` (highest, or lowest if not ``higher_is_better``). Returns

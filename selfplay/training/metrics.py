@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .checkpoint import atomic_write
+from ..model.checkpoint import atomic_write
 
 __all__ = ["COLUMNS", "MetricsLog", "plot_run", "read_metrics"]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
+from ..model.checkpoint import atomic_write
 
 __all__ = ["ReplayBuffer", "ReplayError"]
 

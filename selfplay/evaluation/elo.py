@@ -377,7 +377,7 @@ class RatingTable:
     Each match is kept as it was added, ``{"a", "b", "wins", "draws", "losses", "meta"}``
     (``meta``: anything JSON, e.g. the training step). :meth:`ratings` refits Bradley-Terry to
     every game so far; :meth:`payoff` gives the score of each player against each other.
-    :meth:`save` writes JSON atomically (``selfplay.checkpoint.atomic_write``).
+    :meth:`save` writes JSON atomically (``selfplay.model.checkpoint.atomic_write``).
     """
 
     def __init__(
@@ -400,7 +400,7 @@ class RatingTable:
     def add(
         self, a: Any, b: str | None = None, wins: float = 0, draws: float = 0, losses: float = 0, **meta: Any
     ) -> None:
-        """Record a match: ``add(match_result, step=...)`` (a :class:`selfplay.arena.MatchResult`,
+        """Record a match: ``add(match_result, step=...)`` (a :class:`selfplay.evaluation.matches.MatchResult`,
         named by its agents) or ``add("gen3", "random", wins, draws, losses, step=...)``."""
         if b is None:
             result = a
@@ -485,7 +485,7 @@ class RatingTable:
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the table as JSON to ``path`` (default: the path it was made or loaded with),
         atomically: a reader sees the old file or the new one, never part of one."""
-        from .checkpoint import atomic_write
+        from ..model.checkpoint import atomic_write
 
         target = Path(path) if path is not None else self.path
         if target is None:

@@ -34,7 +34,7 @@ from games.core import KERNEL_TYPES, Game, GameError
 from games.registry import game_from_tag, parse_options
 
 from .agents import SPEC_HELP, Agent, AgentError, load_agent
-from .args import integer, number
+from ..tools.args import integer, number
 from .elo import SPRT, elo_from_score, elo_interval
 
 __all__ = ["ArenaError", "GameRecord", "MatchResult", "add_arguments", "main", "play_match"]
@@ -66,8 +66,8 @@ class MatchResult:
     losses: int
     games: int  # games played (fewer than asked after an early stop)
     score: float  # (wins + draws / 2) / games
-    elo_diff: float  # A's Elo minus B's (selfplay.elo.elo_from_score)
-    elo_ci95: tuple[float, float]  # 95% interval of elo_diff (selfplay.elo.elo_interval)
+    elo_diff: float  # A's Elo minus B's (selfplay.evaluation.elo.elo_from_score)
+    elo_ci95: tuple[float, float]  # 95% interval of elo_diff (selfplay.evaluation.elo.elo_interval)
     sprt: str | None  # "H1" (A is elo1 stronger), "H0" (elo0), or None (undecided / no test)
     llr: float | None  # the SPRT's log-likelihood ratio over all games played (None without a test)
     stopped: str | None  # why it stopped early: "sprt", "decided", or None (all games played)
@@ -185,7 +185,7 @@ def play_match(
     """Play up to ``num_games`` games between ``agent_a`` and ``agent_b`` (see the module
     docstring for colours, openings, seeds and early stops).
 
-    ``sprt``: None, :class:`selfplay.elo.SPRT`, or ``(elo0, elo1[, alpha, beta])``.
+    ``sprt``: None, :class:`selfplay.evaluation.elo.SPRT`, or ``(elo0, elo1[, alpha, beta])``.
     ``batch_size``: games in progress at once (default ``min(num_games, 64)``); larger batches
     feed networks better, smaller ones let an early stop save more games. ``progress``: a tqdm
     bar on stderr.
@@ -385,7 +385,7 @@ def _checkpoint_game(spec: str) -> tuple[str, dict | None] | None:
         return manifest.game["tag"], manifest.game.get("options")
     if path.suffix == ".onnx":  # a bare evaluator model records no game
         return None
-    from .checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(path, verify=False)
     return checkpoint.game, checkpoint.game_options

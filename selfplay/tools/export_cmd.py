@@ -70,7 +70,7 @@ def checkpoint_facts(checkpoint: Any) -> dict[str, Any]:
 def _load(source: str) -> tuple[Any, Any]:
     """(checkpoint, its game) for a run directory or checkpoint file."""
     from .analyze import _checkpoint_game
-    from .checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(Path(source).expanduser())
     return checkpoint, _checkpoint_game(checkpoint)

@@ -30,7 +30,7 @@ import numpy as np
 import games
 from games.core import Game, GameError
 
-from .agents import SPEC_HELP, Agent, NetworkAgent, load_agent
+from ..evaluation.agents import SPEC_HELP, Agent, NetworkAgent, load_agent
 from .args import integer
 
 __all__ = ["PlayError", "PlaySession", "add_arguments", "load_opponent", "main", "run_window"]
@@ -291,7 +291,7 @@ def _cells(game: Game, state: np.ndarray) -> Iterable[tuple[int, int]]:
 
 
 def load_opponent(spec: str, game_name: str | None, options: list[str] | None, visits: int, device: str = "cpu") -> tuple[Game, Agent]:
-    """The game and the agent ``spec`` names (:func:`selfplay.agents.load_agent`). A checkpoint
+    """The game and the agent ``spec`` names (:func:`selfplay.evaluation.agents.load_agent`). A checkpoint
     records its game, so ``game_name`` may then be left out; a baseline or ONNX file needs it."""
     path = Path(os.path.expanduser(spec))
     if path.suffix in (".json", ".safetensors") or path.is_dir():

@@ -48,8 +48,8 @@ def warm_search(part: str) -> str:
         kernels.begin_search(tree, cfg)
         kernels.abandon_leaves(tree, cfg, 0, index, index)
     else:  # importing them compiles the match and baseline kernels
-        from .agents import load_agent
-        from .arena import play_match
+        from ..evaluation.agents import load_agent
+        from ..evaluation.matches import play_match
 
         play_match(game, load_agent("greedy", game), load_agent("random", game), 2, progress=False)
     return f"search ({part})"

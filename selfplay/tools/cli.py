@@ -105,7 +105,7 @@ def cmd_check_game(args) -> int:
 # ---------------------------------------------------------------------------- selfplay play-text
 def cmd_play_text(args) -> int:
     import games
-    from selfplay.play import PlaySession, load_opponent
+    from selfplay.tools.play import PlaySession, load_opponent
 
     game, agent = load_opponent(args.opponent, args.game, args.option, args.visits)
     session = PlaySession(game, agent, human=args.human_player, seed=args.seed)
@@ -147,7 +147,7 @@ def _side(game, player: int) -> str:
 
 # ---------------------------------------------------------------------------- selfplay bench
 def cmd_bench_games(args) -> int:
-    from selfplay.bench import bench_games
+    from selfplay.evaluation.bench import bench_games
 
     results = bench_games(seconds=args.seconds, names=args.games or None, progress=not args.json)
     if args.json:
@@ -261,8 +261,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_brain)
     p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
     if chosen == "bench" and "strength" in argv:
-        importlib.import_module("selfplay.strength").add_arguments(p)
-        p.set_defaults(func=_module_main("selfplay.strength"))
+        importlib.import_module("selfplay.evaluation.strength").add_arguments(p)
+        p.set_defaults(func=_module_main("selfplay.evaluation.strength"))
 
     # Commands whose module brings its own arguments: (name, module, help). A module is imported
     # only when its command is the one asked for, so other commands start fast.
@@ -275,13 +275,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 _MODULE_COMMANDS = [
-    ("play", "selfplay.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
-    ("train", "selfplay.train", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
-    ("league", "selfplay.league_run", "train a league (main agents, exploiters, PFSP); status DIR; ladder DIR"),
-    ("arena", "selfplay.arena", "play two agents against each other: W/D/L and Elo with a 95% interval"),
-    ("analyze", "selfplay.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
-    ("export", "selfplay.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
-    ("warmup", "selfplay.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
+    ("play", "selfplay.tools.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
+    ("train", "selfplay.training.trainer", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
+    ("league", "selfplay.league.run", "train a league (main agents, exploiters, PFSP); status DIR; ladder DIR"),
+    ("arena", "selfplay.evaluation.matches", "play two agents against each other: W/D/L and Elo with a 95%% interval"),
+    ("analyze", "selfplay.tools.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
+    ("export", "selfplay.tools.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
+    ("warmup", "selfplay.tools.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
 ]
 
 

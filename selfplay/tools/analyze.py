@@ -579,8 +579,8 @@ def load_game_and_evaluator(args: argparse.Namespace) -> tuple[Game, Any]:
     """The game and evaluator that ``--checkpoint``, ``--game``, ``-o`` and ``--device`` name."""
     from export.contract import game_of, is_brain, read_manifest
 
-    from .checkpoint import load_checkpoint
-    from .inference import evaluator_for, load_brain_evaluator, load_evaluator
+    from ..model.checkpoint import load_checkpoint
+    from ..model.inference import evaluator_for, load_brain_evaluator, load_evaluator
 
     path = Path(args.checkpoint)
     options = games.parse_options(args.option)

@@ -2,7 +2,7 @@
 learner is frozen, and when an exploiter is reset. Pure functions over plain data; no torch.
 
 The population (:class:`LeagueConfig`) has three kinds of learners, each a full AlphaZero
-learner (``selfplay.league_run`` runs them on the self-play and learning machinery of
+learner (``selfplay.league.run`` runs them on the self-play and learning machinery of
 ``selfplay train``):
 
 * **main agents** (``main``): ``main_selfplay`` (35%) self-play, ``main_pfsp`` (50%) prioritized

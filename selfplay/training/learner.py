@@ -1,7 +1,7 @@
 """The learner: optimizer steps on batches sampled from the replay buffer.
 
 One step: sample ``batch_size`` positions (each through a random board symmetry), compute the
-AlphaZero loss (:func:`selfplay.network.policy_value_loss`: policy cross-entropy against the
+AlphaZero loss (:func:`selfplay.model.network.policy_value_loss`: policy cross-entropy against the
 search's target plus the value loss against the final outcome), and step AdamW or SGD with
 Nesterov momentum. Weight decay is the optimizer's (decoupled for AdamW, L2 for SGD). Norm and
 bias parameters are not decayed.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import LearnerConfig
-from .network import PolicyValueNet, autocast, policy_value_loss
+from ..config import LearnerConfig
+from ..model.network import PolicyValueNet, autocast, policy_value_loss
 from .replay import ReplayBuffer
 
 __all__ = ["Learner", "continued_progress", "learning_rate"]

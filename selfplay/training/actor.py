@@ -77,8 +77,8 @@ import games
 from games.core import Game
 from search import OnnxEvaluator, Search, SearchConfig
 
-from .config import SelfPlayConfig
-from .elo import wilson_interval
+from ..config import SelfPlayConfig
+from ..evaluation.elo import wilson_interval
 
 __all__ = [
     "Actor",
@@ -265,7 +265,7 @@ def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", th
     if weights.format == "safetensors":
         from safetensors.torch import load as load_tensors
 
-        from .network import NetConfig, build_network, prepare_for_device
+        from ..model.network import NetConfig, build_network, prepare_for_device
 
         model = build_network(NetConfig.from_dict(weights.net), game.obs_shape, game.num_actions)
         model.load_state_dict(load_tensors(weights.data))

@@ -2,7 +2,7 @@
 
 An :class:`Agent` answers ``act(states, move_numbers, rng_seed) -> actions`` for ``G`` positions
 in one call, so a network agent runs one batched search (its evaluator sees batches of ``G``)
-instead of ``G`` small ones. The arena (:mod:`selfplay.arena`) calls each agent once per ply over
+instead of ``G`` small ones. The arena (:mod:`selfplay.evaluation.matches`) calls each agent once per ply over
 every game in which it is to move.
 
 * :class:`RandomAgent`: a uniformly random legal move.
@@ -346,7 +346,7 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         return MCTSAgent(game, int(count))
     path = Path(os.path.expanduser(text))
     if text and (path.suffix == ".onnx" or path.is_dir() or path.suffix in (".json", ".safetensors")):
-        from .inference import load_brain_evaluator, load_evaluator  # torch: only when a network is asked for
+        from ..model.inference import load_brain_evaluator, load_evaluator  # torch: only when a network is asked for
 
         if visits and is_brain(path):  # a search needs the brain's value output: refuse one without
             evaluator = load_brain_evaluator(path, game)

@@ -4,9 +4,9 @@ the difficulty ladder (``selfplay league status DIR``, ``selfplay league ladder 
 Everything here is computed from the append-only game log (``games.jsonl``: one line per learner
 generation and opponent, with wins, draws and losses from the learner's side) and ``league.json``.
 
-* **Ratings**: Bradley-Terry over every league game (:func:`selfplay.elo.fit_bradley_terry`), a
+* **Ratings**: Bradley-Terry over every league game (:func:`selfplay.evaluation.elo.fit_bradley_terry`), a
   player per network (``main0/g12``: member ``main0`` after 12 generations), the seed network at
-  0, with 95% intervals (:func:`selfplay.elo.rating_intervals`). ``ratings.json``.
+  0, with 95% intervals (:func:`selfplay.evaluation.elo.rating_intervals`). ``ratings.json``.
 * **payoff.png**: the score (wins + draws / 2) / games of each row against each column. A
   learner's networks are grouped into *periods*, the stretch of generations up to each snapshot
   (named by the snapshot) and the stretch since the last one (``NAME (now)``). Empty cells:
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .elo import RatingTable
+from ..evaluation.elo import RatingTable
 
 __all__ = ["pick_levels", "rating_table", "status_text", "write_ladder", "write_report"]
 
@@ -83,7 +83,7 @@ def period_of(player: str, snapshots: list[dict]) -> str:
 
 def write_report(run_dir: str | Path) -> str:
     """Write ratings.json, payoff.png and elo.png; return the status table."""
-    from .league_run import load_state, read_log
+    from .run import load_state, read_log
 
     run_dir = Path(run_dir)
     state = load_state(run_dir)
@@ -99,7 +99,7 @@ def status_text(run_dir: str | Path, state: dict | None = None, lines: list | No
                 table: RatingTable | None = None) -> str:
     """The league table: each member (its latest network that played) and each snapshot, with
     kind, Elo and its 95% interval, games played, and the snapshot it continues from."""
-    from .league_run import load_state, read_log
+    from .run import load_state, read_log
 
     state = state or load_state(run_dir)
     lines = lines if lines is not None else read_log(run_dir, upto=state["seq"])
@@ -139,7 +139,7 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .checkpoint import atomic_write
+    from ..model.checkpoint import atomic_write
 
     snapshots = state["snapshots"]
     games_lines = [line for line in lines if "opponent" in line]
@@ -223,7 +223,7 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
 def _candidates(run_dir: Path, state: dict, kinds: tuple[str, ...]) -> dict[str, Path]:
     """``{player: checkpoint sidecar}``: the seed, the snapshots on disk and each member's latest
     checkpoint, of members of ``kinds``."""
-    from .checkpoint import list_checkpoints
+    from ..model.checkpoint import list_checkpoints
 
     out = {}
     for s in state["snapshots"]:
@@ -260,13 +260,13 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
     import games as games_module
 
-    from .agents import NetworkAgent, network_search_config
-    from .arena import play_match
-    from .checkpoint import atomic_write, load_checkpoint
-    from .league import LeagueError
-    from .league_run import load_run_config, load_state, read_log
-    from .train import export_weights
-    from .actor import evaluator_from_weights
+    from ..evaluation.agents import NetworkAgent, network_search_config
+    from ..evaluation.matches import play_match
+    from ..model.checkpoint import atomic_write, load_checkpoint
+    from .population import LeagueError
+    from .run import load_run_config, load_state, read_log
+    from ..training.trainer import export_weights
+    from ..training.actor import evaluator_from_weights
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -382,13 +382,13 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
     ``eval.final_games``); at most ``max_snapshots`` snapshots, evenly spaced. Writes ``final.json`` and ``final.png``; returns the report."""
     import games as games_module
 
-    from .actor import evaluator_from_weights
-    from .agents import NetworkAgent, load_agent, network_search_config
-    from .arena import play_match
-    from .checkpoint import atomic_write, load_checkpoint
-    from .elo import score_interval
-    from .league_run import load_run_config, load_state
-    from .train import export_weights
+    from ..training.actor import evaluator_from_weights
+    from ..evaluation.agents import NetworkAgent, load_agent, network_search_config
+    from ..evaluation.matches import play_match
+    from ..model.checkpoint import atomic_write, load_checkpoint
+    from ..evaluation.elo import score_interval
+    from .run import load_run_config, load_state
+    from ..training.trainer import export_weights
 
     run_dir = Path(run_dir)
     config, state = load_run_config(run_dir), load_state(run_dir)
@@ -448,7 +448,7 @@ def _plot_final(run_dir: Path, report: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .checkpoint import atomic_write
+    from ..model.checkpoint import atomic_write
 
     for entry in report["agents"][:1]:
         opponents = list(dict.fromkeys(r["opponent"] for r in entry["matches"]))

@@ -28,7 +28,7 @@ import games
 from games.connect4_solver import STAGES, BenchmarkPosition, benchmark_positions, outcome_is_error
 
 from .agents import NetworkAgent
-from .checkpoint import atomic_write
+from ..model.checkpoint import atomic_write
 from .elo import wilson_interval
 
 __all__ = ["load_positions", "error_rates", "add_arguments", "main"]
@@ -40,7 +40,7 @@ class StrengthError(games.GameError):
 
 #: Positions shipped with selfplay (the defaults: 7x6, 50 per stage, seed 0), answered once by
 #: ``load_positions`` and copied here, so a fresh install does not spend minutes solving them.
-PACKAGED = Path(__file__).parent / "data"
+PACKAGED = Path(__file__).parent.parent / "data"
 
 
 def _cache_dir() -> Path:
@@ -149,7 +149,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .analyze import load_game_and_evaluator
+    from ..tools.analyze import load_game_and_evaluator
 
     if args.positions < 1 or args.visits < 0:
         raise StrengthError("--positions must be >= 1 and --visits >= 0")

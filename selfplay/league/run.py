@@ -1,18 +1,18 @@
-"""``selfplay league GAME``: a league of AlphaZero learners (selfplay.league), time-sliced on one
+"""``selfplay league GAME``: a league of AlphaZero learners (selfplay.league.population), time-sliced on one
 actor pool; ``selfplay league status DIR`` and ``selfplay league ladder DIR``.
 
-Every member is a :class:`selfplay.train.Trainer`: its own network, learner, replay buffer,
+Every member is a :class:`selfplay.training.trainer.Trainer`: its own network, learner, replay buffer,
 checkpoints and metrics in ``members/NAME/``. Learners take turns, one generation each
 (on a 2-core machine two learners side by side would only contend, as in ``selfplay train``).
 In a member's generation the shared actors play its games against the opponents
-:func:`selfplay.league.opponent_distribution` picks, each game drawing one
-(:class:`selfplay.actor.Pairings`), with each side searching with its own network; the member
+:func:`selfplay.league.population.opponent_distribution` picks, each game drawing one
+(:class:`selfplay.training.actor.Pairings`), with each side searching with its own network; the member
 learns from its own moves only. One turn, read top to bottom in :meth:`League._turn`::
 
     1. opponents  the member's opponent distribution, as networks (ONNX for the actors)
     2. play+learn Trainer.generation(): self-play/versus games, replay, learning, checkpoint
     3. record     the generation's results per opponent appended to games.jsonl (fsync), payoff
-    4. freeze     when selfplay.league.freeze_due: a snapshot joins the pool; an exploiter may
+    4. freeze     when selfplay.league.population.freeze_due: a snapshot joins the pool; an exploiter may
                   restart from the seed network in a new directory (members/NAME.R)
     5. prune      snapshots beyond league.keep_snapshots, sparing ladder members and the latest
     6. commit     league.json, atomically; then retired directories are removed
@@ -24,8 +24,8 @@ League directory::
     games.jsonl        append-only: one line per (learner generation, opponent) with W/D/L, and resets
     snapshots/         frozen players as checkpoints (ckpt-000000 is the seed)
     members/NAME/      each learner's run directory (selfplay train's layout)
-    ratings.json       Elo fitted over every league game (selfplay.elo), the seed at 0
-    payoff.png elo.png the win-rate heatmap and Elo over time per member (selfplay.league_report)
+    ratings.json       Elo fitted over every league game (selfplay.evaluation.elo), the seed at 0
+    payoff.png elo.png the win-rate heatmap and Elo over time per member (selfplay.league.report)
     ladder/            after `selfplay league ladder`: one checkpoint per level and ladder.json
 
 Crashes. The member's checkpoint (with its buffer) is written before the game log line, the log
@@ -55,7 +55,7 @@ import numpy as np
 import games
 from games.core import GameError
 
-from .config import (
+from ..config import (
     PRESETS,
     ConfigError,
     TrainConfig,
@@ -64,7 +64,7 @@ from .config import (
     preset,
     with_overrides,
 )
-from .league import (
+from .population import (
     SEED,
     LeagueConfig,
     LeagueError,
@@ -75,7 +75,7 @@ from .league import (
     opponent_distribution,
     reset_after_freeze,
 )
-from .train import StopRequest
+from ..training.trainer import StopRequest
 
 __all__ = ["League", "LeagueRunConfig", "add_arguments", "main", "run_exploiter", "run_league"]
 
@@ -183,7 +183,7 @@ class League:
                  stop: StopRequest | None = None, log: Callable[[str], None] | None = None) -> None:
         import torch
 
-        from .network import build_network
+        from ..model.network import build_network
 
         if not (config.train.run.minutes > 0 or config.train.run.generations > 0):
             raise LeagueError("a league needs a budget: --minutes M, or --generations N (each member's generations)")
@@ -226,8 +226,8 @@ class League:
         return self.run_dir / MEMBERS / member.label
 
     def _open_trainer(self, member: Member, resume: bool) -> None:
-        from .train import CONFIG_FILE as TRAIN_CONFIG, Trainer
-        from .checkpoint import atomic_write
+        from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer
+        from ..model.checkpoint import atomic_write
 
         directory = self._member_dir(member)
         if not resume:
@@ -244,7 +244,7 @@ class League:
         self.trainers[member.name] = trainer
 
     def _save_snapshot(self, step: int, model, name: str, meta: dict) -> None:
-        from .checkpoint import save_checkpoint
+        from ..model.checkpoint import save_checkpoint
 
         save_checkpoint(self.run_dir / SNAPSHOTS, step, model, meta={"snapshot": name, **meta}, game=self.game,
                         keep_last=1 << 30)
@@ -253,13 +253,13 @@ class League:
         return self.run_dir / SNAPSHOTS / f"ckpt-{step:06d}.json"
 
     def _load_snapshot_state(self, step: int) -> dict:
-        from .checkpoint import load_checkpoint
+        from ..model.checkpoint import load_checkpoint
 
         return load_checkpoint(self._snapshot_path(step), expect_game=self.game, expect_net=self.config.train.net).model_state
 
     def _commit(self) -> None:
         """league.json, atomically: the turn is done. Then the retired directories go."""
-        from .checkpoint import atomic_write
+        from ..model.checkpoint import atomic_write
 
         state = {
             "format": STATE_FORMAT,
@@ -281,7 +281,7 @@ class League:
     def _resume(self) -> None:
         """Back to the last committed turn: the state, the log up to it, member checkpoints no
         newer than it; files the state does not name are removed."""
-        from .checkpoint import atomic_write, list_checkpoints
+        from ..model.checkpoint import atomic_write, list_checkpoints
 
         state = load_state(self.run_dir)
         try:
@@ -349,7 +349,7 @@ class League:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Take turns until the budget is spent or a stop is requested."""
-        from .actor import make_actors
+        from ..training.actor import make_actors
 
         first = self.trainers[self.members[0].name]
         actors = make_actors(first.actor_spec(), first.num_actors())
@@ -369,7 +369,7 @@ class League:
 
     def _turn(self) -> None:
         """Steps 1-6 of the module docstring, once, for the member whose turn it is."""
-        from .actor import SELF, Pairings
+        from ..training.actor import SELF, Pairings
 
         config = self.config.league
         member = self.members[self.turn % len(self.members)]
@@ -455,8 +455,8 @@ class League:
         return [line]
 
     def _snapshot_weights(self, name: str):
-        from .network import build_network
-        from .train import export_weights
+        from ..model.network import build_network
+        from ..training.trainer import export_weights
 
         if name not in self._weights:
             snapshot = next(s for s in self.snapshots if s.name == name)
@@ -470,7 +470,7 @@ class League:
         """Keep at most ``league.keep_snapshots`` snapshots: the oldest go first, except the seed,
         each member's latest and the main-agent snapshots a 5-level ladder would pick now. Their
         games stay in the log, so the ratings keep them."""
-        from .league_report import pick_levels, rating_table
+        from .report import pick_levels, rating_table
 
         excess = len(self.snapshots) - self.config.league.keep_snapshots
         if excess <= 0:
@@ -497,8 +497,8 @@ class League:
             excess -= 1
 
     def report(self, quiet: bool = False) -> None:
-        """ratings.json and the plots (selfplay.league_report)."""
-        from .league_report import write_report
+        """ratings.json and the plots (selfplay.league.report)."""
+        from .report import write_report
 
         self._plotted = time.monotonic()
         text = write_report(self.run_dir)
@@ -508,8 +508,8 @@ class League:
 
 def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True) -> League:
     """Run (or resume) a league in ``run_dir``; a new one writes ``config.json`` first. At the
-    end, unless stopped: the final matches (selfplay.league_report.final_report)."""
-    from .checkpoint import atomic_write
+    end, unless stopped: the final matches (selfplay.league.report.final_report)."""
+    from ..model.checkpoint import atomic_write
 
     run_dir = Path(run_dir)
     if resume and not (run_dir / STATE_FILE).exists() and (run_dir / CONFIG_FILE).exists():
@@ -531,7 +531,7 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
             league.log(f"stopped ({league.elapsed() / 60:.1f} min); resume with: selfplay league --resume {run_dir}")
             return league
     if final_report and config.train.eval.final_games:
-        from .league_report import final_report as report
+        from .report import final_report as report
 
         league.log(f"final matches of the main agents ({config.train.eval.final_games} games each, "
                    f"{config.train.eval.final_visits} visits and the raw policy):")
@@ -551,13 +551,13 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     fixed network ``target`` only (a checkpoint or run directory) for ``config.run.minutes``, then
     play it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``).
     The lower the exploiter's score, the harder the target is to exploit. Writes ``exploit.json``."""
-    from .actor import Pairings
-    from .agents import NetworkAgent, network_search_config
-    from .arena import play_match
-    from .checkpoint import atomic_write, load_checkpoint
-    from .actor import evaluator_from_weights
-    from .elo import score_interval
-    from .train import CONFIG_FILE as TRAIN_CONFIG, Trainer, export_weights
+    from ..training.actor import Pairings
+    from ..evaluation.agents import NetworkAgent, network_search_config
+    from ..evaluation.matches import play_match
+    from ..model.checkpoint import atomic_write, load_checkpoint
+    from ..training.actor import evaluator_from_weights
+    from ..evaluation.elo import score_interval
+    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, export_weights
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     run_dir = Path(run_dir)
@@ -654,14 +654,14 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
 
 
 def main(args: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
+    from ..model.checkpoint import CheckpointError
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay train: before torch loads
     try:
         if args.target == "exploit":
             if not args.directory:
                 raise LeagueError("selfplay league exploit CHECKPOINT: give the network to exploit (a run or checkpoint)")
-            from .checkpoint import load_checkpoint
+            from ..model.checkpoint import load_checkpoint
 
             found = load_checkpoint(args.directory)
             game = games.make(found.game.rsplit("_v", 1)[0], **dict(found.game_options or {}))
@@ -673,12 +673,12 @@ def main(args: argparse.Namespace) -> int:
         if args.target in ("status", "ladder", "final"):
             if not args.directory:
                 raise LeagueError(f"selfplay league {args.target} DIR: give the league directory")
-            from .league_report import status_text, write_ladder
+            from .report import status_text, write_ladder
 
             if args.target == "status":
                 print(status_text(args.directory))
             elif args.target == "final":
-                from .league_report import final_report
+                from .report import final_report
 
                 final_report(args.directory, games=args.games, log=print)
             else:
@@ -695,7 +695,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m selfplay.league_run GAME ... (the same as `selfplay league`)
+if __name__ == "__main__":  # python -m selfplay.league.run GAME ... (the same as `selfplay league`)
     parser = argparse.ArgumentParser(prog="selfplay league", description="Train a league of learners.")
     add_arguments(parser)
     try:

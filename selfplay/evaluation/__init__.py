@@ -1,0 +1,1 @@
+"""Agents, matches between them, Elo, the solver strength benchmark and speed benchmarks."""

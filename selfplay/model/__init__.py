@@ -1,0 +1,1 @@
+"""The network, its checkpoints, and the fast inference paths the actors and agents use."""

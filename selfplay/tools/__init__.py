@@ -1,0 +1,1 @@
+"""The command line: train, arena, analyze, play, export, bench and warmup."""
