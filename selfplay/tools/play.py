@@ -147,17 +147,26 @@ class PlaySession:
 
     def think(self, stop: Callable[[], bool] | None = None) -> tuple[int, float]:
         """The agent's move in the current position and its value (NaN if it gives none),
-        without playing it. Safe to run on a thread while the window shows the position;
-        ``stop`` (polled by searching agents) ends a search early with its best move so far."""
+        without playing it. ``stop`` (polled by searching agents) ends a search early with its
+        best move so far."""
+        return self.thinker()(stop)
+
+    def thinker(self) -> Callable[[Callable[[], bool] | None], tuple[int, float]]:
+        """:meth:`think` on the current position, as a call to make later, on a thread: it holds
+        the position, the agent and the seed, so the session may change meanwhile."""
         if not self.agent_to_move:
             raise PlayError("it is not the agent's turn")
-        states = self.state[None]
+        agent, states = self.agent, self.state[None].copy()
         moves = np.array([len(self.actions)], np.int64)
         seed = self.seed + len(self.actions)
-        if hasattr(self.agent, "think"):  # a searching agent: it can stop, and it gives a value
-            actions, values = self.agent.think(states, moves, seed, stop=stop)
-            return int(actions[0]), float(values[0])
-        return int(self.agent.act(states, moves, seed)[0]), math.nan
+
+        def think(stop: Callable[[], bool] | None = None) -> tuple[int, float]:
+            if hasattr(agent, "think"):  # a searching agent: it can stop, and it gives a value
+                actions, values = agent.think(states, moves, seed, stop=stop)
+                return int(actions[0]), float(values[0])
+            return int(agent.act(states, moves, seed)[0]), math.nan
+
+        return think
 
     def commit(self, action: int, value: float) -> None:
         """Play the agent's move (from :meth:`think`) in the current position."""

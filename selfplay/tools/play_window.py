@@ -55,7 +55,7 @@ from .play_widgets import (
     top_moves,
 )
 
-__all__ = ["INFO_HEIGHT", "PANEL_WIDTH", "Job", "PlayWindow"]
+__all__ = ["INFO_HEIGHT", "PANEL_MIN_HEIGHT", "PANEL_WIDTH", "Job", "PlayWindow"]
 
 PANEL_WIDTH = 300  # pixels of the side panel
 PANEL_MIN_HEIGHT = 460  # the window is at least this tall above the strip, for the panel
@@ -161,57 +161,67 @@ class PlayWindow:
         """Play until the window is closed or Esc (or ``max_frames`` frames, for tests). With
         ``screenshot``: save the window's picture there once ``after_moves`` moves are played
         and nothing is left to wait for (the agent's move, the overlay's analysis), then close."""
-        import pygame
-
-        self._open()
+        self.open()
         try:
             frame = 0
             while max_frames is None or frame < max_frames:
                 frame += 1
-                if not self._handle_events(pygame.event.get()):
+                if not self.frame():
                     return
-                self._update()
-                self._draw()
-                pygame.display.flip()
-                if screenshot is not None and self._settled(after_moves):
-                    self._save(screenshot)
+                if screenshot is not None and self.settled(after_moves):
+                    self.save(screenshot)
                     return
                 self.clock.tick(self.fps)
         finally:
-            self._stop_jobs()
-            pygame.display.quit()
+            self.close()
 
-    def _open(self) -> None:
+    def open(self) -> None:
+        """Open the window (:meth:`run` does; tests step :meth:`frame` themselves)."""
         import pygame
 
         width, height = self.board_size
         try:
             pygame.display.init()
-            self.screen = pygame.display.set_mode(
-                (width + PANEL_WIDTH, max(height, PANEL_MIN_HEIGHT) + INFO_HEIGHT)
-            )
+            self.screen = pygame.display.set_mode((width + PANEL_WIDTH, max(height, PANEL_MIN_HEIGHT) + INFO_HEIGHT))
         except pygame.error as e:
             raise PlayError(f"cannot open a window ({e}); `selfplay play-text` plays in the terminal") from None
         self._set_caption()
         self.clock = pygame.time.Clock()
         self.board = self.screen.subsurface(pygame.Rect(0, 0, width, height))
 
-    def _set_caption(self) -> None:
+    def frame(self) -> bool:
+        """One frame: handle the waiting events, start or finish background work, draw and show.
+        False, before drawing, once the window is to close."""
         import pygame
 
-        pygame.display.set_caption(f"selfplay: {self.session.game.version_tag} against {self.name}")
+        if not self._handle_events(pygame.event.get()):
+            return False
+        self._update()
+        self._draw()
+        pygame.display.flip()
+        return True
 
-    def _stop_jobs(self) -> None:
-        """Tell both jobs to stop, and give each a moment: their threads are daemons, so one
-        still inside a long evaluator call never holds up the process's exit."""
+    def close(self) -> None:
+        """Stop the background work and close the window. The jobs are told to stop and given a
+        moment each; their threads are daemons, so one still inside a long evaluator call never
+        holds up the process's exit."""
+        import pygame
+
         for job in (self.thinking, self.analyzing):
             if job is not None:
                 job.cancel()
         for job in (self.thinking, self.analyzing):
             if job is not None:
                 job.join(JOIN_SECONDS)
+        pygame.display.quit()
 
-    def _save(self, path: str | Path) -> None:
+    def _set_caption(self) -> None:
+        import pygame
+
+        pygame.display.set_caption(f"selfplay: {self.session.game.version_tag} against {self.name}")
+
+    def save(self, path: str | Path) -> None:
+        """Save the window's picture (the display surface, as shown) to ``path`` (PNG by its name)."""
         import pygame
 
         try:
@@ -219,7 +229,7 @@ class PlayWindow:
         except (pygame.error, OSError) as e:
             raise PlayError(f"cannot save the screenshot {path}: {e}") from None
 
-    def _settled(self, after_moves: int) -> bool:
+    def settled(self, after_moves: int = 0) -> bool:
         """Whether a screenshot shows what was asked: enough moves, and neither the agent's move
         nor the overlay's analysis still to come."""
         s = self.session
@@ -227,7 +237,7 @@ class PlayWindow:
             return False
         if self.thinking is not None or s.agent_to_move:
             return False
-        return not self.overlay or self._current_analysis() is not None
+        return not self.overlay or self.shown_analysis() is not None
 
     @property
     def name(self) -> str:
@@ -373,7 +383,7 @@ class PlayWindow:
         if self.thinking is not None and self.thinking.done:
             self._finish_thinking()
         if self.thinking is None and s.agent_to_move and self._failed != key:
-            self.thinking = Job(s.think, key, self.move_time)
+            self.thinking = Job(s.thinker(), key, self.move_time)
         if (forced := s.forced_move()) is not None:
             self._play(lambda: s.play(forced))
             self._say(f"{self.session.describe_last(self.name)}: the only move")
@@ -402,14 +412,14 @@ class PlayWindow:
                 self._say(f"the analysis failed: {job.result['error']}", error=True)
             else:
                 self.analysis = job.key, job.result
-        if self.overlay and self.analyzing is None and self._current_analysis() is None:
+        if self.overlay and self.analyzing is None and self.shown_analysis() is None:
             if self.analysis is None or self.analysis[0] != key:
                 engine = self._engine()
                 query = {"id": 0, "moves": list(self.session.actions), "visits": self.analysis_visits}
                 self.analyzing = Job(lambda stop: engine.analyze([query], stop=stop)[0], key)
 
-    def _current_analysis(self) -> dict[str, Any] | None:
-        """The analysis of the position shown, once it is done."""
+    def shown_analysis(self) -> dict[str, Any] | None:
+        """The analysis (an ``AnalysisEngine`` response) of the position shown, once it is done."""
         if self.analysis is not None and self.analysis[0] == self._position_key():
             return self.analysis[1]
         return None
@@ -438,7 +448,7 @@ class PlayWindow:
         draw(game, state, self.board)
         if (cell := s.last_cell()) is not None:
             draw_last_move(game, state, self.board, cell)
-        analysis = self._current_analysis() if self.overlay else None
+        analysis = self.shown_analysis() if self.overlay else None
         if analysis is not None and not analysis["terminal"]:
             draw_top_moves(self.board, geometry, game, s.cells(), analysis)
         if self.hover is not None and self.thinking is None and s.action_at(*self.hover) is not None:
