@@ -199,6 +199,24 @@ def red_plan(game, session: PlaySession) -> int:
     return int(best) if best is not None and distance(tuple(cells[best])) < distance(here) else 0
 
 
+def test_hovering_previews_where_a_click_lands_and_the_last_move_is_marked(opened):
+    game = games.make("connect4")
+    session = PlaySession(game, RandomAgent(game), seed=5)
+    window = opened(session, fps=1000)
+    post(pygame.MOUSEMOTION, pos=window.geometry.centre(0, 3), rel=(0, 0), buttons=(0, 0, 0))
+    assert window.frame()
+    board = pygame.surfarray.array3d(window.board).astype(int)
+    x, y = window.geometry.centre(5, 3)  # the bottom of the column: where the disc would land
+    ghost, hole = board[x, y], board[window.geometry.centre(5, 2)]
+    assert ghost[0] > ghost[2] + 40 and hole[2] > 200  # reddish see-through disc; an empty hole
+    assert (board[window.geometry.centre(0, 3)] == hole).all()  # nothing drawn where the mouse is
+    click(window, (0, 3))
+    frames_until(window, lambda: len(session.actions) == 2)
+    x, y, w, h = window.geometry.cell_box(*cell_of_previous(session, 1))  # the agent's reply
+    reply = pygame.surfarray.array3d(window.board)[x : x + w, y : y + h]
+    assert (reply == (255, 255, 255)).all(axis=-1).sum() > 30  # the last move's white ring
+
+
 def test_analysis_only_lets_the_person_move_for_both_sides(opened):
     game = games.make("connect4")
     session = PlaySession(game, RandomAgent(game))

@@ -47,11 +47,11 @@ def font(pixels: int, bold: bool = False):
 
 
 def top_moves(response: dict[str, Any], count: int = OVERLAY_MOVES) -> list[dict[str, Any]]:
-    """The first ``count`` entries of the response's ``moves`` (best first) that the search
-    visited or proved, each with ``share`` added: its fraction of the root's visits."""
+    """The response's ``moves`` (best first) worth showing: the first ``count`` that the search
+    visited, and every move it proved; each with ``share`` added, its fraction of the visits."""
     total = max(int(response.get("visits") or 0), 1)
-    moves = [m for m in response.get("moves", []) if m["visits"] > 0 or m["proven"]]
-    return [{**m, "share": m["visits"] / total} for m in moves[:count]]
+    visited = [m for m in response.get("moves", []) if m["visits"] > 0 or m["proven"]]
+    return [{**m, "share": m["visits"] / total} for i, m in enumerate(visited) if i < count or m["proven"]]
 
 
 def proven_word(move: dict[str, Any]) -> str | None:

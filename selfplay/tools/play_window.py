@@ -451,8 +451,9 @@ class PlayWindow:
         analysis = self.shown_analysis() if self.overlay else None
         if analysis is not None and not analysis["terminal"]:
             draw_top_moves(self.board, geometry, game, s.cells(), analysis)
-        if self.hover is not None and self.thinking is None and s.action_at(*self.hover) is not None:
-            draw_preview(game, state, self.board, self.hover)
+        if (action := self._hovered_action()) is not None:
+            row, col = s.cells()[action]
+            draw_preview(game, state, self.board, (int(row), int(col)))  # where it lands
         if self.refused is not None and time.monotonic() < self.refused[1]:
             draw_refusal(self.board, geometry, self.refused[0])
         width, height = self.screen.get_size()
@@ -460,6 +461,12 @@ class PlayWindow:
         self.screen.fill(PANEL, panel)
         self._draw_panel(panel.inflate(-24, -20), analysis)
         self._draw_strip(pygame.Rect(0, height - INFO_HEIGHT, width, INFO_HEIGHT))
+
+    def _hovered_action(self) -> int | None:
+        """The move a click would play where the mouse is, if the person may click now."""
+        if self.hover is None or self.thinking is not None:
+            return None
+        return self.session.action_at(*self.hover)
 
     def _draw_panel(self, rect, analysis: dict[str, Any] | None) -> None:
         import pygame
@@ -497,10 +504,11 @@ class PlayWindow:
         import pygame
 
         s = self.session
-        head = f"analysis, {self.analysis_visits} visits"
         if analysis is None:
-            return draw_lines(self.screen, rect, [PanelLine(head + ": analyzing...", (250, 210, 90), 20), PanelLine(size=8)])
-        y = draw_lines(self.screen, rect, [PanelLine(f"{head}{' (solved)' if analysis['solved'] else ''}", TEXT, 20, True)])
+            line = PanelLine(f"analysis: {self.analysis_visits} visits...", (250, 210, 90), 20)
+            return draw_lines(self.screen, rect, [line, PanelLine(size=8)])
+        head = f"analysis: {analysis['visits']} visits" + (", solved" if analysis["solved"] else "")
+        y = draw_lines(self.screen, rect, [PanelLine(head, TEXT, 20, True)])
         win = player_zero_win(analysis)
         if win is not None:
             agent = 1 - s.human
@@ -538,7 +546,7 @@ class PlayWindow:
         self.screen.fill((20, 20, 20), rect)
         if self.typed:
             text, colour = f"> {self.typed}_", TEXT
-        elif self.hover is not None and self.thinking is None and (action := s.action_at(*self.hover)) is not None:
+        elif (action := self._hovered_action()) is not None:
             text, colour = f"click plays {s.game.action_to_text(action)}", DIM
         else:
             text, colour = self.note, ERROR if self.note_is_error else TEXT
