@@ -233,6 +233,25 @@ def test_analysis_only_lets_the_person_move_for_both_sides(opened):
     frames_until(window, lambda: len(session.actions) == 4)  # the agent answered
 
 
+def test_an_agent_that_fails_is_reported_not_retried_and_the_window_lives_on(opened):
+    class Broken:
+        name = "broken"
+
+        def act(self, states, move_numbers, rng_seed):
+            calls.append(1)
+            raise RuntimeError("out of cheese")
+
+    calls: list[int] = []
+    game = games.make("tictactoe")
+    session = PlaySession(game, Broken(), human=1)
+    window = opened(session, fps=1000)
+    frames_until(window, lambda: window.note_is_error)
+    for _ in range(5):
+        assert window.frame()
+    assert window.note == "broken failed to move: out of cheese" and window._status()[0] == "broken failed"
+    assert calls == [1] and session.actions == []
+
+
 # ----------------------------------------------------------------------------- the overlay
 @pytest.fixture(scope="module")
 def c4_checkpoint(tmp_path_factory):

@@ -153,6 +153,7 @@ class PlayWindow:
         self.analyzing: Job | None = None
         self.analysis: tuple[Any, dict[str, Any]] | None = None  # (key, response) of the last analysis
         self._failed: Any = None  # the key the agent failed on: not retried
+        self._failed_analysis: Any = None  # the key the analysis failed on: not retried
         self._engines: dict[int, AnalysisEngine] = {}
         self.screen = None
 
@@ -406,17 +407,17 @@ class PlayWindow:
             self.analyzing = job = None
         if job is not None and job.done:
             self.analyzing = None
-            if job.error is not None:
-                self._say(f"the analysis failed: {job.error}", error=True)
-            elif "error" in job.result:
-                self._say(f"the analysis failed: {job.result['error']}", error=True)
+            problem = job.error or (job.result or {}).get("error")
+            if problem:
+                self._failed_analysis = job.key  # not retried: the same position would fail again
+                self._say(f"the analysis failed: {problem}", error=True)
             else:
                 self.analysis = job.key, job.result
-        if self.overlay and self.analyzing is None and self.shown_analysis() is None:
-            if self.analysis is None or self.analysis[0] != key:
-                engine = self._engine()
-                query = {"id": 0, "moves": list(self.session.actions), "visits": self.analysis_visits}
-                self.analyzing = Job(lambda stop: engine.analyze([query], stop=stop)[0], key)
+        wanted = self.overlay and self.analyzing is None and self._failed_analysis != key
+        if wanted and self.shown_analysis() is None:
+            engine = self._engine()
+            query = {"id": 0, "moves": list(self.session.actions), "visits": self.analysis_visits}
+            self.analyzing = Job(lambda stop: engine.analyze([query], stop=stop)[0], key)
 
     def shown_analysis(self) -> dict[str, Any] | None:
         """The analysis (an ``AnalysisEngine`` response) of the position shown, once it is done."""
@@ -492,6 +493,8 @@ class PlayWindow:
         if s.over:
             outcome = s.result()
             return outcome, GOOD if outcome == "You win." else ERROR if outcome == "You lose." else TEXT
+        if self._failed == self._position_key() and s.agent_to_move:
+            return f"{self.name} failed", ERROR
         if self.thinking is not None:
             dots = "." * (1 + int(self.thinking.elapsed * 3) % 3)
             return f"thinking{dots} {self.thinking.elapsed:.1f}/{self.move_time:g} s", (250, 210, 90)
