@@ -153,6 +153,16 @@ def test_a_click_while_the_agent_thinks_is_refused_and_closing_stops_its_search_
     assert session.actions == []  # the stopped search played nothing
 
 
+def test_the_agent_moves_when_its_time_is_up(opened):
+    game = games.make("connect4")
+    session = PlaySession(game, MCTSAgent(game, 2_000_000), human=1)  # 5 s of search, idle
+    window = opened(session, fps=100, move_time=0.3)
+    started = time.monotonic()
+    frames_until(window, lambda: len(session.actions) == 1, seconds=10)
+    assert time.monotonic() - started < 2.5  # 0.3 s and a frame or two, not the whole search
+    assert game.legal_mask(session.states[0])[session.actions[0]] and window.note.startswith("mcts:2000000 played")
+
+
 def test_the_arena_is_played_to_the_end_by_clicks(opened):
     """Red, by clicks: attack whatever is in range, else step towards the nearest enemy, else
     wait (Space). Blue is the ``focus`` script."""
