@@ -22,7 +22,7 @@ venv: $(BIN)/.installed
 train: venv
 	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES)
 
-# Play the newest Connect Four run in a pygame window (click a column; Ctrl+Z undo, Ctrl+S swap sides).
+# Play the newest Connect Four run in a pygame window (click a column; Tab: analysis; Ctrl+Z undo; docs/play.md).
 play: venv
 	@run=$$(ls -td runs/connect4-*/ 2>/dev/null | head -1); \
 	test -n "$$run" || { echo "no Connect Four run under runs/: run make train first"; exit 2; }; \

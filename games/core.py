@@ -283,10 +283,14 @@ class Game:
     # Drawing (games.render). Board games give cells_fn: (params, state) -> int8[H, W] with
     # 0 empty, 1 a piece of player 0, 2 a piece of player 1, -1 a wall; and a board_style of
     # "stones" (pieces on cells, Gomoku/Othello), "discs" (Connect Four) or "marks" (X and O).
-    # A game with richer pictures (the arena) gives draw_fn: (game, state, surface) -> None.
+    # A game with richer pictures (the arena) gives draw_fn: (game, state, surface) -> None,
+    # drawing the (H, W) grid of obs_shape with games.render.board_rect, and action_cells_fn:
+    # (params, state) -> int64[A, 2], the (row, col) each legal action acts on, (-1, -1) for
+    # none (clicks and marks in `selfplay play`; derived from cells_fn for board games).
     cells_fn: Callable | None = None
     board_style: str = "stones"
     draw_fn: Callable | None = None
+    action_cells_fn: Callable | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # anything game-specific
     # True when a kernel can raise (games.external calls back into Python). Such a game's
     # kernels are passed as numba dispatchers, which carry exceptions to the caller; the faster

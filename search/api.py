@@ -13,9 +13,10 @@ A self-play driver::
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,12 +26,16 @@ from games.rng import make_rng
 from . import kernels, roots
 from .config import SearchConfig, SearchError
 from .evaluators import is_native
-from .tree import EXPANDED, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
+from .tree import EXPANDED, PUCT, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
 
 __all__ = ["Search", "SearchResult", "run"]
 
 #: How far past [-1, 1] an evaluator's value may stray by float32 rounding (then it is clipped).
 VALUE_ROUNDING = 1e-5
+
+#: A native search that can be stopped runs in slices of simulations, each about this long
+#: (seconds), between which it polls ``stop``.
+NATIVE_SLICE_SECONDS = 0.02
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class SearchResult:
     actions: np.ndarray  # int64[B]: the move chosen (-1 where the root is terminal or unsearched)
     root_values: np.ndarray  # float32[B]: mean value at the root (exact when solved)
     solved: np.ndarray  # bool[B]: the root's value is proven (terminal results, solver on)
-    simulations: np.ndarray  # int32[B]: simulations run (fewer when solved or out of nodes)
+    simulations: np.ndarray  # int32[B]: simulations run (fewer when solved, stopped or out of nodes)
+    proven: np.ndarray  # bool[B, A]: the root action's q_values entry is exact (its child is proven)
 
 
 def _seeds(seed: int | Sequence[int], batch: int) -> list[int]:
@@ -163,28 +169,39 @@ class Search:
 
     # ------------------------------------------------------------------ searching
     def run(
-        self, evaluator: Any, simulations: int | Sequence[int] | None = None, move_numbers: Any = None
+        self,
+        evaluator: Any,
+        simulations: int | Sequence[int] | None = None,
+        move_numbers: Any = None,
+        stop: Callable[[], bool] | None = None,
     ) -> SearchResult:
         """Run ``simulations`` (default ``config.num_simulations``; an int or one per game, each
         at most that) new simulations on every tree and read the roots. ``move_numbers``
         (int[B], default 0) picks each game's move temperature (``config.temperature`` while
         below ``config.temperature_moves``, else 0). Games whose root is terminal are skipped
-        (action -1)."""
+        (action -1).
+
+        ``stop`` (for a time limit, or a user who leaves) is polled between steps: after every
+        evaluator call, or, for a native evaluator, every :data:`NATIVE_SLICE_SECONDS` or so.
+        Once it returns true the search ends and the roots are read as they stand
+        (``simulations`` says how many ran). The roots are expanded before the first poll, so a
+        stopped search still chooses a move (with no simulations: the highest prior). Until it
+        stops, the search is the same as without ``stop``. A native search with root noise
+        (Dirichlet, or Gumbel's schedule) is not sliced, since each slice would draw new noise:
+        it runs to its end."""
         sims = self._budget(simulations)
         tree = self.tree
         tree.sims_target[:] = np.where(self.root_terminal, 0, sims)
         tree.sims_done[:] = 0
         tree.full[:] = False
         if is_native(evaluator):
-            kernels.native_search(
-                *self._rules, self.game.params, tree, self._cfg, evaluator.native_kind, evaluator.native_rollouts
-            )
+            self._run_native(evaluator, stop)
         else:
             if not callable(evaluator):
                 raise SearchError(
                     f"evaluator must be callable (obs, mask) -> (logits, value), got {type(evaluator).__name__}"
                 )
-            self._run_steps(evaluator)
+            self._run_steps(evaluator, stop)
         if tree.full.any():
             warnings.warn(
                 f"{int(tree.full.sum())} of {self.batch_size} searches ran out of tree capacity "
@@ -209,7 +226,34 @@ class Search:
             )
         return sims.astype(np.int32)
 
-    def _run_steps(self, evaluator: Any) -> None:
+    def _run_native(self, evaluator: Any, stop: Callable[[], bool] | None) -> None:
+        """The whole search in one numba call or, with ``stop``, in slices of simulations that
+        double while a slice takes under :data:`NATIVE_SLICE_SECONDS`. A slice is the same
+        kernel with a nearer target, so the simulations are the ones a single call runs: the
+        kernel starts each slice at the root (``_begin_game``), which without root noise only
+        copies the root's prior."""
+        tree = self.tree
+        search = lambda: kernels.native_search(  # noqa: E731
+            *self._rules, self.game.params, tree, self._cfg, evaluator.native_kind, evaluator.native_rollouts
+        )
+        noise = self._cfg.root_policy != PUCT or self._cfg.dirichlet_fraction > 0
+        if stop is None or noise:
+            search()
+            return
+        target = tree.sims_target.copy()  # int32[B]
+        size = 64
+        while True:
+            tree.sims_target[:] = np.minimum(tree.sims_done + size, target)
+            started = time.perf_counter()
+            search()
+            finished = (tree.sims_done >= target) | tree.node_solved[:, ROOT] | tree.full | self.root_terminal
+            if finished.all() or stop():
+                break
+            if time.perf_counter() - started < NATIVE_SLICE_SECONDS:
+                size = min(2 * size, 1 << 20)
+        tree.sims_target[:] = target
+
+    def _run_steps(self, evaluator: Any, stop: Callable[[], bool] | None = None) -> None:
         game = self.game
         if self._buffers is None:
             size = self.batch_size * self.config.leaves_per_step
@@ -237,6 +281,8 @@ class Search:
                 kernels.begin_search(self.tree, self._cfg)
                 roots_only = False
             elif not count:
+                return
+            if stop is not None and stop():
                 return
 
     def _evaluate(self, evaluator: Any, obs: np.ndarray, masks: np.ndarray,
@@ -289,6 +335,8 @@ class Search:
         tree = self.tree
         expanded = tree.node_status[:, ROOT] == EXPANDED
         priors = np.where(tree.root_noised[:, None], tree.root_prior, tree.children_prior[:, ROOT])
+        children = tree.children_index[:, ROOT]  # int32[B, A]: child node, or UNVISITED / ILLEGAL
+        proven = (children >= 0) & np.take_along_axis(tree.node_solved, np.maximum(children, 0), axis=1)
         return SearchResult(
             visit_counts=visit_counts,
             q_values=q_values,
@@ -298,6 +346,7 @@ class Search:
             root_values=root_values,
             solved=tree.node_solved[:, ROOT] & expanded,
             simulations=tree.sims_done.copy(),
+            proven=proven & expanded[:, None],
         )
 
 

@@ -132,6 +132,16 @@ def test_network_agent_with_search_wins_a_won_position_a_raw_prior_misses(c4):
         assert agent.act(win[None], np.zeros(1, np.int64), 0)[0] == 3
 
 
+def test_searching_agents_stop_thinking_when_asked(c4):
+    """``think(stop=...)``: a search far too long to finish ends at the first poll that says stop,
+    with a legal move (what a window does when its player leaves)."""
+    state = c4.initial_state()[None]
+    for agent in (MCTSAgent(c4, 200_000), NetworkAgent(c4, UniformEvaluator().__call__, visits=100_000)):
+        polls: list[int] = []
+        actions, values = agent.think(state, np.zeros(1, np.int64), 0, stop=lambda: len(polls.append(1) or polls) >= 2)
+        assert len(polls) == 2 and c4.legal_mask(state[0])[actions[0]] and -1 <= values[0] <= 1, agent.name
+
+
 def test_agents_refuse_terminal_positions_and_bad_input(c4):
     over = c4.play([0, 1, 0, 1, 0, 1, 0])
     for agent in [RandomAgent(c4), MCTSAgent(c4, 4), NetworkAgent(c4, UniformEvaluator(), 0)]:

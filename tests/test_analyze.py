@@ -33,7 +33,7 @@ RESPONSE_FIELDS = {
     "id", "terminal", "to_play", "best_move", "best_move_text", "value", "raw_value",
     "visits", "solved", "returns", "moves", "policy",
 }
-MOVE_FIELDS = {"move", "move_text", "visits", "q", "prior"}
+MOVE_FIELDS = {"move", "move_text", "visits", "q", "proven", "prior"}
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -202,6 +202,16 @@ def test_search_finds_a_forced_win_with_an_untrained_network(ttt_engine):
     for e in response["moves"]:  # proven moves report their exact value
         if e["q"] in (1.0, -1.0):
             assert exact[e["move"]] == e["q"]
+        if e["proven"]:
+            assert exact[e["move"]] == e["q"]
+    assert response["moves"][0]["proven"] and response["moves"][0]["q"] == 1.0  # the proof of the root
+
+
+def test_a_stopped_analysis_answers_with_the_visits_it_has(c4_engine):
+    polls: list[int] = []
+    stop = lambda: len(polls.append(1) or polls) > 10  # noqa: E731
+    (response,) = c4_engine.analyze([{"id": "s", "moves": [3, 3], "visits": 5000}], stop=stop)
+    assert 0 < response["visits"] < 5000 and sum(e["visits"] for e in response["moves"]) == response["visits"]
 
 
 def test_terminal_position_gets_its_result(ttt_engine):

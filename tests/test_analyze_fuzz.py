@@ -174,8 +174,8 @@ def test_a_failure_outside_any_group_answers_the_rest(engine, monkeypatch):
     """If the engine itself fails half way through, what is left still gets an answer."""
     original = AnalysisEngine._answer_groups
 
-    def fails_after_the_first_group(self, queries):
-        groups = original(self, queries)
+    def fails_after_the_first_group(self, queries, stop=None):
+        groups = original(self, queries, stop)
         yield next(groups)
         raise MemoryError("out of memory")
 

@@ -59,6 +59,43 @@ def test_illegal_move_in_a_script_is_exit_2():
     assert code == 2 and "illegal move 'b2'" in err and "Traceback" not in err
 
 
+def test_a_mistyped_or_illegal_move_at_a_terminal_is_asked_again():
+    """stdin a TTY (a pseudo-terminal here): bad moves are answered with the reason and the same
+    question; the game goes on. Scripts stop at a bad move instead (exit 2, above)."""
+    import os
+    import pty
+
+    terminal, their_end = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "selfplay", "play-text", "tictactoe", "--opponent", "random"],
+        stdin=their_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=0,
+    )
+    os.close(their_end)
+
+    def until_prompt() -> str:
+        seen = ""
+        while not (seen.endswith("): ") and " to move (" in seen[seen.rfind("\n") + 1 :]):
+            ch = proc.stdout.read(1)
+            assert ch, f"the game ended early: {seen[-500:]}"
+            seen += ch
+        return seen
+
+    try:
+        until_prompt()
+        answers = []
+        for move in ("zz", "b2", "b2", "quit"):
+            os.write(terminal, f"{move}\n".encode())
+            answers.append(until_prompt() if move != "quit" else "")
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        os.close(terminal)
+        if proc.poll() is None:
+            proc.kill()
+    assert "cannot read move 'zz'" in answers[0] and "try again" in answers[0]
+    assert " 2 . X ." in answers[1] and "random played" in answers[1]
+    assert "illegal move 'b2'" in answers[2] and "try again" in answers[2]
+
+
 def test_a_whole_game_in_the_terminal():
     """Answer each prompt with the first legal move it offers, until the game ends with a result."""
     proc = subprocess.Popen(

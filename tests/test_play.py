@@ -3,6 +3,7 @@ window around it, driven headless with posted events."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -16,7 +17,7 @@ from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, NetworkAgent, Ran
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.tools.cli import main as cli_main
 from selfplay.model.network import NetConfig, build_network
-from selfplay.tools.play import PlayError, PlaySession, load_opponent, run_window
+from selfplay.tools.play import PlayError, PlaySession, load_difficulty, load_opponent, run_window
 
 
 def test_a_click_anywhere_in_a_connect4_column_drops_a_disc_there():
@@ -110,12 +111,55 @@ def test_a_checkpoint_names_its_own_game(c4_checkpoint):
         load_opponent("mcts:10", None, None, visits=8)
 
 
+@pytest.fixture(scope="module")
+def c4_ladder(tmp_path_factory):
+    """A league directory whose ``ladder/`` has three levels (tiny untrained networks), as
+    ``selfplay league ladder`` writes it."""
+    league = tmp_path_factory.mktemp("league")
+    game = games.make("connect4")
+    entries = []
+    for level in (1, 2, 3):
+        torch.manual_seed(level)
+        model = build_network(NetConfig(kind="resnet", channels=8, blocks=1, hidden=8), game.obs_shape, game.num_actions)
+        sidecar = save_checkpoint(league / "ladder" / f"level-{level}", level, model.eval(), game=game)
+        entries.append({"level": level, "player": f"main0/g{level}", "elo": 100.0 * level,
+                        "checkpoint": f"level-{level}/{sidecar.name}"})
+    index = {"game": "connect4", "game_options": {}, "games_per_pair": 40, "visits": 0, "levels": entries}
+    (league / "ladder" / "ladder.json").write_text(json.dumps(index))
+    return league
+
+
+def test_a_ladder_gives_its_levels_as_the_difficulty(c4_ladder):
+    game, difficulty = load_difficulty(str(c4_ladder), None, None, visits=None, level=2)
+    assert game.name == "connect4" and difficulty.labels == ("level 1 (Elo 100.0)", "level 2 (Elo 200.0)", "level 3 (Elo 300.0)")
+    agent = difficulty.agent
+    assert isinstance(agent, NetworkAgent) and agent.name == "level 2@0" and agent.visits == 0  # the ladder's visits
+    assert difficulty.step(1) and difficulty.agent.name == "level 3@0" and not difficulty.step(1)
+    _, searching = load_opponent(str(c4_ladder / "ladder"), "connect4", None, visits=16, level=1)
+    assert searching.name == "level 1@16" and searching.visits == 16
+    with pytest.raises(PlayError, match="levels 1..3, not 4"):
+        load_difficulty(str(c4_ladder), None, None, visits=None, level=4)
+    with pytest.raises(PlayError, match="not one"):
+        load_difficulty("mcts:10", "connect4", None, visits=None, level=2)
+
+
+def test_a_broken_ladder_is_one_line(c4_ladder, tmp_path):
+    broken = tmp_path / "ladder"
+    broken.mkdir()
+    (broken / "ladder.json").write_text(json.dumps({"levels": [{"level": 1, "checkpoint": "level-1/gone.json"}]}))
+    with pytest.raises(ValueError, match="not a ladder written by selfplay league ladder"):
+        load_difficulty(str(tmp_path), None, None, visits=None)
+
+
 def test_the_command_reports_bad_input_in_one_line(capsys, tmp_path):
     assert cli_main(["play", "--agent", "mcts:10"]) == 2
     assert cli_main(["play", "chess"]) == 2
     assert cli_main(["play", "--agent", str(tmp_path / "nothing.json")]) == 2
+    assert cli_main(["play", "connect4", "--after-moves", "3"]) == 2
+    assert cli_main(["play", "connect4", "--moves", "4,4,9"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 3 and "name the game" in lines[0] and "unknown game 'chess'" in lines[1]
+    assert len(lines) == 5 and "name the game" in lines[0] and "unknown game 'chess'" in lines[1]
+    assert "give --screenshot FILE too" in lines[3] and "move 3 of the line ('9')" in lines[4]
 
 
 # ----------------------------------------------------------------------------- the window

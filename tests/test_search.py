@@ -233,6 +233,44 @@ def test_solver_proves_tictactoe_positions_exactly(ttt):
     assert (result.simulations[result.solved] <= 1600).all() and (result.simulations[~result.solved] == 1600).all()
 
 
+def test_proven_marks_exactly_the_root_moves_whose_value_the_solver_knows(ttt):
+    states = reachable_states(ttt)
+    _, move_value = minimax_values(ttt)
+    result = search.run(ttt, states, UNIFORM, SearchConfig(num_simulations=1600, solver=True), seed=0)
+    assert result.proven.shape == (len(states), ttt.num_actions) and result.proven.any()
+    for state, proven, q in zip(states, result.proven, result.q_values):
+        assert not (proven & ~ttt.legal_mask(state)).any()
+        for a in np.flatnonzero(proven):
+            assert q[a] == move_value(state, a), ttt.render_text(state)
+    unsolved = search.run(ttt, states[:4], UNIFORM, SearchConfig(num_simulations=50), seed=0)
+    assert not unsolved.proven.any()  # no solver, no proofs
+
+
+# --------------------------------------------------------------------------- stopping
+@pytest.mark.parametrize("evaluator", [ROLLOUT, lambda obs, mask: UNIFORM(obs, mask)], ids=["native", "callable"])
+def test_a_search_that_is_never_stopped_is_the_search_without_stop(c4, evaluator):
+    config = SearchConfig(num_simulations=3000 if evaluator is ROLLOUT else 300, solver=True)
+    states = np.stack([c4.initial_state(), c4.play([3, 3, 4])])
+    plain = search.run(c4, states, evaluator, config, seed=5)
+    polls = []
+    polled = Search(c4, states, config, seed=5).run(evaluator, stop=lambda: polls.append(1) and False)
+    assert len(polls) > (1 if evaluator is ROLLOUT else 100)  # sliced, and polled between slices
+    for field in ("visit_counts", "q_values", "actions", "root_values", "simulations", "proven"):
+        np.testing.assert_array_equal(getattr(plain, field), getattr(polled, field), err_msg=field)
+
+
+@pytest.mark.parametrize("evaluator", [ROLLOUT, lambda obs, mask: UNIFORM(obs, mask)], ids=["native", "callable"])
+def test_stop_ends_a_search_early_with_a_move(c4, evaluator):
+    config = SearchConfig(num_simulations=200_000)
+    tree = Search(c4, c4.initial_state(), config, seed=0)
+    polls = []
+    result = tree.run(evaluator, stop=lambda: polls.append(1) or len(polls) > 2)
+    assert len(polls) == 3 and 0 < result.simulations[0] < config.num_simulations
+    assert result.visit_counts.sum() == result.simulations[0] and c4.legal_mask(c4.initial_state())[result.actions[0]]
+    at_once = Search(c4, c4.initial_state(), config, seed=0).run(evaluator, stop=lambda: True)
+    assert c4.legal_mask(c4.initial_state())[at_once.actions[0]]  # the root is expanded before the first poll
+
+
 # --------------------------------------------------------------------------- points of view
 def test_non_alternating_turns_are_backed_up_from_each_movers_view(two_step):
     result = search.run(two_step, two_step.initial_state(), UNIFORM, SearchConfig(num_simulations=3000))

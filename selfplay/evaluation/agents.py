@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numba import njit, types
@@ -176,17 +176,25 @@ class GreedyAgent(_BaselineAgent):
 
 
 def _search(
-    game: Game, states: np.ndarray, evaluator: Any, config: SearchConfig, move_numbers: Any, rng_seed: Any, who: str
+    game: Game,
+    states: np.ndarray,
+    evaluator: Any,
+    config: SearchConfig,
+    move_numbers: Any,
+    rng_seed: Any,
+    who: str,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The move one search (one tree per position, seeded per position) chooses in each position,
-    int64[G], and the root's value from the player to move's point of view, float32[G]."""
+    int64[G], and the root's value from the player to move's point of view, float32[G]. ``stop``
+    ends the search early (``search.Search.run``)."""
     states = _check_states(game, states)
     seeds = position_seeds(rng_seed, states.shape[0])
     tree = Search(game, states, config, seed=[int(s) for s in seeds])
     if tree.root_terminal.any():
         _checked(game, states, np.where(tree.root_terminal, -1, 0), who)
     moves = None if move_numbers is None else np.asarray(move_numbers, dtype=np.int64)
-    result = tree.run(evaluator, move_numbers=moves)
+    result = tree.run(evaluator, move_numbers=moves, stop=stop)
     return result.actions, result.root_values
 
 
@@ -214,10 +222,13 @@ class MCTSAgent:
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         return self.think(states, move_numbers, rng_seed)[0]
 
-    def think(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> tuple[np.ndarray, np.ndarray]:
+    def think(
+        self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any, stop: Callable[[], bool] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`act`'s moves, int64[G], and the search's root values, float32[G] in [-1, 1]
-        from the player to move's point of view."""
-        return _search(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name)
+        from the player to move's point of view. ``stop`` (polled every few milliseconds) ends
+        the search early with the best move so far (a move time limit, a closed window)."""
+        return _search(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name, stop)
 
 
 def network_search_config(visits: int, root_policy: str = "puct") -> SearchConfig:
@@ -267,11 +278,14 @@ class NetworkAgent:
             return _search(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)[0]
         return self.policy_actions(states)
 
-    def think(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> tuple[np.ndarray, np.ndarray]:
+    def think(
+        self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any, stop: Callable[[], bool] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`act`'s moves, int64[G], and values, float32[G] in [-1, 1] from the player to
-        move's point of view: the search's root values, or the network's for the raw policy."""
+        move's point of view: the search's root values, or the network's for the raw policy.
+        ``stop`` (polled after every network call) ends a search early with the best move so far."""
         if self._config is not None:
-            return _search(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name)
+            return _search(self.game, states, self.evaluator, self._config, move_numbers, rng_seed, self.name, stop)
         return self._policy(states)
 
     def policy_actions(self, states: np.ndarray) -> np.ndarray:

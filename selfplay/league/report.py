@@ -29,7 +29,7 @@ import numpy as np
 
 from ..evaluation.elo import RatingTable
 
-__all__ = ["pick_levels", "rating_table", "status_text", "write_ladder", "write_report"]
+__all__ = ["is_ladder", "pick_levels", "rating_table", "read_ladder", "status_text", "write_ladder", "write_report"]
 
 RATINGS_FILE = "ratings.json"
 LADDER_DIR = "ladder"
@@ -368,6 +368,42 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
                    f"networks are too close (a longer league, or more --games or --visits, may separate them)")
     out.append(f"export a level: selfplay export {target}/level-1 --out brains/level-1")
     return "\n".join(out)
+
+
+def _ladder_dir(path: str | Path) -> Path:
+    """The directory holding ``ladder.json``: ``path`` itself or its ``ladder/``."""
+    path = Path(path)
+    return path if (path / LADDER_FILE).is_file() else path / LADDER_DIR
+
+
+def is_ladder(path: str | Path) -> bool:
+    """Whether ``path`` is a ladder directory, or a league directory that holds one."""
+    return (_ladder_dir(path) / LADDER_FILE).is_file()
+
+
+def read_ladder(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The ladder :func:`write_ladder` wrote, from its directory or the league directory above
+    it: the ladder's directory and ``ladder.json`` (``levels[k - 1]["checkpoint"]`` is level
+    ``k``'s checkpoint, relative to that directory). A one-line ``LeagueError`` otherwise."""
+    from .population import LeagueError
+
+    directory = _ladder_dir(path)
+    bad = LeagueError(f"{directory / LADDER_FILE}: not a ladder written by selfplay league ladder, or its checkpoints are gone")
+    try:
+        index = json.loads((directory / LADDER_FILE).read_text())
+    except FileNotFoundError:
+        raise LeagueError(f"{path}: no {LADDER_FILE} here or in {LADDER_DIR}/ (selfplay league ladder DIR writes one)") from None
+    except ValueError:
+        raise bad from None
+    levels = index.get("levels") if isinstance(index, dict) else None
+    if not isinstance(levels, list) or not levels:
+        raise bad
+    for k, entry in enumerate(levels, 1):
+        if not isinstance(entry, dict) or entry.get("level") != k or not isinstance(entry.get("checkpoint"), str):
+            raise bad
+        if not (directory / entry["checkpoint"]).is_file():
+            raise bad
+    return directory, index
 
 
 FINAL_FILE = "final.json"

@@ -33,7 +33,7 @@ import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -142,6 +142,7 @@ class _Analysis:
     priors: np.ndarray  # float32[A]: the network's prior (masked softmax), 0 on illegal moves
     visit_counts: np.ndarray  # int[A]: root visits per move (0 for the raw network)
     q_values: np.ndarray  # float32[A]: mean value of each move; NaN where unvisited
+    proven: np.ndarray  # bool[A]: the move's q is exact (the solver proved it)
     value: float  # the search's root value (exact when solved), or the network's value
     raw_value: float  # the network's value of the position
     best_move: int
@@ -187,35 +188,43 @@ class AnalysisEngine:
         self.seed = _integer(seed, "seed", 0)
 
     # ------------------------------------------------------------------ answering
-    def analyze(self, queries: Sequence[Any]) -> list[dict[str, Any]]:
+    def analyze(self, queries: Sequence[Any], stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
         """One response per query, in the order of ``queries``. Never raises for a bad query:
-        its response is ``{"id": ..., "error": "..."}``."""
+        its response is ``{"id": ..., "error": "..."}``. ``stop``: polled between search steps
+        (``search.Search.run``); once it returns true, the searches end early and answer with
+        the visits they have (a window uses it to drop an analysis nobody waits for)."""
         responses: list[dict[str, Any] | None] = [None] * len(queries)
-        for answered in self._answer(queries):
+        for answered in self._answer(queries, stop):
             for index, response in answered:
                 responses[index] = response
         return responses  # type: ignore[return-value]
 
-    def analyze_iter(self, queries: Sequence[Any]) -> Iterator[list[dict[str, Any]]]:
+    def analyze_iter(
+        self, queries: Sequence[Any], stop: Callable[[], bool] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         """The responses to ``queries`` in groups, each as soon as it is ready: errors and
         finished games first, then the raw-network answers, then each search, fewest visits
-        first. Every query is answered exactly once."""
-        for answered in self._answer(queries):
+        first. Every query is answered exactly once. ``stop`` as in :meth:`analyze`."""
+        for answered in self._answer(queries, stop):
             yield [response for _, response in answered]
 
-    def _answer(self, queries: Sequence[Any]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    def _answer(
+        self, queries: Sequence[Any], stop: Callable[[], bool] | None = None
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         """(index, response) groups, every index of ``queries`` exactly once, whatever fails:
         a failure the groups did not turn into errors themselves answers what is left."""
         pending = set(range(len(queries)))
         try:
-            for answered in self._answer_groups(queries):
+            for answered in self._answer_groups(queries, stop):
                 pending.difference_update(index for index, _ in answered)
                 yield answered
         except Exception as e:
             problem = f"internal error: {_problem(e)}"
             yield [(index, _error(queries[index], problem)) for index in sorted(pending)]
 
-    def _answer_groups(self, queries: Sequence[Any]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    def _answer_groups(
+        self, queries: Sequence[Any], stop: Callable[[], bool] | None
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         immediate: list[tuple[int, dict[str, Any]]] = []
         groups: dict[int, list[_Query]] = {}
         for index, raw in enumerate(queries):
@@ -237,7 +246,7 @@ class AnalysisEngine:
             for start in range(0, len(group), size):
                 chunk = group[start : start + size]
                 try:
-                    found = self._evaluate(chunk) if visits == 0 else self._search(chunk, visits)
+                    found = self._evaluate(chunk) if visits == 0 else self._search(chunk, visits, stop)
                     answered = [(q.index, self._response(q, a)) for q, a in zip(chunk, found)]
                 except Exception as e:  # the evaluator failed: answer, and keep serving
                     problem = f"evaluation failed: {_problem(e)}"
@@ -336,6 +345,7 @@ class AnalysisEngine:
                     priors=priors[b],
                     visit_counts=np.zeros(A, np.int64),
                     q_values=np.full(A, np.nan, np.float32),
+                    proven=np.zeros(A, np.bool_),
                     value=float(values[b]),
                     raw_value=float(values[b]),
                     best_move=best,
@@ -345,18 +355,19 @@ class AnalysisEngine:
             )
         return found
 
-    def _search(self, chunk: list[_Query], visits: int) -> list[_Analysis]:
+    def _search(self, chunk: list[_Query], visits: int, stop: Callable[[], bool] | None = None) -> list[_Analysis]:
         """One batched search of ``visits`` simulations over every position of ``chunk``."""
         config = replace(self.search_config, num_simulations=visits, capacity=0, reuse_tree=False)
         states = np.stack([q.state for q in chunk])  # int64[B, S]
         search = Search(self.game, states, config, seed=[self.seed] * len(chunk))
-        result = search.run(self.evaluator)
+        result = search.run(self.evaluator, stop=stop)
         raw_values = search.tree.node_raw_value[:, ROOT]  # float32[B]: evaluator's root value
         return [
             _Analysis(
                 priors=result.priors[b],
                 visit_counts=result.visit_counts[b],
                 q_values=result.q_values[b],
+                proven=result.proven[b],
                 value=float(result.root_values[b]),
                 raw_value=float(raw_values[b]),
                 best_move=int(result.actions[b]),
@@ -393,6 +404,7 @@ class AnalysisEngine:
                     "move_text": game.action_to_text(a),
                     "visits": int(found.visit_counts[a]),
                     "q": _number(found.q_values[a]),
+                    "proven": bool(found.proven[a]),
                     "prior": _number(found.priors[a]),
                 }
                 for a in order

@@ -104,10 +104,14 @@ def cmd_check_game(args) -> int:
 
 # ---------------------------------------------------------------------------- selfplay play-text
 def cmd_play_text(args) -> int:
+    """Play in the terminal. A mistyped or illegal move is asked for again at a terminal (stdin
+    a TTY); in a script (stdin a pipe or file) it is a bug in the script, so the game stops with
+    the one-line error and exit code 2 rather than read the next line as the answer to
+    another question. End of input abandons the game (exit 0)."""
     import games
     from selfplay.tools.play import PlaySession, load_opponent
 
-    game, agent = load_opponent(args.opponent, args.game, args.option, args.visits)
+    game, agent = load_opponent(args.opponent, args.game, args.option, args.visits, level=args.level)
     session = PlaySession(game, agent, human=args.human_player, seed=args.seed)
     interactive = sys.stdin.isatty()
     print(f"{game!r}: you are {_side(game, session.human)}; opponent: {agent.name}. Type a move, or 'quit'.")
@@ -134,7 +138,7 @@ def cmd_play_text(args) -> int:
         except games.GameError as e:
             if not interactive:
                 raise
-            print(f"error: {e}")
+            print(f"{e}; try again")
     print(game.render_text(session.state))
     print(session.result())
     return 0
@@ -216,9 +220,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("play-text", help="play a game in the terminal")
     _add_game_args(p)
     p.add_argument(
-        "--opponent", default="greedy", help="who you play against: random, greedy, mcts:N, a checkpoint or an .onnx file"
+        "--opponent", default="greedy",
+        help="who you play against: random, greedy, mcts:N, a checkpoint, an .onnx file or a league ladder directory",
     )
-    p.add_argument("--visits", type=integer(0), default=200, help="search visits per move of a network opponent (0: raw policy)")
+    p.add_argument("--level", type=integer(1), help="with a ladder as --opponent: its level (1 is the weakest)")
+    p.add_argument(
+        "--visits", type=integer(0), help="search visits per move of a network opponent (0: raw policy; default 200, or a ladder's own)"
+    )
     p.add_argument("--human-player", type=integer(0), default=0, help="your player (team) index; 0 moves first; type 'undo' to take back")
     p.add_argument("--seed", type=integer(0), default=0, help="opponent's random seed")
     p.set_defaults(func=cmd_play_text)

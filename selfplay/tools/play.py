@@ -2,17 +2,19 @@
 
     selfplay play --agent runs/connect4-20261123-1200       # the game comes from the checkpoint
     selfplay play connect4 --agent mcts:1000 --second       # you move second
-    selfplay play othello                                   # against the greedy baseline
+    selfplay play --agent runs/league-c4/ladder --level 2   # a difficulty ladder, at level 2
+    selfplay play connect4 --analysis-only --overlay        # move for both sides, see the analysis
 
-Click a cell to move (in Connect Four, anywhere in a column), or type a move as text (``4``,
-``c3``, ``pass``) and press Enter; this works in every game, the arena included. Ctrl+Z takes
-back your last move and the agent's reply, Ctrl+N starts a new game, Ctrl+S starts one with
-sides swapped, Esc quits. Under the board the agent's last move and its value (from its own
-point of view, in [-1, 1]) are shown. The agent thinks on a thread, so the window stays live.
+The window (:mod:`selfplay.tools.play_window`, keys in ``docs/play.md``) draws the board with the
+last move marked and a preview of where a click plays, a side panel (whose turn, the result, the
+moves, the agent's strength) and, on Tab, the analysis overlay: the search of ``selfplay analyze``
+on the position, its win probability and top moves. This module holds what needs no pygame:
 
-* :class:`PlaySession`: the game itself, with no pygame: positions, whose turn it is, undo, the
-  cell a click means. ``selfplay play-text`` and the tests drive it directly.
-* :func:`run_window`: the pygame loop around a session.
+* :class:`PlaySession`: the game itself: positions, whose turn it is, undo, the move a click
+  on a cell means. ``selfplay play-text`` and the tests drive it directly.
+* :class:`Difficulty`: the agent's levels (search visits, or the levels of a league ladder) that
+  the window steps through.
+* :func:`load_opponent` / :func:`load_difficulty`: agents from the command line's specs.
 """
 
 from __future__ import annotations
@@ -20,22 +22,29 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Callable
 
 import numpy as np
 
 import games
-from games.core import Game, GameError
+from games.core import Game
+from games.render import action_at, action_cells, caption
 
-from ..evaluation.agents import SPEC_HELP, Agent, NetworkAgent, load_agent
-from .args import integer
+from ..evaluation.agents import SPEC_HELP, Agent, MCTSAgent, NetworkAgent, load_agent
+from .args import integer, number
 
-__all__ = ["PlayError", "PlaySession", "add_arguments", "load_opponent", "main", "run_window"]
-
-INFO_HEIGHT = 30  # pixels of the strip under the caption: the agent's move, your typing, help
+__all__ = [
+    "Difficulty",
+    "PlayError",
+    "PlaySession",
+    "add_arguments",
+    "load_difficulty",
+    "load_opponent",
+    "main",
+    "run_window",
+]
 
 
 class PlayError(ValueError):
@@ -44,7 +53,8 @@ class PlayError(ValueError):
 
 @dataclass
 class PlaySession:
-    """One person against ``agent`` in ``game``; the person plays player ``human``.
+    """One person against ``agent`` in ``game``; the person plays player ``human``, or every
+    player when ``both_sides`` (analysis only: the agent never moves).
 
     ``states[i]`` (int64[S]) is the position after ``actions[:i]``; ``values[i]`` is what the
     agent thought of the position after its own move ``actions[i]`` (from its point of view,
@@ -55,9 +65,11 @@ class PlaySession:
     agent: Agent
     human: int = 0
     seed: int = 0
+    both_sides: bool = False
     states: list[np.ndarray] = field(init=False)
     actions: list[int] = field(init=False, default_factory=list)
     values: list[float] = field(init=False, default_factory=list)
+    _cells: tuple[bytes, np.ndarray] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.human < self.game.num_players:
@@ -76,10 +88,17 @@ class PlaySession:
 
     @property
     def human_to_move(self) -> bool:
-        return not self.over and self.game.to_play(self.state) == self.human
+        return not self.over and (self.both_sides or self.game.to_play(self.state) == self.human)
+
+    @property
+    def agent_to_move(self) -> bool:
+        return not self.over and not self.human_to_move
 
     def result(self) -> str:
-        """``"You win."``, ``"You lose."``, ``"Draw."`` (or the score): the person's outcome."""
+        """``"You win."``, ``"You lose."``, ``"Draw."`` (or the score): the person's outcome;
+        with ``both_sides``, who won (``"player_0 (red) wins"``)."""
+        if self.both_sides:
+            return caption(self.game, self.state)
         score = float(self.game.returns(self.state)[self.human])
         return {1.0: "You win.", -1.0: "You lose.", 0.0: "Draw."}.get(score, f"Score {score:+.2f}.")
 
@@ -87,22 +106,38 @@ class PlaySession:
     def play(self, action: int) -> None:
         """The person plays ``action``. Raises a one-line error when it is not their turn or the
         move is illegal (the position is unchanged)."""
-        if not self.human_to_move:
-            raise PlayError("the game is over" if self.over else "it is not your turn")
+        self._check_turn()
         self._push(int(action), math.nan)
 
     def play_text(self, text: str) -> None:
         """The person plays the move written ``text`` (``game.parse_action``)."""
-        if not self.human_to_move:
-            raise PlayError("the game is over" if self.over else "it is not your turn")
+        self._check_turn()
         self._push(self.game.parse_action(text, self.state), math.nan)
 
+    def play_line(self, texts: list[str]) -> None:
+        """Play the moves written ``texts`` from the current position, whoever is to move (a
+        starting position: ``--moves``). All or nothing: a bad move leaves the position as it was."""
+        start = len(self.actions)
+        try:
+            for i, text in enumerate(texts):
+                try:
+                    self._push(self.game.parse_action(text, self.state), math.nan)
+                except games.GameError as e:
+                    raise PlayError(f"move {i + 1} of the line ({text!r}): {e}") from None
+        except PlayError:
+            del self.states[start + 1 :], self.actions[start:], self.values[start:]
+            raise
+
+    def _check_turn(self) -> None:
+        if not self.human_to_move:
+            raise PlayError("the game is over" if self.over else "it is not your turn")
+
     def forced_move(self) -> int | None:
-        """The person's only legal move, when they have exactly one (a pass in Othello)."""
+        """The person's only legal move when no click can make it (a pass in Othello)."""
         if not self.human_to_move:
             return None
         legal = self.game.legal_actions(self.state)
-        return int(legal[0]) if len(legal) == 1 else None
+        return int(legal[0]) if len(legal) == 1 and self.cells()[legal[0], 0] < 0 else None
 
     def agent_move(self) -> tuple[int, float]:
         """Let the agent move in the current position; returns its move and value."""
@@ -110,22 +145,32 @@ class PlaySession:
         self.commit(action, value)
         return action, value
 
-    def think(self) -> tuple[int, float]:
+    def think(self, stop: Callable[[], bool] | None = None) -> tuple[int, float]:
         """The agent's move in the current position and its value (NaN if it gives none),
-        without playing it. Safe to run on a thread while the window shows the position."""
-        if self.over or self.human_to_move:
+        without playing it. ``stop`` (polled by searching agents) ends a search early with its
+        best move so far."""
+        return self.thinker()(stop)
+
+    def thinker(self) -> Callable[[Callable[[], bool] | None], tuple[int, float]]:
+        """:meth:`think` on the current position, as a call to make later, on a thread: it holds
+        the position, the agent and the seed, so the session may change meanwhile."""
+        if not self.agent_to_move:
             raise PlayError("it is not the agent's turn")
-        states = self.state[None]
+        agent, states = self.agent, self.state[None].copy()
         moves = np.array([len(self.actions)], np.int64)
         seed = self.seed + len(self.actions)
-        if hasattr(self.agent, "think"):
-            actions, values = self.agent.think(states, moves, seed)
-            return int(actions[0]), float(values[0])
-        return int(self.agent.act(states, moves, seed)[0]), math.nan
+
+        def think(stop: Callable[[], bool] | None = None) -> tuple[int, float]:
+            if hasattr(agent, "think"):  # a searching agent: it can stop, and it gives a value
+                actions, values = agent.think(states, moves, seed, stop=stop)
+                return int(actions[0]), float(values[0])
+            return int(agent.act(states, moves, seed)[0]), math.nan
+
+        return think
 
     def commit(self, action: int, value: float) -> None:
         """Play the agent's move (from :meth:`think`) in the current position."""
-        if self.over or self.human_to_move:
+        if not self.agent_to_move:
             raise PlayError("it is not the agent's turn")
         self._push(action, value)
 
@@ -135,10 +180,10 @@ class PlaySession:
         self.values.append(value)
 
     def undo(self) -> bool:
-        """Take back the person's last move and every agent move after it. False when the
-        person has not moved yet."""
+        """Take back the person's last move and every agent move after it (with ``both_sides``:
+        the last move). False when the person has not moved yet."""
         mover = [self.game.to_play(s) for s in self.states[:-1]]
-        mine = [i for i, p in enumerate(mover) if p == self.human]
+        mine = [i for i, p in enumerate(mover) if self.both_sides or p == self.human]
         if not mine:
             return False
         del self.states[mine[-1] + 1 :], self.actions[mine[-1] :], self.values[mine[-1] :]
@@ -151,176 +196,247 @@ class PlaySession:
             self.human = (self.human + 1) % self.game.num_players
         self.states, self.actions, self.values = [self.game.initial_state()], [], []
 
-    # ---------------------------------------------------------------- clicks
+    # ---------------------------------------------------------------- cells
+    def cells(self) -> np.ndarray:
+        """``int64[A, 2]``: the cell each legal move acts on now (``games.render.action_cells``),
+        computed once per position."""
+        key = self.state.tobytes()
+        if self._cells is None or self._cells[0] != key:
+            self._cells = (key, action_cells(self.game, self.state))
+        return self._cells[1]
+
     def action_at(self, row: int, col: int) -> int | None:
-        """The person's legal move that a click on cell ``(row, col)`` of ``game.cells_fn``'s grid
-        means: the move that puts a piece on that empty cell or, failing that, the one move that
-        puts a piece in that column (Connect Four). ``None`` when no single move matches."""
-        game = self.game
-        if game.cells_fn is None or not self.human_to_move:
+        """The person's legal move that a click on cell ``(row, col)`` means (the move onto that
+        cell; in Connect Four the move into that column), ``None`` when there is none or it is
+        not the person's turn."""
+        if not self.human_to_move:
             return None
-        before = game.cells_fn(game.params, self.state)
-        if not (0 <= row < before.shape[0] and 0 <= col < before.shape[1]):
+        return action_at(self.game, self.state, row, col, self.cells())
+
+    def last_cell(self) -> tuple[int, int] | None:
+        """The cell the last move acted on (``None`` before the first move or for a pass)."""
+        if not self.actions:
             return None
-        here, column = [], []
-        for action in game.legal_actions(self.state):
-            after = game.cells_fn(game.params, game.next_state(self.state, action))
-            placed = (before == 0) & (after > 0)  # bool[H, W]: cells this move fills
-            if placed[row, col]:
-                here.append(int(action))
-            elif placed[:, col].any():
-                column.append(int(action))
-        choices = here or column
-        return choices[0] if len(choices) == 1 else None
+        row, col = action_cells(self.game, self.states[-2])[self.actions[-1]]
+        return (int(row), int(col)) if row >= 0 else None
 
     # ---------------------------------------------------------------- words
+    def mover_name(self, ply: int) -> str:
+        """Who made move ``ply`` (0-based): ``"you"``, ``"agent"``, or with ``both_sides`` the
+        player (the unit, in the arena)."""
+        state = self.states[ply]
+        if not self.both_sides:
+            return "you" if self.game.to_play(state) == self.human else "agent"
+        return self.game.agent_names[self.game.agent_to_move(state)]
+
     def describe_last(self, agent_name: str) -> str:
         """One line about the last move: who played what, and the agent's value after its move."""
         if not self.actions:
             return ""
         action, value = self.actions[-1], self.values[-1]
-        mover = self.game.to_play(self.states[-2])
-        who = "you" if mover == self.human else agent_name
+        who = self.mover_name(len(self.actions) - 1)
+        who = agent_name if who == "agent" else who
         text = f"{who} played {self.game.action_to_text(action)}"
         if not math.isnan(value):
             text += f" (value {value:+.2f} for it)"
         return text
 
 
-# ------------------------------------------------------------------------------ the window
+# ------------------------------------------------------------------------------ difficulty
 
 
-def run_window(
-    session: PlaySession,
-    agent_name: str = "agent",
-    size: tuple[int, int] | None = None,
-    fps: float = 30,
-    max_frames: int | None = None,
-) -> None:
-    """Show ``session`` in a pygame window and play it until the window is closed (or Esc, or
-    ``max_frames`` frames, for tests)."""
-    import pygame
+@dataclass
+class Difficulty:
+    """The agent's strengths a person can pick from, weakest first: ``labels[i]`` names level
+    ``i`` and ``make(i)`` builds its agent (once; kept). ``index`` is the level in play."""
 
-    from games.render import CAPTION_HEIGHT, cell_at, default_size, draw
+    labels: tuple[str, ...]
+    make: Callable[[int], Agent]
+    index: int = 0
+    _agents: dict[int, Agent] = field(default_factory=dict, repr=False)
 
-    game = session.game
-    width, board_height = size or default_size(game)  # board plus caption
-    try:
-        pygame.display.init()
-        screen = pygame.display.set_mode((width, board_height + INFO_HEIGHT))
-    except pygame.error as e:
-        raise PlayError(f"cannot open a window ({e}); `selfplay play-text` plays in the terminal") from None
-    pygame.display.set_caption(f"selfplay: {game.version_tag} against {agent_name}")
-    pygame.font.init()
-    font = pygame.font.Font(None, INFO_HEIGHT * 2 // 3)
-    clock = pygame.time.Clock()
-    board = screen.subsurface(pygame.Rect(0, 0, width, board_height))
-    typed, note = "", "click a cell or type a move and press Enter; Ctrl+Z undo, Ctrl+N new, Ctrl+S swap, Esc quit"
-    thinking: Future | None = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent")
-    frame = 0
-    try:
-        while max_frames is None or frame < max_frames:
-            frame += 1
-            for event in pygame.event.get():
-                if event.type == pygame.QUIT:
-                    return
-                if thinking is not None:  # the agent is moving: only quitting is possible
-                    if event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
-                        return
-                    continue
-                if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
-                    cell = cell_at(game, session.state, (width, board_height), event.pos)
-                    action = None if cell is None else session.action_at(*cell)
-                    if action is not None:
-                        session.play(action)
-                        note = session.describe_last(agent_name)
-                    elif session.human_to_move and cell is not None:
-                        note = "no single move there; type the move instead"
-                elif event.type == pygame.KEYDOWN:
-                    ctrl = event.mod & pygame.KMOD_CTRL
-                    if event.key == pygame.K_ESCAPE:
-                        if not typed:
-                            return
-                        typed = ""
-                    elif ctrl and event.key == pygame.K_z:
-                        note = "took back your last move" if session.undo() else "nothing to take back"
-                    elif ctrl and event.key in (pygame.K_n, pygame.K_s):
-                        session.restart(swap=event.key == pygame.K_s)
-                        note = f"new game: you are player {session.human}"
-                    elif event.key in (pygame.K_RETURN, pygame.K_KP_ENTER):
-                        try:
-                            session.play_text(typed)
-                            note = session.describe_last(agent_name)
-                        except (GameError, PlayError) as e:
-                            note = str(e)
-                        typed = ""
-                    elif event.key == pygame.K_BACKSPACE:
-                        typed = typed[:-1]
-                    elif event.unicode and event.unicode.isprintable() and not ctrl:
-                        typed += event.unicode
-            if thinking is None and not session.over and not session.human_to_move:
-                thinking = pool.submit(session.think)
-            elif thinking is not None and thinking.done():
-                session.commit(*thinking.result())
-                thinking, note = None, session.describe_last(agent_name)
-            elif thinking is None and (forced := session.forced_move()) is not None and session.game.cells_fn is not None:
-                if not any(session.action_at(r, c) == forced for r, c in _cells(game, session.state)):
-                    session.play(forced)  # a move no click can make (a pass): play it for the person
-                    note = f"you had to play {game.action_to_text(forced)}"
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < len(self.labels):
+            raise PlayError(f"level {self.index + 1} is out of 1..{len(self.labels)}")
 
-            draw(game, session.state, board)
-            line = f"> {typed}" if typed else ("thinking..." if thinking else (session.result() + " " + note if session.over else note))
-            strip = pygame.Rect(0, board_height, width, INFO_HEIGHT)
-            screen.fill((44, 44, 44), strip)
-            text = font.render(line, True, (230, 230, 230))
-            screen.blit(text, text.get_rect(midleft=(8, strip.centery)))
-            pygame.display.flip()
-            clock.tick(fps)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        pygame.display.quit()
+    @classmethod
+    def fixed(cls, agent: Agent) -> Difficulty:
+        """One level: an agent without a strength setting (random, greedy, a script)."""
+        return cls((agent.name,), lambda _: agent)
+
+    @property
+    def agent(self) -> Agent:
+        if self.index not in self._agents:
+            self._agents[self.index] = self.make(self.index)
+        return self._agents[self.index]
+
+    @property
+    def label(self) -> str:
+        return self.labels[self.index]
+
+    def step(self, delta: int) -> bool:
+        """Move ``delta`` levels up (or down); False at either end."""
+        index = min(max(self.index + delta, 0), len(self.labels) - 1)
+        changed, self.index = index != self.index, index
+        return changed
 
 
-def _cells(game: Game, state: np.ndarray) -> Iterable[tuple[int, int]]:
-    rows, cols = game.cells_fn(game.params, state).shape
-    return ((r, c) for r in range(rows) for c in range(cols))
+#: Search visits a network agent's difficulty steps through (0: the raw policy), and rollouts
+#: for pure MCTS; the agent's own setting is added when it is not one of them.
+NETWORK_VISITS = (0, 16, 50, 100, 200, 400, 800, 1600, 3200)
+MCTS_ROLLOUTS = (10, 30, 100, 300, 1000, 3000, 10000, 30000)
+
+
+def visit_levels(agent: Agent) -> Difficulty:
+    """Levels by search size for a searching agent (``agent`` at its own level), else one level."""
+    if isinstance(agent, NetworkAgent):
+        base = agent.name.rsplit("@", 1)[0]
+        steps = sorted({*NETWORK_VISITS, agent.visits})
+        labels = tuple(f"{base}@{v}" + (" (raw policy)" if v == 0 else " visits") for v in steps)
+
+        def network(i: int) -> Agent:
+            return agent if steps[i] == agent.visits else NetworkAgent(agent.game, agent.evaluator, steps[i], name=f"{base}@{steps[i]}")
+
+        return Difficulty(labels, network, steps.index(agent.visits))
+    if isinstance(agent, MCTSAgent):
+        steps = sorted({*MCTS_ROLLOUTS, agent.rollouts})
+
+        def mcts(i: int) -> Agent:
+            return agent if steps[i] == agent.rollouts else MCTSAgent(agent.game, steps[i])
+
+        return Difficulty(tuple(f"mcts:{r}" for r in steps), mcts, steps.index(agent.rollouts))
+    return Difficulty.fixed(agent)
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def load_opponent(
+    spec: str,
+    game_name: str | None,
+    options: list[str] | None,
+    visits: int | None,
+    device: str = "cpu",
+    level: int | None = None,
+) -> tuple[Game, Agent]:
+    """The game and the agent ``spec`` names (:func:`selfplay.evaluation.agents.load_agent`,
+    or a league ladder at ``level``). A checkpoint or ladder records its game, so ``game_name``
+    may then be left out; a baseline or ONNX file needs it. ``visits`` None: 200, or for a
+    ladder the visits its levels were measured at."""
+    game, difficulty = load_difficulty(spec, game_name, options, visits, device, level)
+    return game, difficulty.agent
+
+
+def load_difficulty(
+    spec: str,
+    game_name: str | None,
+    options: list[str] | None,
+    visits: int | None,
+    device: str = "cpu",
+    level: int | None = None,
+) -> tuple[Game, Difficulty]:
+    """:func:`load_opponent`'s game, and the levels its agent can be set to (:class:`Difficulty`):
+    a ladder's levels, search sizes around a searching agent's own, or that agent alone."""
+    from ..league.report import is_ladder
+
+    path = Path(os.path.expanduser(spec))
+    if is_ladder(path):
+        return _ladder_difficulty(path, game_name, options, visits, device, level)
+    if level is not None:
+        raise PlayError(f"--level picks a level of a league ladder; {spec!r} is not one (selfplay league ladder DIR writes one)")
+    visits = 200 if visits is None else visits
+    if path.suffix in (".json", ".safetensors") or path.is_dir():
+        return _checkpoint_agent(path, game_name, options, visits, device)
+    if not game_name:
+        raise PlayError(f"agent {spec!r} does not say which game it plays; name the game: selfplay play GAME --agent {spec}")
+    game = games.make(game_name, **games.parse_options(options))
+    return game, visit_levels(load_agent(spec, game, visits=visits, device=device))
+
+
+def _checkpoint_agent(
+    path: Path, game_name: str | None, options: list[str] | None, visits: int, device: str, name: str | None = None
+) -> tuple[Game, Difficulty]:
+    from .analyze import load_game_and_evaluator
+
+    namespace = argparse.Namespace(checkpoint=str(path), game=game_name, option=options, device=device, threads=1,
+                                   require_value=visits > 0)  # a brain without a value plays its raw policy
+    game, evaluator = load_game_and_evaluator(namespace)
+    label = name or (path.name if path.is_dir() else f"{path.parent.name}/{path.stem}")
+    return game, visit_levels(NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}"))
+
+
+def _ladder_difficulty(
+    path: Path, game_name: str | None, options: list[str] | None, visits: int | None, device: str, level: int | None
+) -> tuple[Game, Difficulty]:
+    """A league ladder's levels, each its checkpoint at the ladder's visits (or ``visits``)."""
+    from ..league.report import read_ladder
+
+    directory, ladder = read_ladder(path)
+    levels = ladder["levels"]
+    chosen = 1 if level is None else level
+    if not 1 <= chosen <= len(levels):
+        raise PlayError(f"{directory}: the ladder has levels 1..{len(levels)}, not {chosen}")
+    visits = int(ladder.get("visits", 0)) if visits is None else visits
+    loaded: dict[int, tuple[Game, Agent]] = {}
+
+    def load(i: int) -> tuple[Game, Agent]:
+        if i not in loaded:
+            checkpoint = directory / levels[i]["checkpoint"]
+            game, found = _checkpoint_agent(checkpoint, game_name, options, visits, device, name=f"level {i + 1}")
+            loaded[i] = game, found.agent
+        return loaded[i]
+
+    game, _ = load(chosen - 1)  # checks the game and options, and fails early on a bad checkpoint
+    labels = tuple(f"level {e['level']} (Elo {e.get('elo', '?')})" for e in levels)
+    return game, Difficulty(labels, lambda i: load(i)[1], chosen - 1)
 
 
 # ------------------------------------------------------------------------------ the command
 
 
-def load_opponent(spec: str, game_name: str | None, options: list[str] | None, visits: int, device: str = "cpu") -> tuple[Game, Agent]:
-    """The game and the agent ``spec`` names (:func:`selfplay.evaluation.agents.load_agent`). A checkpoint
-    records its game, so ``game_name`` may then be left out; a baseline or ONNX file needs it."""
-    path = Path(os.path.expanduser(spec))
-    if path.suffix in (".json", ".safetensors") or path.is_dir():
-        from .analyze import load_game_and_evaluator
+def run_window(session: PlaySession, agent_name: str | None = None, **options) -> None:
+    """Show ``session`` in a pygame window and play it until the window is closed (or Esc);
+    ``options`` are :class:`selfplay.tools.play_window.PlayWindow`'s and its ``run``'s."""
+    from .play_window import PlayWindow
 
-        namespace = argparse.Namespace(checkpoint=str(path), game=game_name, option=options, device=device, threads=1,
-                                       require_value=visits > 0)  # a brain without a value plays its raw policy
-        game, evaluator = load_game_and_evaluator(namespace)
-        label = path.name if path.is_dir() else f"{path.parent.name}/{path.stem}"
-        return game, NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")
-    if not game_name:
-        raise PlayError(f"agent {spec!r} does not say which game it plays; name the game: selfplay play GAME --agent {spec}")
-    game = games.make(game_name, **games.parse_options(options))
-    return game, load_agent(spec, game, visits=visits, device=device)
+    run_options = {k: options.pop(k) for k in ("max_frames", "screenshot", "after_moves") if k in options}
+    PlayWindow(session, agent_name=agent_name, **options).run(**run_options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("game", nargs="?", help="game name (optional when --agent is a checkpoint)")
-    parser.add_argument("--agent", default="greedy", help=f"your opponent: {SPEC_HELP} (default greedy)")
-    parser.add_argument("--visits", type=integer(0), default=200, help="search visits per move of a network agent (0: raw policy)")
+    parser.add_argument("game", nargs="?", help="game name (optional when --agent is a checkpoint or a ladder)")
+    parser.add_argument("--agent", default="greedy", help=f"your opponent: {SPEC_HELP}, or a league ladder directory (default greedy)")
+    parser.add_argument("--level", type=integer(1), help="with a ladder as --agent: the level to start at (1 is the weakest)")
+    parser.add_argument("--visits", type=integer(0), help="search visits per move of a network agent (0: raw policy; default 200, or a ladder's own)")
     parser.add_argument("--second", action="store_true", help="let the agent move first")
+    parser.add_argument("--analysis-only", action="store_true", help="make both sides' moves yourself (the agent only analyzes)")
+    parser.add_argument("--overlay", action="store_true", help="start with the analysis overlay on (Tab toggles it)")
+    parser.add_argument("--analysis-visits", type=integer(1), default=200, help="visits of the overlay's analysis (selfplay analyze's search)")
+    parser.add_argument("--move-time", type=number(0.05, 3600), default=10.0, help="the most seconds the agent thinks about one move")
+    parser.add_argument("--moves", help="moves to play first, comma-separated in the game's notation (e.g. 4,4,3)")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     parser.add_argument("--device", default="cpu", help="where a network runs: cpu, cuda, ...")
     parser.add_argument("--seed", type=integer(0), default=0, help="the agent's random seed")
     parser.add_argument("--size", type=integer(120, 4096), nargs=2, metavar=("W", "H"), help="board size in pixels")
+    parser.add_argument("--screenshot", metavar="FILE", help="save the window as an image (PNG) once it is idle, then quit")
+    parser.add_argument("--after-moves", type=integer(0), default=0, help="with --screenshot: wait until this many moves are played")
 
 
 def main(args: argparse.Namespace) -> int:
-    game, agent = load_opponent(args.agent, args.game, args.option, args.visits, args.device)
-    session = PlaySession(game, agent, human=1 if args.second else 0, seed=args.seed)
-    run_window(session, agent_name=agent.name, size=tuple(args.size) if args.size else None)
+    if args.after_moves and not args.screenshot:
+        raise PlayError("--after-moves says when to take a --screenshot; give --screenshot FILE too")
+    game, difficulty = load_difficulty(args.agent, args.game, args.option, args.visits, args.device, args.level)
+    session = PlaySession(game, difficulty.agent, human=1 if args.second else 0, seed=args.seed, both_sides=args.analysis_only)
+    if args.moves:
+        session.play_line([m.strip() for m in args.moves.split(",") if m.strip()])
+    run_window(
+        session,
+        difficulty=difficulty,
+        overlay=args.overlay,
+        analysis_visits=args.analysis_visits,
+        move_time=args.move_time,
+        size=tuple(args.size) if args.size else None,
+        screenshot=args.screenshot,
+        after_moves=args.after_moves,
+    )
     return 0
