@@ -109,7 +109,7 @@ class Cluster:
     def add_head(self, num_cpus: int, resources: dict | None = None) -> Node:
         port = free_port()
         args = ["--head", "--port", str(port), "--num-cpus", str(num_cpus), "--include-dashboard", "false",
-                "--dashboard-port", str(free_port()), "--ray-client-server-port", str(free_port()),
+                "--dashboard-port", str(free_port()),
                 "--node-ip-address", "127.0.0.1"]
         if resources:
             args += ["--resources", json.dumps(resources)]

@@ -321,29 +321,30 @@ class RayActors:
         return self.server_on_gpu
 
     # ------------------------------------------------------------------ actors and their nodes
-    def _new_slot(self, replacement: bool = False) -> _Slot:
+    def _new_slot(self, replacing: int | None = None) -> _Slot:
         seed = self.spec.seed + self._created  # actor i of the first ones is seeded seed + i, as a local pool
         self._created += 1
         options: dict[str, Any] = {}
-        node = self._preferred_node()
+        node = self._preferred_node(replacing)
         if node:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
         spec = ActorSpec(**{**{f.name: getattr(self.spec, f.name) for f in fields(self.spec)}, "seed": seed})
         handle = self._host.options(**options).remote(spec, self.server)
-        return _Slot(handle, seed, node=node, replacement=replacement)
+        return _Slot(handle, seed, node=node, replacement=replacing is not None)
 
-    def _preferred_node(self) -> str:
+    def _preferred_node(self, replacing: int | None = None) -> str:
         """A live node to place a new actor on ('' for Ray's choice): one with a free
         ``actor_resource`` slot (the most free), else, while some node is suspected, the live
-        unsuspected node with the most CPUs free of our actors."""
+        unsuspected node with the most CPUs free of our actors (the one ``replacing`` gone)."""
         now = time.monotonic()
         self.suspects = {n: t for n, t in self.suspects.items() if now - t < SUSPECT_SECONDS}
         nodes = [n for n in self.ray.nodes() if n.get("Alive") and n["NodeID"] not in self.suspects]
         ours: dict[str, int] = {}
-        for slot in getattr(self, "slots", []):
-            ours[slot.node] = ours.get(slot.node, 0) + 1
+        for k, slot in enumerate(getattr(self, "slots", [])):
+            if k != replacing:
+                ours[slot.node] = ours.get(slot.node, 0) + 1
         name = self.cluster.actor_resource
         if name:
             free = {n["NodeID"]: n["Resources"].get(name, 0) - ours.get(n["NodeID"], 0) for n in nodes}
@@ -358,7 +359,8 @@ class RayActors:
     def _replace(self, i: int, error: BaseException) -> None:
         ray = self.ray
         old = self.slots[i]
-        unreachable = type(error).__name__ == "ActorUnavailableError" or "node" in str(error).lower()
+        text = " ".join(str(error).split())
+        unreachable = type(error).__name__ == "ActorUnavailableError" or "its node has died" in text or "node was terminated" in text
         if old.node and unreachable:
             self.suspects[old.node] = time.monotonic()
         try:
@@ -370,7 +372,7 @@ class RayActors:
                              f"time: {' '.join(str(error).split())[:500]}")
         where = f" on node {old.node[:8]}" if old.node else ""
         self.log(f"ray: actor {i}{where} lost ({type(error).__name__}); a new actor plays its unfinished games again")
-        slot = self._new_slot(replacement=True)
+        slot = self._new_slot(replacing=i)
         slot.failures = old.failures + 1
         self.slots[i] = slot
         self.replaced += 1
