@@ -173,7 +173,7 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
     """A head node and a worker node with two actor slots (``selfplay_actor``), as separate
     processes, and ``selfplay train tictactoe --preset tiny`` joining them with ``settings``. The
     run's actors land on the worker; one is killed, then the whole worker node. The run goes on
-    with replacements on the head. ``finish(process, log)`` ends the run; returns its directory."""
+    with replacements on the head. ``finish(process, log, run, cluster)`` ends the run; returns its directory."""
     cluster = Cluster()
     try:
         head = cluster.add_head(num_cpus=2)
@@ -204,7 +204,7 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
             assert len(head.actor_processes("_ActorHost")) == 2
             generation = len(read_metrics(run))
             _wait_for_text(log, rf"generation {generation + 2}:", process, 120)  # learning goes on
-            finish(process, log)
+            finish(process, log, run, cluster)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -219,15 +219,23 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
 
 
 def test_a_two_node_cluster_trains_on_through_a_lost_actor_and_a_lost_node(tmp_path):
-    """The faults, on a small fast run (4 simulations, 16 games per actor), stopped by Ctrl-C."""
+    """The faults, on a small fast run (4 simulations, 16 games per actor); then the learner itself
+    is killed (SIGKILL) and resumed from its checkpoint on what is left of the cluster."""
     small = ["--generations", "100000", "--minutes", "0", "--eval.every", "0", "--selfplay.games-per-actor", "16",
              "--search.num-simulations", "4", "--search.gumbel-considered", "4", "--selfplay.positions-per-generation", "200",
              "--learner.min-positions", "100", "--cluster.chunk-seconds", "0.5"]
 
-    def finish(process, log):
-        process.send_signal(2)
-        assert process.wait(timeout=60) == 0, log.read_text()[-3000:]
-        assert "checkpoint saved" in log.read_text()
+    def finish(process, log, run, cluster):
+        process.kill()
+        process.wait(timeout=30)
+        resumed_from = load_checkpoint(run).step
+        command = [sys.executable, "-m", "selfplay.training.trainer", "--resume", str(run), "--backend", "ray", "--address",
+                   cluster.address, "--generations", str(resumed_from + 2)]
+        done = subprocess.run(command, cwd=ROOT, env={**_env(), "RAY_AUTH_MODE": "disabled"}, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert load_checkpoint(run).step == resumed_from + 2
+        assert [r["generation"] for r in read_metrics(run)][-2:] == [resumed_from + 1, resumed_from + 2]
 
     _train_through_a_lost_actor_and_a_lost_node(tmp_path, small, finish)
 
@@ -235,8 +243,8 @@ def test_a_two_node_cluster_trains_on_through_a_lost_actor_and_a_lost_node(tmp_p
 @pytest.mark.slow
 def test_a_two_node_cluster_losing_an_actor_and_a_node_still_trains_perfect_tictactoe(tmp_path):
     """The tiny preset's 5 minutes (docs/training.md: perfect play), through the same faults."""
-    def finish(process, log):
-        assert process.wait(timeout=600) == 0, log.read_text()[-3000:]
+    def finish(process, log, run, cluster):
+        assert process.wait(timeout=600) == 0, _events(log)
 
     run = _train_through_a_lost_actor_and_a_lost_node(tmp_path, ["--minutes", "5"], finish)
     state = load_checkpoint(run).meta["run"]
