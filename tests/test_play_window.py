@@ -158,7 +158,11 @@ def test_play_opens_a_real_window_and_plays_by_mouse_clicks(display, tmp_path):
         except subprocess.TimeoutExpired:
             player.kill()
             pytest.fail(f"no window appeared on {display}; selfplay play printed: {player.communicate()[0][-2000:]}")
-        assert xdotool(display, "getwindowname", window).startswith("selfplay: connect4_v1 against random")
+        # the window exists (as "pygame window") a moment before its caption is set
+        deadline = time.monotonic() + 30
+        while not (name := xdotool(display, "getwindowname", window)).startswith("selfplay: ") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert name.startswith("selfplay: connect4_v1 against random"), name
         geometry = dict(line.split("=") for line in xdotool(display, "getwindowgeometry", "--shell", window).split())
         origin = int(geometry["X"]), int(geometry["Y"])
         assert (int(geometry["WIDTH"]), int(geometry["HEIGHT"])) >= (width, height)
