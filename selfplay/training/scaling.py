@@ -9,6 +9,8 @@ measured from its ``metrics.csv`` after its first generation (so actor start-up 
 * ``selfplay_positions_per_s``: the actors' rate while they play (alternating: per second of
   self-play; overlapped: the same as the above, since they never pause);
 * ``learner_share``: the learner's utilisation, seconds of learning over wall-clock;
+* ``replay_ratio``: samples the learner drew per new position (``learner.samples_per_position``
+  when alternating; at most that when overlapped);
 * ``policy_lag``: mean generations between the weights that played a position and the learner.
 
 With Ray it joins ``address`` (or starts a local instance) once for all runs.
@@ -24,13 +26,13 @@ from typing import Any, Callable
 __all__ = ["bench_actors", "format_table"]
 
 
-def _measure(run_dir: Path) -> dict[str, float]:
+def _measure(run_dir: Path, batch_size: int) -> dict[str, float]:
     from .metrics import read_metrics
 
     rows = read_metrics(run_dir)
     if len(rows) < 3:
         return {"generations": len(rows), "positions_per_s": math.nan, "selfplay_positions_per_s": math.nan,
-                "learner_share": math.nan, "policy_lag": math.nan}
+                "learner_share": math.nan, "replay_ratio": math.nan, "policy_lag": math.nan}
     first, rest = rows[0], rows[1:]
     window = rest[-1]["elapsed_s"] - first["elapsed_s"]
     positions = rest[-1]["positions"] - first["positions"]
@@ -41,6 +43,7 @@ def _measure(run_dir: Path) -> dict[str, float]:
         "positions_per_s": positions / window,
         "selfplay_positions_per_s": positions / selfplay,
         "learner_share": sum(r["train_s"] for r in rest) / window,
+        "replay_ratio": sum(r["train_steps"] for r in rest) * batch_size / positions,
         "policy_lag": sum(lags) / len(lags) if lags else math.nan,
     }
 
@@ -72,7 +75,8 @@ def bench_actors(game: str = "tictactoe", preset_name: str = "tiny", counts: tup
                 config = with_overrides(preset(game, preset_name), settings)
                 with tempfile.TemporaryDirectory(prefix="selfplay-bench-") as tmp:
                     train(config, Path(tmp) / "run", final_report=False)
-                    row = {"backend": backend, "mode": mode, "actors": count, **_measure(Path(tmp) / "run")}
+                    row = {"backend": backend, "mode": mode, "actors": count,
+                           **_measure(Path(tmp) / "run", config.learner.batch_size)}
                 log(f"{backend} {mode}, {count} actor{'s' if count != 1 else ''}: {row['positions_per_s']:.0f} positions/s, "
                     f"learner {100 * row['learner_share']:.0f}% busy")
                 results.append(row)
@@ -86,9 +90,10 @@ def bench_actors(game: str = "tictactoe", preset_name: str = "tiny", counts: tup
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
-    lines = ["| backend | mode | actors | generations | positions/s | actors' positions/s while playing | learner busy | policy lag |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| backend | mode | actors | generations | positions/s | actors' positions/s while playing | learner busy | "
+             "replay ratio | policy lag |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['backend']} | {r['mode']} | {r['actors']} | {r['generations']} | {r['positions_per_s']:.0f} | "
-                     f"{r['selfplay_positions_per_s']:.0f} | {100 * r['learner_share']:.0f}% | {r['policy_lag']:.2f} |")
+                     f"{r['selfplay_positions_per_s']:.0f} | {100 * r['learner_share']:.0f}% | {r['replay_ratio']:.1f} | "
+                     f"{r['policy_lag']:.2f} |")
     return "\n".join(lines)

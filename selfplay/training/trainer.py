@@ -587,7 +587,8 @@ class Trainer:
             if arrived >= target and (steps_done >= learner.steps_for(target) or not ready):
                 break
             # 1-2. what the actors finished, into the buffer (waiting for it only when the learner must)
-            for delivery in actors.poll(0.0 if steps_done < allowed else 0.1):
+            # (a call returns after chunk_seconds, or once its actor has its share of a generation)
+            for delivery in actors.poll(0.0 if steps_done < allowed else 0.1, num_positions=-(-target // actors.count)):
                 arrived += self._arrive(delivery, lags)
                 stats = stats.merge(delivery.stats)
             stats.seconds = time.monotonic() - start
