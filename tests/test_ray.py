@@ -66,6 +66,13 @@ def test_a_missing_ray_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsy
     assert cli.main(["train", "tictactoe", "--print-config"]) == 0
 
 
+def test_ray_is_imported_only_for_the_ray_backend():
+    code = ("import sys, selfplay.training.trainer, selfplay.training.ray_actors, selfplay.league.run, selfplay.tools.cli; "
+            "from selfplay.training.trainer import train; assert 'ray' not in sys.modules, 'ray imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_a_bad_or_unreachable_address_is_one_line(tmp_path, capsys):
     from raycluster import free_port
 

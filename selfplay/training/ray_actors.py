@@ -297,7 +297,7 @@ class RayActors:
         self.pairings_ref: Any = None  # None: plain self-play
         self.pairings_epoch = 0
         self.suspects: dict[str, float] = {}  # node id -> when an actor there became unreachable
-        self.replaced = 0
+        self.replaced = 0  # actors replaced so far
         self._created = 0
         self._announced = False
         self.server = None
@@ -445,10 +445,6 @@ class RayActors:
             self.log(f"ray: {self.count} actors playing, on node{'s' if len(where) > 1 else ''} "
                      + ", ".join(f"{node} ({n})" for node, n in where.items()))
         return out
-
-    def nodes(self) -> list[str]:
-        """The node of each actor (as far as known)."""
-        return [slot.node for slot in self.slots]
 
     # ------------------------------------------------------------------ the pool interface
     def collect(

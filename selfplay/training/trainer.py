@@ -3,7 +3,8 @@
 One generation, read top to bottom in :meth:`Trainer.run`::
 
     1. self-play   every actor plays with the current network until the generation's positions
-                   are in (actors are processes, one per core; see selfplay.training.actor)
+                   are in (actors are processes, one per core, or Ray actors on a cluster; see
+                   selfplay.training.actor and selfplay.training.ray_actors)
     2. replay      the positions go into the ring buffer (selfplay.training.replay)
     3. learn       the learner takes replay-ratio many optimizer steps on it (selfplay.training.learner)
     4. rate        every eval.every generations: matches against fixed baselines and earlier
@@ -18,7 +19,9 @@ would take a core from self-play, and self-play is where the time goes. Alternat
 generation a clean unit: one network made all its games, the checkpoint after it holds the
 network and exactly the data it was trained on, and a resumed run continues from that boundary.
 The price is that the learner idles during self-play and the actors during learning. On a GPU,
-where learning is cheap next to self-play, that price is small too.
+where learning is cheap next to self-play, that price is small too. On a Ray cluster, where the
+actors have machines of their own, ``cluster.overlap`` runs the two at once
+(:meth:`Trainer._play_overlapped`; docs/ray.md).
 
 Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
 
