@@ -303,7 +303,9 @@ class RayActors:
         self.server = None
         if serve:
             device = "cuda" if gpus >= 1 else "cpu"
-            host = ray.remote(num_cpus=1, num_gpus=1 if gpus >= 1 else 0, max_concurrency=max(2, count + 1))(_InferenceHost)
+            # on a GPU it needs no CPU slot of its own (a head started with --num-cpus 0 can hold it)
+            host = ray.remote(num_cpus=0 if gpus >= 1 else 1, num_gpus=1 if gpus >= 1 else 0,
+                              max_concurrency=max(2, count + 1))(_InferenceHost)
             self.server = host.remote(self.spec.game, dict(self.spec.game_options), device)
             self.log(f"ray: one inference actor ({device}) evaluates for every actor")
         self.server_on_gpu = self.server is not None and gpus >= 1
