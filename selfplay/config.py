@@ -8,10 +8,12 @@
     learner   LearnerConfig                  optimizer, schedule, batch, replay buffer
     eval      EvalConfig                     rating each generation against baselines and its elders
     run       RunConfig                      time budget, device, seed, checkpoints
+    cluster   ClusterConfig                  where actors run: this machine, or a Ray cluster
 
 Every field carries a help string (``metadata["help"]``) and becomes a command-line flag named
 ``--SECTION.FIELD`` with dashes (``--selfplay.games-per-actor 64``, ``--search.root-policy puct``);
-a few common ones also have short names (``--minutes``, ``--device``, ``--seed``).
+a few common ones also have short names (``--minutes``, ``--device``, ``--seed``, ``--backend``,
+``--address``, ``--actors``).
 :func:`preset` gives the starting point (``tiny``, ``small``, ``full``) for a game, flags override
 it, and the result is saved as ``config.json`` in the run directory, from which ``--resume``
 reads it back. Bad values fail at construction with one line naming the field (:class:`ConfigError`).
@@ -37,6 +39,7 @@ if typing.TYPE_CHECKING:
     from .model.network import NetConfig
 
 __all__ = [
+    "ClusterConfig",
     "ConfigError",
     "EvalConfig",
     "LearnerConfig",
@@ -97,8 +100,9 @@ class SelfPlayConfig:
     ``search.num_simulations``; with playout caps most moves get ``fast_simulations``."""
 
     num_actors: int = _f(
-        -1, "self-play worker processes: -1 one per CPU core, 0 none (play in the training process: "
-        "tests, debugging, and CUDA, where the GPU evaluates one big batch)"
+        -1, "self-play worker processes: -1 one per CPU core (with cluster.backend ray: per CPU of the cluster, or "
+        "per cluster.actor_resource slot), 0 none (play in the training process: tests, debugging, and CUDA, where "
+        "the GPU evaluates one big batch; not with ray)"
     )
     games_per_actor: int = _f(
         64, "games each actor plays at once; every search step evaluates one leaf of each in one batch"
@@ -300,10 +304,56 @@ class RunConfig:
               f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
 
+CLUSTER_BACKENDS = ("local", "ray")
+INFERENCE_PLACES = ("auto", "actor", "server")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where the self-play actors run: processes on this machine, or Ray actors on a cluster."""
+
+    backend: str = _f(
+        "local", "'local': actor processes on this machine (multiprocessing); 'ray': Ray actors on a Ray cluster "
+        "(pip install selfplay[ray]; docs/ray.md)"
+    )
+    address: str = _f(
+        "", "ray: the cluster to join, as 'ray start' printed it (HOST:PORT), or 'auto' for the one started on this "
+        "machine; '' starts a Ray instance in this process (or joins RAY_ADDRESS when that is set)"
+    )
+    actor_resource: str = _f(
+        "", "ray: actors prefer nodes that offer this custom resource (ray start --resources '{\"NAME\": N}' gives a "
+        "node N actor slots); with no free slot on a live node, an actor (a replacement too) runs wherever a CPU is "
+        "free, so a run outlives the nodes it was given. With num_actors -1: one actor per slot ('': per cluster CPU)"
+    )
+    overlap: bool = _f(
+        False, "ray: actors play on while the learner learns (with the newest weights they have), and the learner "
+        "takes learner.samples_per_position samples per arriving position at most; false: alternating generations"
+    )
+    inference: str = _f(
+        "auto", "ray: where the network runs: 'actor' (each actor batches its own games on its CPU), 'server' (one "
+        "inference actor batches every actor's calls, on a GPU when the cluster has one), 'auto' ('server' when the "
+        "cluster has a GPU, else 'actor')"
+    )
+    chunk_seconds: float = _f(
+        1.0, "ray: seconds of play per call to an actor: how often games stream back, and at most what a lost actor "
+        "takes with it (its unfinished games are played again)"
+    )
+
+    def __post_init__(self) -> None:
+        s = "cluster"
+        _check_types(self, s)
+        _need(self.backend in CLUSTER_BACKENDS, s, f"backend must be one of {', '.join(CLUSTER_BACKENDS)}, got {self.backend!r}")
+        _need(self.inference in INFERENCE_PLACES, s,
+              f"inference must be one of {', '.join(INFERENCE_PLACES)}, got {self.inference!r}")
+        _need(self.chunk_seconds > 0 and math.isfinite(self.chunk_seconds), s,
+              f"chunk_seconds must be > 0, got {self.chunk_seconds}")
+        _need(not self.overlap or self.backend == "ray", s, "overlap needs backend ray (the local backend alternates)")
+
+
 # ----------------------------------------------------------------------------- the whole
 
 
-SECTION_NAMES = ("net", "search", "selfplay", "learner", "eval", "run")
+SECTION_NAMES = ("net", "search", "selfplay", "learner", "eval", "run", "cluster")
 
 
 def sections() -> dict[str, type]:
@@ -311,7 +361,7 @@ def sections() -> dict[str, type]:
     from .model.network import NetConfig  # torch: only when a whole config is asked for
 
     return {"net": NetConfig, "search": SearchConfig, "selfplay": SelfPlayConfig, "learner": LearnerConfig,
-            "eval": EvalConfig, "run": RunConfig}
+            "eval": EvalConfig, "run": RunConfig, "cluster": ClusterConfig}
 
 
 def _default_net() -> "NetConfig":
@@ -331,6 +381,7 @@ class TrainConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         for name, kind in sections().items():
@@ -434,7 +485,8 @@ def with_overrides(config: TrainConfig, overrides: Mapping[str, Any]) -> TrainCo
 
 
 #: Settings ``--resume`` may change: the budget and the hardware, nothing that changes what is
-#: learned from what. (The number of actors changes which games are played, not how.)
+#: learned from what. (The number of actors changes which games are played, not how; so do where
+#: they run and whether they play while the learner learns: a resumed run may move to a cluster.)
 RESUME_SAFE = frozenset(
     {
         "run.minutes",
@@ -449,6 +501,7 @@ RESUME_SAFE = frozenset(
         "eval.final_games",
         "eval.final_visits",
         "eval.final_opponents",
+        *(f"cluster.{f.name}" for f in fields(ClusterConfig)),
     }
 )
 
@@ -560,7 +613,8 @@ def _generic(base: TrainConfig, name: str) -> TrainConfig:
 # ----------------------------------------------------------------------------- command line
 
 #: Short names for the settings people change most (``--minutes`` is ``--run.minutes``).
-ALIASES = {"run.minutes": "--minutes", "run.device": "--device", "run.seed": "--seed", "run.generations": "--generations"}
+ALIASES = {"run.minutes": "--minutes", "run.device": "--device", "run.seed": "--seed", "run.generations": "--generations",
+           "cluster.backend": "--backend", "cluster.address": "--address", "selfplay.num_actors": "--actors"}
 
 
 def _parse_bool(text: str) -> bool:
@@ -611,6 +665,10 @@ def describe(config: TrainConfig) -> str:
         x for x in (f"{config.run.minutes:g} min" if config.run.minutes else "",
                     f"{config.run.generations} generations" if config.run.generations else "") if x
     )
+    where = ""
+    if config.cluster.backend == "ray":
+        where = f", on Ray{' at ' + config.cluster.address if config.cluster.address else ''}"
+        where += " (overlapped)" if config.cluster.overlap else ""
     return (f"{config.game}{'(' + opts + ')' if opts else ''}, preset {config.preset or '-'}: "
-            f"{config.net.describe()} net, {search.root_policy} search {sims} sims, budget {budget}")
+            f"{config.net.describe()} net, {search.root_policy} search {sims} sims, budget {budget}{where}")
 

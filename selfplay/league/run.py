@@ -87,9 +87,10 @@ MEMBERS = "members"
 STATE_FORMAT = "selfplay-league"
 CONFIG_FORMAT = "selfplay-league-config"
 
-#: Settings --resume may change: the budget and the hardware (as selfplay train).
+#: Settings --resume may change: the budget and the hardware (as selfplay train), where actors run included.
 RESUME_SAFE = frozenset({"run.minutes", "run.generations", "run.device", "run.inference", "selfplay.num_actors", "learner.threads",
-                         "league.plot_seconds", "league.keep_snapshots"})
+                         "league.plot_seconds", "league.keep_snapshots", "cluster.backend", "cluster.address",
+                         "cluster.actor_resource", "cluster.inference", "cluster.chunk_seconds"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,8 @@ class League:
 
         if not (config.train.run.minutes > 0 or config.train.run.generations > 0):
             raise LeagueError("a league needs a budget: --minutes M, or --generations N (each member's generations)")
+        if config.train.cluster.overlap:
+            raise LeagueError("--cluster.overlap is for selfplay train: league members take turns on the actors")
         self.config = config
         self.run_dir = Path(run_dir)
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -352,12 +355,14 @@ class League:
         from ..training.actor import make_actors
 
         first = self.trainers[self.members[0].name]
-        actors = make_actors(first.actor_spec(), first.num_actors())
+        cluster = self.config.train.cluster
+        actors = make_actors(first.actor_spec(), first.num_actors(), cluster, log=self.log)
         for trainer in self.trainers.values():
             trainer.actors = actors
         self.actors = actors
+        kind = "Ray actors" if cluster.backend == "ray" else "actor processes"
         self.log(f"league of {', '.join(m.label for m in self.members)} on {self.config.train.game}; "
-                 f"{first.num_actors() or 'no'} actor processes; directory {self.run_dir}")
+                 f"{(actors.count if first.num_actors() else 0) or 'no'} {kind}; directory {self.run_dir}")
         try:
             while not self.stop():
                 self._turn()
@@ -511,7 +516,10 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
     end, unless stopped: the final matches (selfplay.league.report.final_report)."""
     from ..model.checkpoint import atomic_write
 
+    from ..training.ray_actors import require_ray
+
     run_dir = Path(run_dir)
+    require_ray(config.train.cluster)  # before anything is written
     if resume and not (run_dir / STATE_FILE).exists() and (run_dir / CONFIG_FILE).exists():
         # killed before its first commit: nothing was played; start it afresh with its config
         for name in (SNAPSHOTS, MEMBERS):
@@ -655,6 +663,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
 
 def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
+    from ..training.ray_actors import ClusterError
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay train: before torch loads
     try:
@@ -690,7 +699,7 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(config.to_dict(), indent=1))
             return 0
         run_league(config, run_dir, resume=resume, final_report=not args.no_final)
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, ClusterError) as e:
         raise LeagueError(" ".join(str(e).split())) from None
     return 0
 

@@ -193,6 +193,16 @@ def cmd_bench_brain(args) -> int:
     return 0
 
 
+def cmd_bench_actors(args) -> int:
+    from selfplay.training.scaling import bench_actors, format_table
+
+    modes = tuple(args.modes) if args.modes else (("alternating", "overlapped") if args.backend == "ray" else ("alternating",))
+    rows = bench_actors(args.game, args.preset, tuple(args.actors), args.seconds, args.backend, args.address, modes,
+                        log=lambda text: print(text, file=sys.stderr, flush=True))
+    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    return 0
+
+
 def _format_flat(d: dict, prefix: str = "") -> str:
     lines = []
     for k, v in d.items():
@@ -234,7 +244,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,startup,brain,strength}", required=True, parser_class=_Parser
+        dest="what", metavar="{games,search,startup,brain,strength,actors}", required=True, parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -267,6 +277,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_brain)
+    p = bsub.add_parser("actors", help="training speed by number of actors, alternating and overlapped (Ray): positions/s, "
+                        "the learner's utilisation, policy lag (docs/ray.md)")
+    p.add_argument("--game", default="tictactoe")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "small", "full"])
+    p.add_argument("--backend", default="ray", choices=["ray", "local"])
+    p.add_argument("--address", default="", help="the Ray cluster to join ('' starts a local Ray instance)")
+    p.add_argument("--actors", type=integer(1), nargs="+", default=[1, 2], help="actor counts to measure")
+    p.add_argument("--seconds", type=number(10, 36000), default=60.0, help="training time per measurement")
+    p.add_argument("--modes", nargs="+", choices=["alternating", "overlapped"], help="default: both with ray, alternating locally")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_actors)
     p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
     if chosen == "bench" and "strength" in argv:
         importlib.import_module("selfplay.evaluation.strength").add_arguments(p)

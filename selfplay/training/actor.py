@@ -43,8 +43,8 @@ talk only in plain picklable messages::
     from an actor   ("progress", stats dict)   ("positions", generation, Positions, stats dict)
                     ("error", traceback text)
 
-so a later Ray actor can wrap :class:`Actor` unchanged (``set_weights`` and ``play`` are the whole
-interface). :class:`LocalActors` runs one actor in the calling process with the same interface
+so a Ray actor wraps :class:`Actor` unchanged (``set_weights`` and ``play`` are the whole interface;
+``selfplay.training.ray_actors``, ``--backend ray``). :class:`LocalActors` runs one actor in the calling process with the same interface
 (tests, debugging, and CUDA, where one process feeds the GPU large batches).
 
 League games (:class:`Pairings`, :meth:`Actor.set_pairings`). A league learner plays other
@@ -750,6 +750,13 @@ class ActorPool:
             conn.close()
 
 
-def make_actors(spec: ActorSpec, count: int) -> LocalActors | ActorPool:
-    """``count`` actor processes, or one actor in this process when ``count`` is 0."""
+def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[[str], None] | None = None):
+    """The actors of a run: ``count`` actor processes, or one actor in this process when ``count``
+    is 0; with ``cluster.backend == "ray"`` (a :class:`selfplay.config.ClusterConfig`), ``count``
+    Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`. All
+    three take ``collect(...)`` and ``close()``."""
+    if cluster is not None and cluster.backend == "ray":
+        from .ray_actors import RayActors
+
+        return RayActors(spec, count, cluster, log=log)
     return LocalActors(spec) if count == 0 else ActorPool(spec, count)

@@ -56,6 +56,10 @@ COLUMNS: dict[str, str] = {
     "value_loss": "mean value loss",
     "lr": "learning rate at the last step",
     "eval_s": "seconds of rating games this generation",
+    "learner_share": "the learner's utilisation: seconds of learning over the generation's wall-clock",
+    "policy_lag": "mean generations between the weights that played this generation's new positions and the "
+    "learner's (0 when alternating; overlapped Ray actors play with the newest weights they have)",
+    "policy_lag_max": "the largest such lag this generation",
     "elo": "Bradley-Terry Elo of this generation (random = 0)",
     "elo_lo": "95% interval, low end",
     "elo_hi": "95% interval, high end",

@@ -3,7 +3,8 @@
 One generation, read top to bottom in :meth:`Trainer.run`::
 
     1. self-play   every actor plays with the current network until the generation's positions
-                   are in (actors are processes, one per core; see selfplay.training.actor)
+                   are in (actors are processes, one per core, or Ray actors on a cluster; see
+                   selfplay.training.actor and selfplay.training.ray_actors)
     2. replay      the positions go into the ring buffer (selfplay.training.replay)
     3. learn       the learner takes replay-ratio many optimizer steps on it (selfplay.training.learner)
     4. rate        every eval.every generations: matches against fixed baselines and earlier
@@ -18,7 +19,9 @@ would take a core from self-play, and self-play is where the time goes. Alternat
 generation a clean unit: one network made all its games, the checkpoint after it holds the
 network and exactly the data it was trained on, and a resumed run continues from that boundary.
 The price is that the learner idles during self-play and the actors during learning. On a GPU,
-where learning is cheap next to self-play, that price is small too.
+where learning is cheap next to self-play, that price is small too. On a Ray cluster, where the
+actors have machines of their own, ``cluster.overlap`` runs the two at once
+(:meth:`Trainer._play_overlapped`; docs/ray.md).
 
 Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
 
@@ -299,6 +302,7 @@ class Trainer:
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
+        self._last_stats = None  # the latest generation's self-play stats
         self._solver_positions = None  # connect4 benchmark positions, loaded at the first rating
 
     # ------------------------------------------------------------------ resuming
@@ -441,10 +445,12 @@ class Trainer:
             self.log(f"{self.run_dir}: the budget is spent ({self._budget_text()}); raise --minutes or --generations to go on")
             return self.state.generation
         num_actors, spec = self.num_actors(), self.actor_spec()
-        self.log(f"{describe(config)}; {num_actors or 'no'} actor process{'es' if num_actors != 1 else ''}, "
+        self.actors = make_actors(spec, num_actors, config.cluster, log=self.log)
+        kind = ("Ray actor", "Ray actors") if config.cluster.backend == "ray" else ("actor process", "actor processes")
+        count = self.actors.count if num_actors else 0
+        self.log(f"{describe(config)}; {count or 'no'} {kind[count != 1]}, "
                  f"learning on {self.device}; run directory {self.run_dir}")
         progress = _Progress(self, enabled=config.run.progress)
-        self.actors = make_actors(spec, num_actors)
         try:
             while not self.stop() and not self._budget_spent():
                 self._generation(progress)
@@ -465,8 +471,11 @@ class Trainer:
             self._save()
 
     def num_actors(self) -> int:
-        """Actor processes for this run (0: one actor in this process; CUDA plays in-process)."""
+        """Actor processes for this run (0: one actor in this process; CUDA plays in-process); with
+        Ray, ``selfplay.num_actors`` as given (-1: the pool counts the cluster's CPUs)."""
         config = self.config
+        if config.cluster.backend == "ray":
+            return config.selfplay.num_actors
         return config.selfplay.actors if not (self.device == "cuda" and config.selfplay.num_actors == -1) else 0
 
     def actor_spec(self):
@@ -496,33 +505,14 @@ class Trainer:
     def _generation(self, progress: "_Progress"):
         """Steps 1-5 of the module docstring, once; returns the self-play stats."""
         config, state = self.config, self.state
-        # 1. self-play with the current network; stops early on a stop request or the end of the budget
-        weights = self._weights()
+        started = time.monotonic()
         threshold = state.resign_threshold  # in force for this generation's games
-        positions, stats = self.actors.collect(
-            state.generation,
-            weights,
-            config.selfplay.positions_per_generation,
-            should_stop=lambda: self.stop() or self._time_up(),
-            on_progress=progress.selfplay,
-            resign_threshold=threshold,
-            pairings=self.pairings,
-        )
-        progress.selfplay(stats)
-        # 2. replay, and the resignation threshold for the next games
-        if len(positions):
-            self.buffer.add(positions.obs, positions.policy, positions.value, generation=state.generation)
-        state.games += stats.games
-        state.positions += stats.positions
-        self._calibrate_resignation(stats.resign_samples)
-        if self.stop():  # keep what was played; the network is unchanged, so it is the same generation
+        # 1-3. self-play, replay, learning: in turn, or overlapped on a Ray cluster
+        played = self._play_overlapped(progress) if config.cluster.overlap else self._play_then_learn(progress)
+        if played is None:  # stopped before learning: the network is unchanged, so it is the same generation
             self._save()
-            return stats
-        # 3. learn
-        start = time.monotonic()
-        steps = self.learner.steps_for(len(positions)) if len(self.buffer) >= config.learner.min_positions else 0
-        losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
-        train_seconds = time.monotonic() - start
+            return self._last_stats
+        stats, losses, train_seconds, lag = played
         state.generation += 1
         progress.trained(losses)
         # 4. rate
@@ -534,6 +524,7 @@ class Trainer:
             eval_seconds = time.monotonic() - start
         # 5. record
         row = self._row(stats, losses, train_seconds, eval_seconds, rating, threshold)
+        row.update(policy_lag=lag[0], policy_lag_max=lag[1], learner_share=train_seconds / max(time.monotonic() - started, 1e-9))
         self.metrics.log(row, scores)
         # Saving the buffer takes a quarter of a second per 150,000 positions (and on a GPU the
         # buffer is ten times that), so checkpoints are spaced by time, except where one is needed:
@@ -546,6 +537,106 @@ class Trainer:
                 self._plot()
             progress.rated(rating, scores)
         return stats
+
+    def _play_then_learn(self, progress: "_Progress"):
+        """Steps 1-3 in turn: the actors play a generation's positions with the current network,
+        then the learner takes the replay ratio's steps. Returns ``(stats, losses, train seconds,
+        (policy lag, max lag))``, or None after a stop during self-play."""
+        config, state = self.config, self.state
+        # 1. self-play with the current network; stops early on a stop request or the end of the budget
+        positions, stats = self.actors.collect(
+            state.generation,
+            self._weights(),
+            config.selfplay.positions_per_generation,
+            should_stop=lambda: self.stop() or self._time_up(),
+            on_progress=progress.selfplay,
+            resign_threshold=state.resign_threshold,
+            pairings=self.pairings,
+        )
+        progress.selfplay(stats)
+        # 2. replay, and the resignation threshold for the next games
+        self._take(positions, stats, state.generation)
+        self._last_stats = stats
+        if self.stop():  # keep what was played
+            return None
+        # 3. learn
+        start = time.monotonic()
+        steps = self.learner.steps_for(len(positions)) if len(self.buffer) >= config.learner.min_positions else 0
+        losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
+        return stats, losses, time.monotonic() - start, (0.0, 0)
+
+    def _play_overlapped(self, progress: "_Progress"):
+        """Steps 1-3 at once (``cluster.overlap``, Ray): the actors play on without pause, with the
+        newest weights they have, and what they finish goes into the buffer as it arrives. The
+        learner takes a generation's steps (``steps_for(positions_per_generation)``) meanwhile,
+        but never more than ``learner.samples_per_position`` samples per position arrived in the
+        generation: a bounded replay ratio. When the actors are slower, the learner waits for
+        them; when faster, more positions arrive and each is sampled less. The generation ends
+        when its positions have arrived and its steps are taken; the next weights then go out
+        (one ``ray.put``). A position's policy lag: generations between the weights that played
+        it and the learner's when it arrived. Returns what :meth:`_play_then_learn` does."""
+        from .actor import SelfPlayStats
+
+        config, state, actors, learner = self.config, self.state, self.actors, self.learner
+        actors.broadcast(state.generation, self._weights(), state.resign_threshold, self.pairings)
+        target = config.selfplay.positions_per_generation
+        stats, arrived, lags = SelfPlayStats(), 0, []
+        sums, steps_done, train_seconds = np.zeros(3), 0, 0.0
+        losses = {"loss": math.nan, "policy_loss": math.nan, "value_loss": math.nan, "lr": math.nan, "steps": 0}
+        start = time.monotonic()
+        while not self.stop() and not self._time_up():
+            ready = len(self.buffer) >= config.learner.min_positions
+            allowed = min(learner.steps_for(arrived), learner.steps_for(target)) if ready else 0  # the bound
+            if arrived >= target and (steps_done >= learner.steps_for(target) or not ready):
+                break
+            # 1-2. what the actors finished, into the buffer (waiting for it only when the learner must)
+            # (a call returns after chunk_seconds, or once its actor has its share of a generation)
+            for delivery in actors.poll(0.0 if steps_done < allowed else 0.1, num_positions=-(-target // actors.count)):
+                arrived += self._arrive(delivery, lags)
+                stats = stats.merge(delivery.stats)
+            stats.seconds = time.monotonic() - start
+            progress.selfplay(stats)
+            # 3. learn, a few steps at a time, so that the stream keeps flowing
+            if steps_done < allowed:
+                t = time.monotonic()
+                part = learner.train_steps(self.buffer, min(4, allowed - steps_done), self.rng, self._progress_fraction(),
+                                           self.stop)
+                train_seconds += time.monotonic() - t
+                if part["steps"]:
+                    sums += part["steps"] * np.array([part["loss"], part["policy_loss"], part["value_loss"]])
+                    steps_done += part["steps"]
+                    losses.update(lr=part["lr"], steps=steps_done)
+        if steps_done:
+            losses.update(zip(("loss", "policy_loss", "value_loss"), (sums / steps_done).tolist()))
+        stats.seconds = time.monotonic() - start
+        stats.evaluator_seconds /= actors.count
+        self._calibrate_resignation(stats.resign_samples)
+        self._last_stats = stats
+        if not steps_done and self.stop():
+            return None
+        lag = (float(np.average([g for g, _ in lags], weights=[n for _, n in lags])) if lags else math.nan,
+               max((g for g, _ in lags), default=0))
+        return stats, losses, train_seconds, lag
+
+    def _arrive(self, delivery, lags: list) -> int:
+        """One delivery of the stream into the buffer, tagged with the generation that played it,
+        and its games into the run's counts; returns its positions."""
+        positions = delivery.positions
+        if len(positions):
+            self.buffer.add(positions.obs, positions.policy, positions.value, generation=delivery.generation)
+            lags.append((self.state.generation - delivery.generation, len(positions)))
+        self.state.games += delivery.stats.games
+        self.state.positions += delivery.stats.positions
+        return len(positions)
+
+    def _take(self, positions, stats, generation: int) -> None:
+        """Step 2 of an alternating generation: the positions into the buffer, the counters, and
+        the resignation threshold for the next games."""
+        if len(positions):
+            self.buffer.add(positions.obs, positions.policy, positions.value, generation=generation)
+        self.state.games += stats.games
+        self.state.positions += stats.positions
+        self._calibrate_resignation(stats.resign_samples)
 
     # ------------------------------------------------------------------ pieces
     def _calibrate_resignation(self, samples: list) -> None:
@@ -574,7 +665,10 @@ class Trainer:
         return self._weights_cache[1]
 
     def _export(self):
-        return export_weights(self.model, self.game, self.device, self.config.run.inference)
+        # an inference actor on a GPU runs torch, which takes safetensors
+        torch_server = getattr(getattr(self, "actors", None), "needs_torch_weights", False)
+        return export_weights(self.model, self.game, "cuda" if torch_server else self.device,
+                              "torch" if torch_server else self.config.run.inference)
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
         from .actor import evaluator_from_weights
@@ -887,7 +981,10 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
           stop: StopRequest | None = None) -> Trainer:
     """Run (or resume) the run ``config`` describes in ``run_dir``; returns the finished trainer.
     A new run writes ``config.json`` first."""
+    from .ray_actors import require_ray
+
     run_dir = Path(run_dir)
+    require_ray(config.cluster)  # Ray missing, or a cluster that does not answer: one line, before anything is written
     if not resume:
         from ..model.checkpoint import atomic_write, latest_checkpoint
 
@@ -964,6 +1061,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
 def main(args: argparse.Namespace) -> int:
     """``selfplay train``: train, print the final strength and the checkpoint's path."""
     from ..model.checkpoint import CheckpointError
+    from .ray_actors import ClusterError
 
     # torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
     # else) that makes a two-thread learner tens of times slower. The command is the program, so
@@ -976,7 +1074,7 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(config.to_dict(), indent=1))
             return 0
         train(config, run_dir, resume=resume, final_report=not args.no_final)
-    except (ConfigError, CheckpointError) as e:
+    except (ConfigError, CheckpointError, ClusterError) as e:
         raise TrainError(str(e)) from None
     return 0
 

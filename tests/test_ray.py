@@ -1,0 +1,273 @@
+"""The Ray backend (``--backend ray``): flags and errors, training and leagues on a local Ray
+instance (alternating, overlapped, resumed, with an inference actor), and a real two-node cluster
+that loses an actor and then a whole node while it trains tic-tac-toe to perfect play."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raycluster import Cluster
+from selfplay.config import RESUME_SAFE, ClusterConfig, ConfigError
+from selfplay.model.checkpoint import load_checkpoint
+from selfplay.tools import cli
+from selfplay.training import ray_actors
+from selfplay.training.metrics import read_metrics
+from selfplay.training.replay import ReplayBuffer
+from selfplay.training.trainer import load_config, train
+from test_train import ROOT, TTT, _child_value, _env, _minimax_values, parse, tiny_config
+
+RAY_TINY = {"selfplay.num_actors": 2, "cluster.backend": "ray", "cluster.chunk_seconds": 0.5, "eval.every": 0}
+
+
+# ----------------------------------------------------------------------------- settings and errors
+
+
+def test_cluster_flags_are_config_fields_saved_with_the_run():
+    from selfplay.training.trainer import config_from_args
+
+    args = parse("tictactoe", "--backend", "ray", "--address", "10.0.0.1:6379", "--actors", "8", "--cluster.overlap", "true",
+                 "--cluster.actor-resource", "selfplay_actor", "--cluster.inference", "server")
+    config, _, _ = config_from_args(args)
+    assert config.cluster == ClusterConfig(backend="ray", address="10.0.0.1:6379", actor_resource="selfplay_actor",
+                                           overlap=True, inference="server")
+    assert config.selfplay.num_actors == 8
+    assert config.to_dict()["cluster"]["address"] == "10.0.0.1:6379"
+    assert {f"cluster.{name}" for name in config.to_dict()["cluster"]} <= RESUME_SAFE  # a resumed run may move to a cluster
+    with pytest.raises(ConfigError, match="overlap needs backend ray"):
+        ClusterConfig(overlap=True)
+    with pytest.raises(ConfigError, match="backend must be one of local, ray"):
+        ClusterConfig(backend="mpi")
+
+
+def _one_line_error(argv: list[str], capsys) -> str:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_a_missing_ray_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    for command in ("train", "league"):
+        run = tmp_path / command
+        err = _one_line_error([command, "tictactoe", "--backend", "ray", "--run-dir", str(run)], capsys)
+        assert "pip install selfplay[ray]" in err
+        assert not run.exists()  # nothing written
+    # the local backend never imports it
+    assert cli.main(["train", "tictactoe", "--print-config"]) == 0
+
+
+def test_ray_is_imported_only_for_the_ray_backend():
+    code = ("import sys, selfplay.training.trainer, selfplay.training.ray_actors, selfplay.league.run, selfplay.tools.cli; "
+            "from selfplay.training.trainer import train; assert 'ray' not in sys.modules, 'ray imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_bad_or_unreachable_address_is_one_line(tmp_path, capsys):
+    from raycluster import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    err = _one_line_error(["train", "tictactoe", "--backend", "ray", "--address", address, "--run-dir", str(tmp_path / "a")], capsys)
+    assert f"cannot reach a Ray cluster at {address}" in err and time.monotonic() - start < 30
+    err = _one_line_error(["league", "tictactoe", "--backend", "ray", "--address", "nowhere", "--run-dir", str(tmp_path / "b")], capsys)
+    assert "expected HOST:PORT" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# ----------------------------------------------------------------------------- a local Ray instance
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One Ray instance in this test process for the module's tests (a pool that did not start
+    Ray leaves it running)."""
+    before = dict(os.environ)
+    owned = ray_actors.connect(num_cpus=2)
+    assert dict(os.environ) == before  # what importing ray and ray.init write into it is put back
+    yield
+    if owned:
+        ray_actors.disconnect()
+    ours = lambda env: {k: v for k, v in env.items() if k.startswith("RAY_") or k == "PYTHONBREAKPOINT"}  # noqa: E731
+    assert ours(os.environ) == ours(before)
+
+
+def test_ray_actors_train_alternating_then_overlapped_then_with_an_inference_actor(tmp_path, local_ray):
+    run = tmp_path / "run"
+    first = train(tiny_config(**RAY_TINY, **{"run.generations": 2}), run, final_report=False)
+    rows = read_metrics(run)
+    assert [r["generation"] for r in rows] == [1, 2] and first.state.games > 0
+    assert all(r["policy_lag"] == 0 and 0 < r["learner_share"] < 1 for r in rows[1:])
+    # resume overlapped: the actors keep playing while the learner learns, with the weights they have
+    config = load_config(run)
+    second = train(tiny_config(**RAY_TINY, **{"cluster.overlap": True, "run.generations": 5}), run, resume=True,
+                   final_report=False)
+    assert second.state.generation == 5
+    rows = read_metrics(run)
+    assert [r["generation"] for r in rows] == [1, 2, 3, 4, 5]
+    overlapped = rows[2:]
+    assert all(r["train_steps"] > 0 and r["policy_lag"] >= 0 and r["policy_lag_max"] >= r["policy_lag"] for r in overlapped)
+    assert any(r["policy_lag"] > 0 for r in overlapped)  # games from the weights the actors had, not the newest
+    # no game counted twice: the buffer holds exactly the positions the run counted
+    replay = ReplayBuffer.load(run / "replay.npz", expect_game=TTT.version_tag)
+    assert replay.total_added == load_checkpoint(run).meta["run"]["positions"] == second.state.positions
+    assert config.cluster.overlap is False  # the run's own config.json is unchanged by a resume
+    # one inference actor evaluating for the actors (it takes one of the two CPUs)
+    third = train(tiny_config(**{**RAY_TINY, "cluster.inference": "server", "selfplay.num_actors": -1, "run.generations": 6}),
+                  run, resume=True, final_report=False)
+    assert third.state.generation == 6 and third.state.games > second.state.games
+
+
+def test_a_league_plays_its_games_on_ray_actors(tmp_path, local_ray):
+    from selfplay.league.population import LeagueConfig
+    from selfplay.league.run import LeagueRunConfig, read_log, run_league
+
+    config = LeagueRunConfig(tiny_config(**RAY_TINY, **{"run.generations": 1}), LeagueConfig())
+    league = run_league(config, tmp_path / "league", final_report=False)
+    assert all(m.generation == 1 for m in league.members)
+    lines = read_log(tmp_path / "league")
+    assert lines and sum(line["wins"] + line["draws"] + line["losses"] for line in lines if "wins" in line) > 0
+
+
+# ----------------------------------------------------------------------------- a two-node cluster
+
+
+def _misses(run: Path) -> int:
+    """Positions (of the 4,520) where the run's rating agent does not play an optimal move."""
+    from dataclasses import replace
+
+    from selfplay.evaluation.agents import NetworkAgent, network_search_config
+    from selfplay.model.inference import load_evaluator
+
+    config = load_config(run)
+    values = _minimax_values()
+    keys = list(values)
+    states = np.array(keys, np.int64)
+    search = replace(network_search_config(config.eval.visits, config.search.root_policy), solver=config.search.solver)
+    agent = NetworkAgent(TTT, load_evaluator(run, TTT), config.eval.visits, config=search)
+    actions = agent.act(states, states[:, 2], 0)
+    lookup = lambda s: values[tuple(int(x) for x in s)]  # noqa: E731
+    return sum(_child_value(np.array(k), int(a), lookup) != values[k] for k, a in zip(keys, actions))
+
+
+def _events(path: Path) -> str:
+    """The log without its per-generation lines: what happened."""
+    return "\n".join(line for line in path.read_text().splitlines() if not line.startswith("generation"))[-4000:]
+
+
+def _wait_for_text(path: Path, pattern: str, process: subprocess.Popen, timeout: float, count: int = 1) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.findall(pattern, path.read_text())
+        if len(found) >= count:
+            return found
+        assert process.poll() is None, _events(path)
+        assert time.monotonic() < deadline, f"{len(found)} of {count} {pattern!r} after {timeout} s:\n{_events(path)}"
+        time.sleep(0.2)
+
+
+def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[str], finish) -> Path:
+    """A head node and a worker node with two actor slots (``selfplay_actor``), as separate
+    processes, and ``selfplay train tictactoe --preset tiny`` joining them with ``settings``. The
+    run's actors land on the worker; one is killed, then the whole worker node. The run goes on
+    with replacements on the head. ``finish(process, log, run, cluster)`` ends the run; returns its directory."""
+    cluster = Cluster()
+    try:
+        head = cluster.add_head(num_cpus=2)
+        worker = cluster.add_worker(num_cpus=2, resources={"selfplay_actor": 2})
+        run, log = tmp_path / "run", tmp_path / "train.log"
+        command = [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
+                   "--backend", "ray", "--address", cluster.address, "--actors", "2",
+                   "--cluster.actor-resource", "selfplay_actor", "--run.progress", "false", "--no-final", *settings]
+        with open(log, "w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env={**_env(), "RAY_AUTH_MODE": "disabled"}, stdout=out, stderr=out)
+        try:
+            # both actors on the worker node
+            placed = _wait_for_text(log, r"ray: 2 actors playing, on nodes? (\S+) \((\d)\)", process, 120)
+            worker_node = placed[0][0]
+            assert placed[0][1] == "2" and len(worker.actor_processes("_ActorHost")) == 2
+            assert not head.actor_processes("_ActorHost")
+            _wait_for_text(log, r"generation 3:", process, 120)
+            # one actor dies: replaced (on the worker, which has a free slot again)
+            os.kill(worker.actor_processes("_ActorHost")[0], 9)
+            _wait_for_text(log, r"ray: actor \d replaced on node", process, 60)
+            generation = len(read_metrics(run))
+            _wait_for_text(log, rf"generation {generation + 2}:", process, 120)
+            # the whole worker node dies: both actors are replaced on the head, the only node left
+            killed = worker.kill()
+            assert killed
+            replaced = _wait_for_text(log, r"ray: actor \d replaced on node (\S+)", process, 120, count=3)
+            assert all(node != worker_node for node in replaced[1:]), replaced
+            assert len(head.actor_processes("_ActorHost")) == 2
+            generation = len(read_metrics(run))
+            _wait_for_text(log, rf"generation {generation + 2}:", process, 120)  # learning goes on
+            finish(process, log, run, cluster)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    finally:
+        cluster.close()
+    text = log.read_text()
+    assert len(re.findall(r"ray: actor \d (?:on node \S+ )?lost", text)) == 3, _events(log)
+    state = load_checkpoint(run).meta["run"]
+    replay = ReplayBuffer.load(run / "replay.npz", expect_game=TTT.version_tag)
+    assert replay.total_added == state["positions"]  # every position counted once
+    return run
+
+
+def test_a_two_node_cluster_trains_on_through_a_lost_actor_and_a_lost_node(tmp_path):
+    """The faults, on a small fast run (4 simulations, 16 games per actor); then the learner itself
+    is killed (SIGKILL) and resumed from its checkpoint on what is left of the cluster."""
+    small = ["--generations", "100000", "--minutes", "0", "--eval.every", "0", "--selfplay.games-per-actor", "16",
+             "--search.num-simulations", "4", "--search.gumbel-considered", "4", "--selfplay.positions-per-generation", "200",
+             "--learner.min-positions", "100", "--cluster.chunk-seconds", "0.5"]
+
+    def finish(process, log, run, cluster):
+        process.kill()
+        process.wait(timeout=30)
+        resumed_from = load_checkpoint(run).step
+        command = [sys.executable, "-m", "selfplay.training.trainer", "--resume", str(run), "--backend", "ray", "--address",
+                   cluster.address, "--generations", str(resumed_from + 2)]
+        done = subprocess.run(command, cwd=ROOT, env={**_env(), "RAY_AUTH_MODE": "disabled"}, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert load_checkpoint(run).step == resumed_from + 2
+        assert [r["generation"] for r in read_metrics(run)][-2:] == [resumed_from + 1, resumed_from + 2]
+
+    _train_through_a_lost_actor_and_a_lost_node(tmp_path, small, finish)
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_losing_an_actor_and_a_node_still_trains_perfect_tictactoe(tmp_path):
+    """The tiny preset's 5 minutes (docs/training.md: perfect play), through the same faults."""
+    def finish(process, log, run, cluster):
+        assert process.wait(timeout=600) == 0, _events(log)
+
+    run = _train_through_a_lost_actor_and_a_lost_node(tmp_path, ["--minutes", "5"], finish)
+    state = load_checkpoint(run).meta["run"]
+    print(f"{state['generation']} generations, {state['games']} games in {state['elapsed']:.0f} s")
+    assert state["elapsed"] >= 5 * 60
+    assert _misses(run) == 0
+
+
+def test_bench_actors_reports_speed_utilisation_and_lag(tmp_path):
+    """`selfplay bench actors` (the scaling figures of docs/ray.md), here a short local run."""
+    from selfplay.training.scaling import bench_actors, format_table
+
+    rows = bench_actors("tictactoe", "tiny", counts=(1,), seconds=10, backend="local", modes=("alternating",),
+                        overrides={"selfplay.positions_per_generation": 300, "learner.min_positions": 100}, log=lambda _: None)
+    assert len(rows) == 1 and rows[0]["generations"] >= 3
+    row = rows[0]
+    assert row["positions_per_s"] > 0 and 0 < row["learner_share"] < 1 and row["policy_lag"] == 0
+    assert row["replay_ratio"] == pytest.approx(8.0, rel=0.2)  # the tiny preset's samples_per_position
+    assert "| local | alternating | 1 |" in format_table(rows)
