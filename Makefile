@@ -22,11 +22,12 @@ venv: $(BIN)/.installed
 train: venv
 	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES)
 
-# Play the newest Connect Four run in a pygame window (click a column; Tab: analysis; Ctrl+Z undo; docs/play.md).
+# Play Connect Four in a pygame window (click a column; Tab: analysis; Ctrl+Z undo; docs/play.md):
+# against your newest run under runs/ when there is one, else the brain shipped in the package.
 play: venv
 	@run=$$(ls -td runs/connect4-*/ 2>/dev/null | head -1); \
-	test -n "$$run" || { echo "no Connect Four run under runs/: run make train first"; exit 2; }; \
-	$(BIN)/selfplay play --agent "$$run"
+	if [ -n "$$run" ]; then echo "playing $$run (make train's newest run)"; $(BIN)/selfplay play --agent "$$run"; \
+	else echo "playing the shipped brain (selfplay pretrained lists it)"; $(BIN)/selfplay play connect4; fi
 
 test: venv
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

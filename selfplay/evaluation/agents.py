@@ -47,6 +47,7 @@ __all__ = [
     "RandomAgent",
     "ScriptAgent",
     "load_agent",
+    "pretrained_path",
     "network_search_config",
 ]
 
@@ -335,15 +336,15 @@ class ScriptAgent:
 # ------------------------------------------------------------------------------ specs
 
 SPEC_HELP = (
-    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), a checkpoint, "
-    "an exported brain directory or an .onnx file"
+    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), pretrained (the brain shipped "
+    "for the game), a checkpoint, an exported brain directory or an .onnx file"
 )
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
-    rollouts), a path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint
-    (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
+    rollouts), ``pretrained`` (the brain shipped for ``game``, :mod:`selfplay.pretrained`), a
+    path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
     simulations per move (0: the raw policy; a brain searches only with a value output).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
@@ -358,6 +359,9 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         if not count.isdigit() or int(count) < 1:
             raise AgentError(f"agent {text!r}: expected mcts:N with N >= 1 rollouts per move, e.g. mcts:200")
         return MCTSAgent(game, int(count))
+    label = None
+    if text == "pretrained":
+        text, label = str(pretrained_path(game)), f"pretrained/{game.name}"
     path = Path(os.path.expanduser(text))
     if text and (path.suffix == ".onnx" or path.is_dir() or path.suffix in (".json", ".safetensors")):
         from ..model.inference import load_brain_evaluator, load_evaluator  # torch: only when a network is asked for
@@ -366,9 +370,20 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
             evaluator = load_brain_evaluator(path, game)
         else:
             evaluator = load_evaluator(path, game, device=device)
-        if path.is_dir() or path.suffix == ".onnx":
-            label = path.stem if path.suffix == ".onnx" else path.name
-        else:
-            label = f"{path.parent.name}/{path.stem}"
+        if label is None:
+            onnx_or_dir = path.is_dir() or path.suffix == ".onnx"
+            label = (path.stem if path.suffix == ".onnx" else path.name) if onnx_or_dir else f"{path.parent.name}/{path.stem}"
         return NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")
+
+
+def pretrained_path(game: Game) -> Path:
+    """The directory of the brain shipped for ``game`` (options included); one line if none."""
+    from ..pretrained import for_game, shipped
+
+    brain = for_game(game)
+    if brain is None:
+        offered = ", ".join(f"{p.game}({','.join(f'{k}={v}' for k, v in p.options.items())})" for p in shipped()) or "none"
+        options = ",".join(f"{k}={v}" for k, v in game.options.items())
+        raise AgentError(f"no pretrained brain ships for {game.name}({options}); shipped: {offered}")
+    return brain.path

@@ -230,8 +230,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("play-text", help="play a game in the terminal")
     _add_game_args(p)
     p.add_argument(
-        "--opponent", default="greedy",
-        help="who you play against: random, greedy, mcts:N, a checkpoint, an .onnx file or a league ladder directory",
+        "--opponent",
+        help="who you play against: random, greedy, mcts:N, pretrained, a checkpoint, an .onnx file or a league ladder "
+        "directory (default: pretrained when a brain ships for the game, else greedy)",
     )
     p.add_argument("--level", type=integer(1), help="with a ladder as --opponent: its level (1 is the weakest)")
     p.add_argument(
@@ -310,6 +311,7 @@ _MODULE_COMMANDS = [
     ("arena", "selfplay.evaluation.matches", "play two agents against each other: W/D/L and Elo with a 95%% interval"),
     ("analyze", "selfplay.tools.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
     ("export", "selfplay.tools.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
+    ("pretrained", "selfplay.tools.pretrained_cmd", "the brains shipped in the package (selfplay play's default opponents)"),
     ("warmup", "selfplay.tools.warmup", "compile and cache every numba kernel now (make venv does; the first command is then fast)"),
 ]
 

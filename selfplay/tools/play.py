@@ -1,5 +1,6 @@
 """``selfplay play``: play a game against an agent in a pygame window.
 
+    selfplay play connect4                                  # against the brain shipped in the package
     selfplay play --agent runs/connect4-20261123-1200       # the game comes from the checkpoint
     selfplay play connect4 --agent mcts:1000 --second       # you move second
     selfplay play --agent runs/league-c4/ladder --level 2   # a difficulty ladder, at level 2
@@ -312,7 +313,7 @@ def visit_levels(agent: Agent) -> Difficulty:
 
 
 def load_opponent(
-    spec: str,
+    spec: str | None,
     game_name: str | None,
     options: list[str] | None,
     visits: int | None,
@@ -321,14 +322,15 @@ def load_opponent(
 ) -> tuple[Game, Agent]:
     """The game and the agent ``spec`` names (:func:`selfplay.evaluation.agents.load_agent`,
     or a league ladder at ``level``). A checkpoint or ladder records its game, so ``game_name``
-    may then be left out; a baseline or ONNX file needs it. ``visits`` None: 200, or for a
-    ladder the visits its levels were measured at."""
+    may then be left out; a baseline or ONNX file needs it. ``spec`` None: the brain shipped for
+    the game, else greedy. ``visits`` None: 200, or for a ladder the visits its levels were
+    measured at."""
     game, difficulty = load_difficulty(spec, game_name, options, visits, device, level)
     return game, difficulty.agent
 
 
 def load_difficulty(
-    spec: str,
+    spec: str | None,
     game_name: str | None,
     options: list[str] | None,
     visits: int | None,
@@ -339,6 +341,8 @@ def load_difficulty(
     a ladder's levels, search sizes around a searching agent's own, or that agent alone."""
     from ..league.report import is_ladder
 
+    if spec is None or spec == "pretrained":
+        spec, options = _pretrained_or_greedy(spec, game_name, options)
     path = Path(os.path.expanduser(spec))
     if is_ladder(path):
         return _ladder_difficulty(path, game_name, options, visits, device, level)
@@ -351,6 +355,31 @@ def load_difficulty(
         raise PlayError(f"agent {spec!r} does not say which game it plays; name the game: selfplay play GAME --agent {spec}")
     game = games.make(game_name, **games.parse_options(options))
     return game, visit_levels(load_agent(spec, game, visits=visits, device=device))
+
+
+def _pretrained_or_greedy(spec: str | None, game_name: str | None, options: list[str] | None) -> tuple[str, list[str] | None]:
+    """The opponent when none is named (``spec`` None), or ``pretrained``: the brain shipped for
+    the game (:mod:`selfplay.pretrained`), else greedy. With no ``-o`` options, a game whose brain
+    plays other options opens with those (6x6 Othello), and says so. Returns (spec, options)."""
+    from ..evaluation.agents import AgentError, pretrained_path
+    from ..pretrained import variants
+
+    if not game_name:
+        raise PlayError("name the game to play, e.g. selfplay play connect4 (or give --agent CHECKPOINT)")
+    game = games.make(game_name, **games.parse_options(options))
+    try:
+        return str(pretrained_path(game)), options
+    except AgentError:
+        others = variants(game.name)
+        if not options and others:
+            brain = others[0]
+            flags = " ".join(f"-o {k}={v}" for k, v in brain.options.items())
+            print(f"{game.name}: playing with {flags}, the options of its shipped brain (give -o options to choose)")
+            return str(brain.path), [f"{k}={v}" for k, v in brain.options.items()]
+        if spec == "pretrained":
+            raise
+        print(f"no pretrained brain ships for {game.name} with these options: playing greedy (--agent chooses)")
+        return "greedy", options
 
 
 def _checkpoint_agent(
@@ -405,7 +434,8 @@ def run_window(session: PlaySession, agent_name: str | None = None, **options) -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("game", nargs="?", help="game name (optional when --agent is a checkpoint or a ladder)")
-    parser.add_argument("--agent", default="greedy", help=f"your opponent: {SPEC_HELP}, or a league ladder directory (default greedy)")
+    parser.add_argument("--agent", help=f"your opponent: {SPEC_HELP}, or a league ladder directory (default: pretrained "
+                        "when a brain ships for the game, else greedy)")
     parser.add_argument("--level", type=integer(1), help="with a ladder as --agent: the level to start at (1 is the weakest)")
     parser.add_argument("--visits", type=integer(0), help="search visits per move of a network agent (0: raw policy; default 200, or a ladder's own)")
     parser.add_argument("--second", action="store_true", help="let the agent move first")

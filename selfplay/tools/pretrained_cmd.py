@@ -1,0 +1,152 @@
+"""``selfplay pretrained``: the brains shipped in the package, and how one is made.
+
+::
+
+    selfplay pretrained                                      # list them, with training and strength
+    selfplay pretrained make connect4 runs/c4-120 --reproduce "selfplay train connect4 ..."
+
+``make`` exports the checkpoint (``export``, with a value output so the brain can search) into
+``selfplay/pretrained/NAME`` (or ``--root``), then measures the *exported* brain, the file a
+user gets: matches at ``--visits`` and with its raw policy against every opponent, and for
+Connect Four the solver benchmark. It writes every figure into ``card.json``
+(:mod:`selfplay.pretrained`), so nothing on a card is typed by hand. The directory is written
+beside the old one and swapped in at the end: an interrupted ``make`` leaves the old brain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .args import integer
+
+__all__ = ["add_arguments", "default_opponents", "main", "measure"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action")
+    make = sub.add_parser("make", help="export a checkpoint into the package and measure it (maintainers)")
+    make.add_argument("name", help="the brain's directory name (connect4, arena, othello6)")
+    make.add_argument("source", help="run directory or checkpoint (ckpt-*.json)")
+    make.add_argument("--reproduce", action="append", required=True, metavar="COMMAND",
+                      help="a command that reproduces the checkpoint (repeatable, in order)")
+    make.add_argument("--machine", help="where it was trained (default: this machine)")
+    make.add_argument("--opponents", help="comma-separated agents to measure against (default: the game's scripts, "
+                      "greedy, mcts:200, mcts:1000)")
+    make.add_argument("--games", type=integer(2), default=200, help="games per match with search (default 200)")
+    make.add_argument("--raw-games", type=integer(0), default=100, help="games per match of the raw policy (0: none)")
+    make.add_argument("--visits", type=integer(1), default=200, help="simulations per move with search (default 200)")
+    make.add_argument("--opening-moves", type=integer(0), default=2, help="random opening plies per pair of games")
+    make.add_argument("--root", help="where the brains live (default: the package's selfplay/pretrained)")
+    make.add_argument("--seed", type=integer(0), default=0)
+    parser.add_argument("--root", dest="list_root", help="list the brains under this directory instead")
+
+
+def default_opponents(game: Any) -> list[str]:
+    """What a shipped brain is measured against: the game's scripted NPCs, greedy, and pure MCTS
+    at 200 and 1000 rollouts."""
+    return [*game.extra.get("scripts", {}), "greedy", "mcts:200", "mcts:1000"]
+
+
+def measure(brain: Path, game: Any, opponents: list[str], games: int, raw_games: int, visits: int,
+            opening_moves: int = 2, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """The card's ``strength``: the brain at ``visits`` (``games`` per opponent) and raw
+    (``raw_games``) against each of ``opponents``, and on Connect Four the solver benchmark."""
+    from ..evaluation.agents import load_agent
+    from ..evaluation.elo import score_interval
+    from ..evaluation.matches import play_match
+
+    matches = []
+    for label, count, sims in (("search", games, visits), ("raw", raw_games, 0)):
+        if not count:
+            continue
+        agent = load_agent(str(brain), game, visits=sims)
+        for spec in opponents:
+            result = play_match(game, agent, load_agent(spec, game), count, seed=seed, opening_moves=opening_moves,
+                                stop_when_decided=False, progress=True)  # fmt: skip
+            print(result.summary(), flush=True)
+            matches.append({
+                "opponent": spec, "visits": sims, "games": result.games, "wins": result.wins,
+                "draws": result.draws, "losses": result.losses, "score": result.score,
+                "ci95": list(score_interval(result.wins, result.draws, result.losses)),
+                "elo_diff": result.elo_diff, "elo_ci95": list(result.elo_ci95), "opening_moves": opening_moves,
+            })  # fmt: skip
+    strength: dict[str, Any] = {"matches": matches}
+    if game.name == "connect4" and dict(game.options) == {"width": 7, "height": 6}:
+        from ..evaluation.strength import error_rates, format_report, load_positions
+        from ..model.inference import load_brain_evaluator
+
+        report = error_rates(game, load_brain_evaluator(brain, game), load_positions(game, 50, seed), visits, seed)
+        print(format_report(report), flush=True)
+        strength["solver"] = report
+    return strength
+
+
+def _machine() -> str:
+    return f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), no GPU"
+
+
+def _make(args: argparse.Namespace) -> int:
+    from export.contract import atomic_write
+
+    from ..pretrained import CARD_FILE, HERE, PretrainedError
+    from .export_cmd import _load, export_checkpoint
+
+    root = Path(args.root).expanduser() if args.root else HERE
+    if not args.name.isidentifier():
+        raise PretrainedError(f"brain name {args.name!r}: use letters, digits and underscores")
+    final = root / args.name
+    building = root / ".building" / args.name  # its own name: the matches print it
+    shutil.rmtree(building, ignore_errors=True)
+    checkpoint, game = _load(args.source)
+    exported = export_checkpoint(args.source, building, with_value=True)[0]
+    opponents = [s.strip() for s in args.opponents.split(",") if s.strip()] if args.opponents else default_opponents(game)
+    strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed)
+    run = checkpoint.meta.get("run") or {}
+    config = checkpoint.meta.get("config") or {}
+    elapsed = run.get("elapsed")
+    card = {
+        "name": args.name,
+        "summary": f"{game.name} brain from {checkpoint.path.parent.name}/{checkpoint.path.stem}",
+        "reproduce": list(args.reproduce),
+        "training": {
+            "minutes": round(float(elapsed) / 60, 1) if isinstance(elapsed, (int, float)) else None,
+            "machine": args.machine or _machine(),
+            "generations": run.get("generation"),
+            "games": run.get("games"),
+            "positions": run.get("positions"),
+            "network": config.get("net"),
+            "checkpoint": f"{checkpoint.path.parent.name}/{checkpoint.path.name}",
+        },
+        "strength": strength,
+        "bytes": exported.manifest.bytes,
+    }
+    with atomic_write(building / CARD_FILE) as f:
+        f.write((json.dumps(card, indent=1) + "\n").encode())
+    old = root / f".{args.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    building.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(building.parent, ignore_errors=True)
+    print(f"wrote {final}/ ({exported.manifest.bytes / 2**20:.2f} MiB)")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "make":
+        return _make(args)
+    from ..pretrained import shipped
+
+    brains = shipped(Path(args.list_root).expanduser() if args.list_root else None)
+    for brain in brains:
+        print(brain.describe())
+    if not brains:
+        print("no brains shipped")
+    return 0
