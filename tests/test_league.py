@@ -249,11 +249,36 @@ def test_versus_games_search_each_side_with_its_own_network_and_learn_only_the_l
     assert len(positions) < 0.7 * stats.full_moves
 
 
+def test_a_versus_game_between_two_learners_records_each_sides_moves_for_its_own_network():
+    spec = ActorSpec("tictactoe", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0,
+                                                   reuse_tree=True),
+                     SelfPlayConfig(games_per_actor=8), seed=2)
+    actor = Actor(spec)
+    learner, opponent = _Prefers(lowest=False), _Prefers(lowest=True)
+    actor.set_evaluator(0, learner)
+    actor._opponents = {"rival": opponent}  # cached, so set_pairings builds nothing from the fake weights
+    actor.set_pairings(Pairings((SELF, "rival"), (0.5, 0.5), {"rival": Weights("onnx", b"")}, learners=("rival",)))
+    positions, stats = actor.play(60)
+    owners = set(positions.owner.tolist())
+    assert owners == {0, 2}  # the learner's moves, and the rival's (names[1]: owner 2)
+    for row in range(len(positions)):
+        empty = np.flatnonzero(positions.obs[row].sum(axis=0).reshape(-1) == 0)
+        best = empty.min() if positions.owner[row] == 2 else empty.max()  # each side's own search
+        assert positions.policy[row].argmax() == best
+    assert stats.positions == int((positions.owner == 0).sum()) >= 60  # a generation counts its learner's
+    mine = positions.own()
+    assert len(mine) == stats.positions and not mine.owner.any()
+    # every full-search move of a game between the two is learned by one side or the other
+    assert len(positions) > stats.positions
+
+
 def test_pairings_check_their_probabilities_and_weights():
     with pytest.raises(ValueError, match="sum to 1"):
         Pairings((SELF, "a"), (0.5, 0.6), {"a": Weights("onnx", b"")})
     with pytest.raises(ValueError, match="no weights for a"):
         Pairings((SELF, "a"), (0.5, 0.5), {})
+    with pytest.raises(ValueError, match="learners b are not opponents"):
+        Pairings((SELF, "a"), (0.5, 0.5), {"a": Weights("onnx", b"")}, learners=("b",))
 
 
 # ----------------------------------------------------------------------------- whole leagues

@@ -6,11 +6,15 @@ checkpoints and metrics in ``members/NAME/``. Learners take turns, one generatio
 (on a 2-core machine two learners side by side would only contend, as in ``selfplay train``).
 In a member's generation the shared actors play its games against the opponents
 :func:`selfplay.league.population.opponent_distribution` picks, each game drawing one
-(:class:`selfplay.training.actor.Pairings`), with each side searching with its own network; the member
-learns from its own moves only. One turn, read top to bottom in :meth:`League._turn`::
+(:class:`selfplay.training.actor.Pairings`), with each side searching with its own network. Each
+learner learns from its own moves only, but from every game it plays: in a game between two current
+members the opponent's moves go to its buffer too (``Trainer.receive``) and count towards its next
+generation's learning steps (a crash before its next checkpoint loses them, like the turn in progress).
+One turn, read top to bottom in :meth:`League._turn`::
 
     1. opponents  the member's opponent distribution, as networks (ONNX for the actors)
-    2. play+learn Trainer.generation(): self-play/versus games, replay, learning, checkpoint
+    2. play+learn Trainer.generation(): self-play/versus games, replay, learning, checkpoint;
+                  the other current members it played receive their own moves
     3. record     the generation's results per opponent appended to games.jsonl (fsync), payoff
     4. freeze     when selfplay.league.population.freeze_due: a snapshot joins the pool; an exploiter may
                   restart from the seed network in a new directory (members/NAME.R)
@@ -381,7 +385,7 @@ class League:
         trainer = self.trainers[member.name]
         # 1. opponents, as players: snapshot names, current members' player names, or SELF
         distribution = opponent_distribution(member, self.members, self.snapshots, self.payoff, config)
-        names, probs, weights, labels = [], [], {}, {}
+        names, probs, weights, labels, learners = [], [], {}, {}, {}
         by_name = {m.name: m for m in self.members}
         for label, p in distribution.items():
             if label == member.name or label == member.player:  # itself, or its own snapshot just frozen
@@ -389,6 +393,7 @@ class League:
             elif label in by_name:
                 player = by_name[label].player
                 weights[player] = self.trainers[label].weights()
+                learners[player] = label  # a current member: it learns its own moves of these games too
             else:
                 player = label
                 weights[player] = self._snapshot_weights(label)
@@ -399,10 +404,13 @@ class League:
             probs.append(p)
             labels[player] = label
         total = sum(probs)
-        trainer.pairings = Pairings(tuple(names), tuple(p / total for p in probs), weights)
-        # 2. play and learn: the member's generation, with its checkpoint
+        trainer.pairings = Pairings(tuple(names), tuple(p / total for p in probs), weights, tuple(learners))
+        # 2. play and learn: the member's generation, with its checkpoint; the other members it
+        # played get their own moves of those games, for their next generation
         player, before = member.player, member.generation
         stats = trainer.generation()
+        for opponent, positions in trainer.shared.items():
+            self.trainers[learners[opponent]].receive(positions)
         # 3. record the games (fsync) and the payoff
         tally: dict[str, list[float]] = {}
         for opponent, _seat, score in stats.results:

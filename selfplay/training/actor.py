@@ -114,14 +114,31 @@ class Weights:
 
 @dataclass
 class Positions:
-    """Training positions: ``N`` rows, each from a finished game."""
+    """Training positions: ``N`` rows, each from a finished game.
+
+    ``owner`` says whose moves they were: 0 the learner's, ``k + 1`` those of
+    ``Pairings.names[k]``, an opponent that learns too (:attr:`Pairings.learners`, league games
+    between two current learners: each learns its own moves of the game)."""
 
     obs: np.ndarray  # float32[N, C, H, W], from the player to move at the position
-    policy: np.ndarray  # float32[N, A], the full search's policy target
+    policy: np.ndarray  # float32[N, A], the full search's policy target (of the mover's own network)
     value: np.ndarray  # float32[N], the final score for the player to move at the position
+    owner: np.ndarray | None = None  # int16[N]: 0 the learner, k + 1 the opponent Pairings.names[k]; None: all 0
+
+    def __post_init__(self) -> None:
+        if self.owner is None:
+            self.owner = np.zeros(len(self), np.int16)
 
     def __len__(self) -> int:
         return int(self.value.shape[0])
+
+    def select(self, rows: np.ndarray) -> "Positions":
+        """The rows ``rows`` (a boolean mask or indices)."""
+        return Positions(self.obs[rows], self.policy[rows], self.value[rows], self.owner[rows])
+
+    def own(self) -> "Positions":
+        """The learner's own positions (owner 0)."""
+        return self if not self.owner.any() else self.select(self.owner == 0)
 
     @classmethod
     def empty(cls, game: Game) -> "Positions":
@@ -134,7 +151,7 @@ class Positions:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty(game)
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("obs", "policy", "value")))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("obs", "policy", "value", "owner")))
 
 
 SELF = "self"  # the opponent name that means self-play: the learner on both sides
@@ -151,6 +168,9 @@ class Pairings:
     names: tuple  # tuple[str, ...], [K]
     probs: tuple  # tuple[float, ...], [K], summing to 1
     weights: dict = field(default_factory=dict)  # name -> Weights, for every name but SELF
+    # Opponents that are learners too (a league's current members): their full-search moves are
+    # recorded as well, as Positions with owner k + 1, for their own buffers.
+    learners: tuple = ()
 
     def __post_init__(self) -> None:
         if not self.names or len(self.names) != len(self.probs):
@@ -161,6 +181,9 @@ class Pairings:
         missing = [n for n in self.names if n != SELF and n not in self.weights]
         if missing:
             raise ValueError(f"pairings: no weights for {', '.join(missing)}")
+        strangers = [n for n in self.learners if n == SELF or n not in self.names]
+        if strangers:
+            raise ValueError(f"pairings: learners {', '.join(map(str, strangers))} are not opponents")
 
 
 @dataclass
@@ -297,7 +320,7 @@ class Actor:
         self.moves = np.zeros(B, np.int64)  # [B] moves played in each game (the opening included)
         initial = self._openings(np.arange(B))
         self.tree = Search(self.game, initial, spec.search, seed=int(seeds.generate_state(1)[0]))
-        self.records: list[list[tuple[np.ndarray, np.ndarray, int]]] = [[] for _ in range(B)]  # (obs, policy, player)
+        self.records: list[list[tuple[np.ndarray, np.ndarray, int, int]]] = [[] for _ in range(B)]  # (obs, policy, player, owner)
         self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
         self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
         self.resign_threshold = float(spec.selfplay.resign_value)  # resign below this (-1: never)
@@ -306,6 +329,7 @@ class Actor:
         self.pairings: Pairings | None = None  # None: plain self-play
         self.opponent = np.full(B, -1, np.int64)  # [B] index into pairings.names; -1 self-play
         self.learner_seat = np.zeros(B, np.int64)  # [B] the learner's player in a versus game
+        self._learning = np.zeros(0, np.bool_)  # [K] pairings.names[k] learns its own moves too
         self._opponents: dict[str, Callable] = {}  # name -> evaluator, cached while in the pairings
 
     # ------------------------------------------------------------------ interface
@@ -339,8 +363,10 @@ class Actor:
                     keep[name] = self._opponents.get(name) or evaluator_from_weights(
                         pairings.weights[name], self.game, self.spec.device, self.spec.threads)
             self._opponents = keep
+            self._learning = np.array([name in pairings.learners for name in pairings.names], np.bool_)
         else:
             self._opponents = {}
+            self._learning = np.zeros(0, np.bool_)
         every = np.arange(self.tree.batch_size)
         self.tree.set_roots(self._openings(every))
         self.records = [[] for _ in every]
@@ -414,8 +440,12 @@ class Actor:
                                         for k in range(len(names))]
             evaluator = _RoutedEvaluator(evaluators, np.where(learners, 0, 1 + self.opponent))
         result = tree.run(evaluator, simulations=sims, move_numbers=self.moves)
-        for b in np.flatnonzero(full & learners):  # only the learner's own moves are learned
-            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b])))
+        recorded = full & learners  # the learner learns its own moves...
+        if versus.any() and self._learning.any():  # ... and an opponent that learns too, its own (owner k + 1)
+            recorded |= full & versus & self._learning[np.maximum(self.opponent, 0)]
+        for b in np.flatnonzero(recorded):
+            owner = 0 if learners[b] else 1 + int(self.opponent[b])
+            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b]), owner))
         stats.moves += B
         stats.full_moves += int(full.sum())
 
@@ -474,12 +504,12 @@ class Actor:
         if self.lows[b]:
             stats.resign_samples.append([[value, bool(scores[player] >= 0)] for value, player in self.lows[b]])
             self.lows[b] = []
-        stats.positions += len(records)
         if not records:
             return Positions.empty(self.game)
-        obs, policy, player = zip(*records)
+        obs, policy, player, owner = zip(*records)
+        stats.positions += owner.count(0)  # the learner's: what a generation counts
         value = scores[np.array(player)].astype(np.float32)
-        return Positions(np.stack(obs), np.stack(policy), value)
+        return Positions(np.stack(obs), np.stack(policy), value, np.array(owner, np.int16))
 
     def _openings(self, games_: np.ndarray) -> np.ndarray:
         """int64[G, S]: fresh start positions for ``games_`` (random openings, see the module

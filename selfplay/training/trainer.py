@@ -298,6 +298,8 @@ class Trainer:
             self.log(self.metrics.notice)
         self.actors = None
         self.pairings: Any = "keep"  # selfplay.training.actor.Pairings for league games; "keep": plain self-play
+        self.shared: dict = {}  # opponent name -> Positions of its own moves in the last generation (league)
+        self._received = 0  # positions given by receive() since the last generation learned
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
@@ -555,13 +557,13 @@ class Trainer:
         )
         progress.selfplay(stats)
         # 2. replay, and the resignation threshold for the next games
-        self._take(positions, stats, state.generation)
+        fresh = self._take(positions, stats, state.generation)
         self._last_stats = stats
         if self.stop():  # keep what was played
             return None
         # 3. learn
         start = time.monotonic()
-        steps = self.learner.steps_for(len(positions)) if len(self.buffer) >= config.learner.min_positions else 0
+        steps = self.learner.steps_for(fresh) if len(self.buffer) >= config.learner.min_positions else 0
         losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
         return stats, losses, time.monotonic() - start, (0.0, 0)
 
@@ -629,14 +631,31 @@ class Trainer:
         self.state.positions += delivery.stats.positions
         return len(positions)
 
-    def _take(self, positions, stats, generation: int) -> None:
-        """Step 2 of an alternating generation: the positions into the buffer, the counters, and
-        the resignation threshold for the next games."""
-        if len(positions):
-            self.buffer.add(positions.obs, positions.policy, positions.value, generation=generation)
+    def _take(self, positions, stats, generation: int) -> int:
+        """Step 2 of an alternating generation: the learner's positions into the buffer, the
+        counters, and the resignation threshold for the next games. The positions of opponents
+        that learn too (league games between learners) wait in :attr:`shared` for their owners.
+        Returns the positions to learn from now: these, and those given by :meth:`receive` since."""
+        own = positions.own()
+        if len(own):
+            self.buffer.add(own.obs, own.policy, own.value, generation=generation)
+        names = self.pairings.names if len(own) < len(positions) else ()
+        self.shared = {name: positions.select(positions.owner == k + 1) for k, name in enumerate(names)
+                       if (positions.owner == k + 1).any()}
         self.state.games += stats.games
         self.state.positions += stats.positions
         self._calibrate_resignation(stats.resign_samples)
+        fresh, self._received = len(own) + self._received, 0
+        return fresh
+
+    def receive(self, positions) -> None:
+        """Positions of this learner's own moves, played on another learner's turn (a league game
+        between two current members). They join the buffer now and add to the next generation's
+        learning steps, as if played in it."""
+        if len(positions):
+            self.buffer.add(positions.obs, positions.policy, positions.value, generation=self.state.generation)
+            self.state.positions += len(positions)
+            self._received += len(positions)
 
     # ------------------------------------------------------------------ pieces
     def _calibrate_resignation(self, samples: list) -> None:
