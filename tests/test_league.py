@@ -205,6 +205,42 @@ def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
     assert pick_levels({"x": 5.0, "y": 1.0}, 5) == ["y", "x"]
 
 
+def test_a_ladder_exports_as_brains_that_play_at_their_levels(tmp_path):
+    """``selfplay export LADDER``: one brain per level, its manifest naming the level and Elo, and
+    a ladder.json that selfplay play reads with no checkpoint."""
+    import torch
+
+    from export.contract import read_manifest
+    from selfplay.model.checkpoint import save_checkpoint
+    from selfplay.model.network import NetConfig, build_network
+    from selfplay.tools.play import load_difficulty
+
+    game = games.make("tictactoe")
+    ladder = tmp_path / "league" / "ladder"
+    levels = []
+    for k in (1, 2):
+        torch.manual_seed(k)
+        model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), game.obs_shape, game.num_actions).eval()
+        path = save_checkpoint(ladder / f"level-{k}", k, model, game=game)
+        levels.append({"level": k, "player": f"main0/g{k}", "elo": 100.0 * k, "elo_interval": [0.0, 200.0 * k],
+                       "checkpoint": f"level-{k}/{path.name}"})
+    (ladder / "ladder.json").write_text(json.dumps({"game": "tictactoe", "game_options": {}, "visits": 0, "levels": levels}))
+    (tmp_path / "brains" / "level-3").mkdir(parents=True)  # left by an older, longer ladder
+    done = subprocess.run([sys.executable, "-m", "selfplay", "export", str(tmp_path / "league"), "--out", str(tmp_path / "brains"),
+                           "--positions", "50"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "brains"
+    index = json.loads((out / "ladder.json").read_text())
+    assert [e["checkpoint"] for e in index["levels"]] == ["level-1/brain.onnx", "level-2/brain.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["ladder.json", "level-1", "level-2"]
+    for k in (1, 2):
+        manifest = read_manifest(out / f"level-{k}")
+        assert manifest.strength["level"] == k and manifest.strength["elo"] == 100.0 * k
+        assert manifest.value["present"]
+    played, difficulty = load_difficulty(str(out), None, None, None, level=2)
+    assert played.name == "tictactoe" and difficulty.index == 1 and len(difficulty.labels) == 2
+
+
 # ----------------------------------------------------------------------------- league games in the actor
 
 

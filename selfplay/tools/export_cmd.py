@@ -6,6 +6,7 @@
     selfplay export runs/a runs/b --out brains            # one brain per source: brains/a, brains/b
     selfplay export --verify brains/connect4               # check an existing brain
     selfplay export --verify brains/connect4 --against runs/connect4-20250101-120000
+    selfplay export runs/league-arena/ladder --out brains/arena-ladder   # every level, and ladder.json
 
 This module only loads checkpoints and turns them into what ``export.export_brain`` takes (the
 network, its game, and the facts for the manifest); ``export`` builds, verifies and writes.
@@ -14,20 +15,22 @@ network, its game, and the facts for the manifest); ``export`` builds, verifies 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 from export.contract import DEFAULT_OPSET, MLAGENTS_FILE, BrainError
 
-__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "main"]
+__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "export_ladder", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``selfplay export``."""
     parser.add_argument(
         "sources", nargs="*", metavar="CHECKPOINT_OR_RUN",
-        help="run directories (their latest checkpoint), ckpt-*.json or ckpt-*.safetensors",
+        help="run directories (their latest checkpoint), ckpt-*.json or ckpt-*.safetensors, or a league ladder",
     )  # fmt: skip
     parser.add_argument("--out", metavar="DIR", help="the brain directory (with several sources: one subdirectory each)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET}: Unity Sentis and onnxruntime >= 1.9)")
@@ -96,6 +99,41 @@ def export_checkpoint(source: str, out: str | Path, opset: int = DEFAULT_OPSET, 
     )
 
 
+def export_ladder(source: str | Path, out: str | Path, opset: int = DEFAULT_OPSET, positions: int = 1000,
+                  seed: int = 0) -> list[Any]:  # fmt: skip
+    """Export every level of the league ladder at ``source`` (``selfplay league ladder``) as a
+    brain with a value output, ``out/level-K/``, each manifest carrying its level and Elo, and write
+    ``out/ladder.json``: the ladder's index with each level's ``checkpoint`` pointing at its
+    brain, so ``selfplay play --agent OUT --level K`` plays it with no checkpoint and no torch.
+    Returns the brains' records, level 1 first."""
+    from export.contract import atomic_write
+    from export.exporter import export_brain
+    from export.positions import sample_positions
+
+    from ..league.report import LADDER_FILE, read_ladder
+
+    directory, index = read_ladder(source)
+    out = Path(out)
+    written, levels = [], []
+    for entry in index["levels"]:
+        checkpoint, game = _load(str(directory / entry["checkpoint"]))
+        facts = checkpoint_facts(checkpoint)
+        facts["name"] = f"level {entry['level']}: {entry.get('player', facts['name'])}"
+        facts["strength"] = {"elo": entry.get("elo"), "elo_interval": entry.get("elo_interval"),
+                             "elo_scale": "the league's Bradley-Terry fit, its seed network at 0", "level": entry["level"]}
+        target = out / f"level-{entry['level']}"
+        exported = export_brain(checkpoint.build_model(), game, target, opset=opset, with_value=True, facts=facts,
+                                positions=sample_positions(game, positions, seed))[0]
+        written.append(exported)
+        levels.append({**entry, "checkpoint": f"{target.name}/{exported.model_path.name}"})
+    with atomic_write(out / LADDER_FILE) as f:
+        f.write((json.dumps({**index, "levels": levels}, indent=1) + "\n").encode())
+    for stale in out.glob("level-*"):  # levels of an older, longer ladder exported here
+        if stale.name not in {f"level-{e['level']}" for e in levels}:
+            shutil.rmtree(stale)
+    return written
+
+
 def _verify(args: argparse.Namespace) -> int:
     from export.contract import game_of, read_manifest
     from export.exporter import torch_reference
@@ -128,7 +166,15 @@ def main(args: argparse.Namespace) -> int:
     if args.positions < 1:
         raise BrainError(f"--positions must be >= 1, got {args.positions}")
     out = Path(args.out).expanduser()
+    from ..league.report import is_ladder
+
     for source in args.sources:
+        if is_ladder(source):
+            target = out if len(args.sources) == 1 else out / Path(source.rstrip("/")).name
+            for exported in export_ladder(source, target, args.opset, args.positions, args.seed):
+                print(f"{exported.model_path}: {exported.report.summary().split(': ', 1)[1]}")
+            print(f"wrote {target}/ (a ladder of {len(list(target.glob('level-*')))} brains; selfplay play --agent {target} --level 1)")
+            continue
         target = out if len(args.sources) == 1 else out / Path(source.rstrip("/")).name.removesuffix(".json")
         for exported in export_checkpoint(source, target, args.opset, args.with_value, args.mlagents, args.positions, args.seed):
             print(f"{exported.model_path}: {exported.report.summary().split(': ', 1)[1]}")
