@@ -596,16 +596,25 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
 
 
 def _generic(base: TrainConfig, name: str) -> TrainConfig:
+    import games
+
     from .model.network import NetConfig
 
     net = {"tiny": NetConfig(channels=16, blocks=2, hidden=32), "small": NetConfig(), "full": NetConfig(channels=128, blocks=10, hidden=128)}[name]
     sims = {"tiny": 16, "small": 32, "full": 64}[name]
+    # A game that ships scripted opponents (the arena's NPCs) is judged against them at the end:
+    # a trained brain has to beat what the game would otherwise ship.
+    try:
+        scripts = list(games.make(base.game, **base.game_options).extra.get("scripts", {}))
+    except ValueError:  # an unknown game or bad options: the run itself reports it
+        scripts = []
     return base.replace(
         net=net,
         search=_gumbel(sims),
         selfplay=SelfPlayConfig(games_per_actor=1024 if name == "full" else 64, positions_per_generation=2000 if name != "full" else 20_000),
         learner=LearnerConfig(buffer_capacity=100_000 if name != "full" else 1_000_000),
-        eval=EvalConfig(every=3, games=20, visits=sims, opponents="random,greedy,mcts:100"),
+        eval=EvalConfig(every=3, games=20, visits=sims, opponents="random,greedy,mcts:100",
+                        final_opponents=",".join(["random", "greedy", *scripts, "mcts:200"])),
         run=RunConfig(minutes={"tiny": 5.0, "small": 20.0, "full": 240.0}[name]),
     )
 

@@ -181,6 +181,32 @@ def test_bad_league_settings_are_one_line():
         LeagueConfig.from_dict({"main_agent": 2})
 
 
+def test_scripted_players_sit_in_the_pool_for_pfsp_and_freezing_but_not_verification():
+    config = LeagueConfig()
+    assert config.script_players(["nearest", "focus", "kite"]) == ["script:nearest", "script:focus", "script:kite"]
+    assert LeagueConfig(scripts="none").script_players(["nearest"]) == []
+    assert LeagueConfig(scripts="kite").script_players(["nearest", "kite"]) == ["script:kite"]
+    assert config.script_players([]) == []  # a game without scripts
+    with pytest.raises(LeagueError, match="scripts bogus: the game's scripts are nearest"):
+        LeagueConfig(scripts="bogus").script_players(["nearest"])
+    pool = [Snapshot(SEED, "", "", 0), Snapshot("script:nearest", "", "script", -1), Snapshot("main0/g4", "main0", "main", 1)]
+    payoff = _league({("main0", SEED): 0.9, ("main0", "script:nearest"): 0.2, ("main0", "main0/g4"): 0.6})
+    got = opponent_distribution(MAIN0, MEMBERS, pool, payoff, config)
+    # PFSP (1-p)^2: 0.01, 0.64, 0.16 (sum 0.81); verification: main0/g4 only (under 70%, a main snapshot)
+    assert got["script:nearest"] == pytest.approx(0.5 * 0.64 / 0.81)
+    assert got["main0/g4"] == pytest.approx(0.5 * 0.16 / 0.81 + 0.15)
+    # league exploiters PFSP min(0.5, 1 - p) over the same pool, scripts included
+    payoff = _league({("lexp0", SEED): 0.9, ("lexp0", "script:nearest"): 0.2, ("lexp0", "main0/g4"): 0.6})
+    got = opponent_distribution(LEXP0, MEMBERS, pool, payoff, config)
+    assert got["script:nearest"] == pytest.approx(0.5 / (0.1 + 0.5 + 0.4))
+    # a main agent that still loses to a script is not frozen early
+    member = Member("main0", "main", since_freeze=config.min_generations)
+    payoff = _league({("main0", SEED): 0.9, ("main0", "script:nearest"): 0.6, ("main0", "main0/g4"): 0.8})
+    assert not freeze_due(member, MEMBERS, pool, payoff, config)
+    payoff = _league({("main0", SEED): 0.9, ("main0", "script:nearest"): 0.75, ("main0", "main0/g4"): 0.8})
+    assert freeze_due(member, MEMBERS, pool, payoff, config)
+
+
 # ----------------------------------------------------------------------------- ratings and ladder
 
 
@@ -308,6 +334,29 @@ def test_a_versus_game_between_two_learners_records_each_sides_moves_for_its_own
     assert len(positions) > stats.positions
 
 
+def test_a_scripted_opponent_moves_by_its_script_without_a_search_and_teaches_only_the_learner():
+    game = games.make("arena")
+    spec = ActorSpec("arena", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0),
+                     SelfPlayConfig(games_per_actor=8), seed=3)
+    actor = Actor(spec)
+    waits = _Prefers(lowest=True)  # the learner's network: "wait" (action 0) first, always
+    actor.set_evaluator(0, waits)
+    actor.set_pairings(Pairings(("script:nearest",), (1.0,)))
+    script = game.extra["scripts"]["nearest"]
+    calls = []
+    actor._opponents["script:nearest"] = type("Counted", (), {"act": lambda self, g, state: calls.append(1) or script.act(g, state)})()
+    positions, stats = actor.play(100)
+    assert calls and stats.games == len(stats.results) > 0
+    assert {name for name, _, _ in stats.results} == {"script:nearest"}
+    # a team that only waits is beaten by the script that walks up and attacks
+    assert np.mean([score for _, _, score in stats.results]) < -0.5
+    assert not positions.owner.any() and len(positions) == stats.positions
+    for row in range(len(positions)):  # every recorded move is the learner's search: wait first
+        assert positions.policy[row].argmax() == 0
+    with pytest.raises(Exception, match="no scripted player 'script:nobody'"):
+        actor.set_pairings(Pairings(("script:nobody",), (1.0,)))
+
+
 def test_pairings_check_their_probabilities_and_weights():
     with pytest.raises(ValueError, match="sum to 1"):
         Pairings((SELF, "a"), (0.5, 0.6), {"a": Weights("onnx", b"")})
@@ -391,6 +440,29 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     for level in ladder["levels"][1:]:
         assert level["vs_below"]["score"] > 0.5, summary
         assert (run / "ladder" / level["checkpoint"]).exists()
+
+
+def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
+    """The arena's scripts are fixed players of the pool: its learners play them (PFSP), the log
+    records those games, and the league table rates them beside the networks."""
+    from selfplay.league.report import status_text
+    from selfplay.league.run import load_state, read_log
+
+    run = tmp_path / "league"
+    command = [sys.executable, "-m", "selfplay.league.run", "arena", "--minutes", "0", "--generations", "4", "--run-dir",
+               str(run), "--no-final", *FAST[:FAST.index("--eval.final-opponents")], "--league.main-exploiters", "0"]
+    done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = load_state(run)
+    scripts = [s["name"] for s in state["snapshots"] if s["kind"] == "script"]
+    assert scripts == ["script:nearest", "script:focus", "script:kite"]
+    met = {line["opponent"] for line in read_log(run) if "opponent" in line}
+    assert met & set(scripts)  # PFSP picked them: unmet players weigh as much as any
+    text = status_text(run)
+    assert "script:nearest" in text and "script (fixed)" in text
+    ratings = json.loads((run / "ratings.json").read_text())["ratings"]
+    assert met & set(scripts) <= set(ratings)
+    assert not list((run / "snapshots").glob("ckpt--*"))  # no checkpoint files for a script
 
 
 def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:

@@ -39,6 +39,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..training.actor import SCRIPT
+
 __all__ = [
     "KINDS",
     "SEED",
@@ -55,6 +57,7 @@ __all__ = [
 MAIN, MAIN_EXPLOITER, LEAGUE_EXPLOITER = "main", "main_exploiter", "league_exploiter"
 KINDS = (MAIN, MAIN_EXPLOITER, LEAGUE_EXPLOITER)
 SEED = "seed"  # the untrained network every learner starts from: the first frozen player
+SCRIPTED = "script"  # the kind of a scripted player's Snapshot: a fixed member of the pool, no network
 WEIGHTINGS = ("squared", "variance", "linear_capped")
 
 
@@ -93,10 +96,17 @@ class LeagueConfig:
         40, "frozen snapshots kept on disk and in the pool; beyond it the oldest ones no ladder needs are pruned "
             "(their games stay in the log and the ratings)")
     plot_seconds: float = _f(60.0, "redraw the plots and ratings at most this often (seconds)")
+    scripts: str = _f(
+        "all", "the game's scripted players (the arena's NPCs) in the pool of frozen players, comma-separated: "
+               "'all' (every script the game ships), or 'none'")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.scripts, str):
+            raise LeagueError(f"league: scripts must be a string, got {self.scripts!r}")
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "scripts":
+                continue
             want = int if isinstance(f.default, int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):
                 raise LeagueError(f"league: {f.name} must be {want.__name__}, got {value!r}")
@@ -119,6 +129,19 @@ class LeagueConfig:
     @property
     def main_verification(self) -> float:
         return max(0.0, 1.0 - self.main_selfplay - self.main_pfsp)
+
+    def script_players(self, available: Any) -> list[str]:
+        """The pool's scripted players, as opponent names (``script:nearest``), from the names of
+        the game's scripts ``available``; one line for a script the game does not have."""
+        available = list(available)
+        text = self.scripts.strip()
+        if text in ("", "none"):
+            return []
+        names = available if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in available]
+        if unknown:
+            raise LeagueError(f"league: scripts {', '.join(unknown)}: the game's scripts are {', '.join(available) or 'none'}")
+        return [SCRIPT + n for n in names]
 
     def member_names(self) -> list[tuple[str, str]]:
         """``[(name, kind)]`` of the population, in turn order: main0.., mexp0.., lexp0.."""

@@ -119,8 +119,8 @@ def status_text(run_dir: str | Path, state: dict | None = None, lines: list | No
         player = latest.get(label, f"{label}/g{m['generation']}")
         rows.append((f"{m['name']} -> {player}", m["kind"], player, m["games"], m["parent"]))
     for s in state["snapshots"]:
-        rows.append((s["name"], (s["kind"] or "seed") + " (frozen)", s["name"], games.get(s["name"], 0),
-                     s.get("parent", "") or "-"))
+        kind = "script (fixed)" if s["kind"] == "script" else (s["kind"] or "seed") + " (frozen)"
+        rows.append((s["name"], kind, s["name"], games.get(s["name"], 0), s.get("parent", "") or "-"))
     out = [f"league {Path(run_dir).name}: {state['elapsed'] / 60:.1f} min, {len(state['snapshots'])} snapshots"
            + (f" ({len(state['pruned'])} pruned)" if state.get("pruned") else "")
            + f", {sum(games.values()) // 2} games",

@@ -69,6 +69,7 @@ from ..config import (
     with_overrides,
 )
 from .population import (
+    SCRIPTED,
     SEED,
     LeagueConfig,
     LeagueError,
@@ -218,7 +219,9 @@ class League:
             self.next_step = 1
             self.rng = np.random.default_rng(np.random.SeedSequence([config.train.run.seed, 10]))
             self.members = [Member(name, kind) for name, kind in config.league.member_names()]
-            self.snapshots = [Snapshot(SEED, "", "", 0, 0.0)]
+            # the pool: the seed network, and the game's scripted players (fixed: never pruned)
+            scripts = config.league.script_players(self.game.extra.get("scripts", {}))
+            self.snapshots = [Snapshot(SEED, "", "", 0, 0.0)] + [Snapshot(name, "", SCRIPTED, -1) for name in scripts]
             self.pruned: list[str] = []
             self._save_snapshot(0, seed_model, SEED, {"member": "", "kind": ""})
         self.seed_state = self._load_snapshot_state(0)
@@ -378,7 +381,7 @@ class League:
 
     def _turn(self) -> None:
         """Steps 1-6 of the module docstring, once, for the member whose turn it is."""
-        from ..training.actor import SELF, Pairings
+        from ..training.actor import SELF, Pairings, is_script
 
         config = self.config.league
         member = self.members[self.turn % len(self.members)]
@@ -396,7 +399,8 @@ class League:
                 learners[player] = label  # a current member: it learns its own moves of these games too
             else:
                 player = label
-                weights[player] = self._snapshot_weights(label)
+                if not is_script(label):  # a scripted player moves by its script, with no network
+                    weights[player] = self._snapshot_weights(label)
             if player in labels:  # the same network under two labels
                 probs[names.index(player)] += p
                 continue
@@ -485,12 +489,12 @@ class League:
         games stay in the log, so the ratings keep them."""
         from .report import pick_levels, rating_table
 
-        excess = len(self.snapshots) - self.config.league.keep_snapshots
+        excess = sum(s.kind != SCRIPTED for s in self.snapshots) - self.config.league.keep_snapshots
         if excess <= 0:
             return
         ratings = rating_table(read_log(self.run_dir)).ratings()
         ladder = {s.name: ratings.get(s.name, 0.0) for s in self.snapshots if s.kind == "main"}  # as `ladder` picks
-        keep = {SEED} | set(pick_levels(ladder, 5) if ladder else [])
+        keep = {SEED} | {s.name for s in self.snapshots if s.kind == SCRIPTED} | set(pick_levels(ladder, 5) if ladder else [])
         for member in self.members:
             latest = [s for s in self.snapshots if s.member == member.name]
             if latest:
@@ -615,9 +619,10 @@ def _league_flags(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("league settings", (LeagueConfig.__doc__ or "").split("\n")[0])
     for f in fields(LeagueConfig):
-        kind = int if isinstance(f.default, int) else float
+        kind = type(f.default)  # int, float or str
         group.add_argument(f"--league.{f.name.replace('_', '-')}", dest=f"league.{f.name}", type=kind,
-                           default=argparse.SUPPRESS, metavar="N" if kind is int else "X", help=f.metadata["help"].replace("%", "%%"))
+                           default=argparse.SUPPRESS, metavar={int: "N", float: "X"}.get(kind, "TEXT"),
+                           help=f.metadata["help"].replace("%", "%%"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

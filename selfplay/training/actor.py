@@ -87,12 +87,14 @@ __all__ = [
     "ActorSpec",
     "LocalActors",
     "Pairings",
+    "SCRIPT",
     "SELF",
     "Positions",
     "SelfPlayStats",
     "Weights",
     "calibrate_resign_threshold",
     "evaluator_from_weights",
+    "is_script",
     "resign_check_counts",
     "make_actors",
 ]
@@ -155,13 +157,20 @@ class Positions:
 
 
 SELF = "self"  # the opponent name that means self-play: the learner on both sides
+SCRIPT = "script:"  # an opponent named script:NAME is the game's scripted player NAME (game.extra["scripts"])
+
+
+def is_script(name: str) -> bool:
+    """Whether the opponent ``name`` is one of the game's scripted players (``script:nearest``)."""
+    return isinstance(name, str) and name.startswith(SCRIPT)
 
 
 @dataclass(frozen=True)
 class Pairings:
     """Whom a learner's games are against. Each new game draws opponent ``names[k]`` with
     probability ``probs[k]`` and gives the learner a uniformly random seat; :data:`SELF` is the
-    learner itself (self-play: both sides searched with, and learned from). ``weights`` holds a
+    learner itself (self-play: both sides searched with, and learned from); ``script:NAME`` is the
+    game's scripted player ``NAME``, which moves without a search. ``weights`` holds a
     :class:`Weights` for every other name. Names are identities: a name always means the same
     network (an actor caches its evaluator by name)."""
 
@@ -178,10 +187,10 @@ class Pairings:
         probs = np.asarray(self.probs, np.float64)
         if not (np.all(probs >= 0) and abs(probs.sum() - 1.0) < 1e-6):
             raise ValueError(f"pairing probabilities must be >= 0 and sum to 1, got {list(self.probs)}")
-        missing = [n for n in self.names if n != SELF and n not in self.weights]
+        missing = [n for n in self.names if n != SELF and not is_script(n) and n not in self.weights]
         if missing:
             raise ValueError(f"pairings: no weights for {', '.join(missing)}")
-        strangers = [n for n in self.learners if n == SELF or n not in self.names]
+        strangers = [n for n in self.learners if n == SELF or is_script(n) or n not in self.names]
         if strangers:
             raise ValueError(f"pairings: learners {', '.join(map(str, strangers))} are not opponents")
 
@@ -330,6 +339,7 @@ class Actor:
         self.opponent = np.full(B, -1, np.int64)  # [B] index into pairings.names; -1 self-play
         self.learner_seat = np.zeros(B, np.int64)  # [B] the learner's player in a versus game
         self._learning = np.zeros(0, np.bool_)  # [K] pairings.names[k] learns its own moves too
+        self._scripted = np.zeros(0, np.bool_)  # [K] pairings.names[k] is a scripted player
         self._opponents: dict[str, Callable] = {}  # name -> evaluator, cached while in the pairings
 
     # ------------------------------------------------------------------ interface
@@ -359,14 +369,17 @@ class Actor:
         if pairings is not None:
             keep = {}
             for name in pairings.names:
-                if name != SELF:
+                if is_script(name):  # its act(game, state) -> action
+                    keep[name] = self._script(name)
+                elif name != SELF:
                     keep[name] = self._opponents.get(name) or evaluator_from_weights(
                         pairings.weights[name], self.game, self.spec.device, self.spec.threads)
             self._opponents = keep
             self._learning = np.array([name in pairings.learners for name in pairings.names], np.bool_)
+            self._scripted = np.array([is_script(name) for name in pairings.names], np.bool_)
         else:
             self._opponents = {}
-            self._learning = np.zeros(0, np.bool_)
+            self._learning = self._scripted = np.zeros(0, np.bool_)
         every = np.arange(self.tree.batch_size)
         self.tree.set_roots(self._openings(every))
         self.records = [[] for _ in every]
@@ -375,6 +388,15 @@ class Actor:
         self.would_resign[:] = -1
         self.lowest[:] = np.inf
         self._draw_opponents(every)
+
+    def _script(self, name: str) -> Any:
+        """The scripted player ``script:NAME`` of the game (``game.extra["scripts"]``)."""
+        scripts = self.game.extra.get("scripts", {})
+        script = scripts.get(name[len(SCRIPT):])
+        if script is None:
+            raise ActorError(f"{self.game.name} has no scripted player {name!r}; it has: "
+                             f"{', '.join(SCRIPT + n for n in scripts) or 'none'}")
+        return script
 
     def _draw_opponents(self, games_: np.ndarray) -> None:
         """Opponents and learner seats for new games ``games_``."""
@@ -432,14 +454,24 @@ class Actor:
             sims = np.full(B, self.search_config.num_simulations)
         states = tree.root_states  # [B, S], none terminal: finished games restart below
         players = np.array([game.to_play(s) for s in states])  # [B] player to move
-        versus = self.opponent >= 0  # [B] league games against another network
+        versus = self.opponent >= 0  # [B] league games against another network or a script
         learners = ~versus | (players == self.learner_seat)  # [B] the learner is to move
+        scripted = np.zeros(B, np.bool_)  # [B] a scripted player is to move: no search, no record
+        if versus.any() and self._scripted.any():
+            scripted = versus & ~learners & self._scripted[np.maximum(self.opponent, 0)]
+            sims = np.where(scripted, 0, sims)
+            full = full & ~scripted
         if versus.any():  # each side searches with its own network: route leaves by root mover
             names = self.pairings.names
-            evaluators = [evaluator] + [self._opponents[names[k]] if names[k] != SELF else evaluator
-                                        for k in range(len(names))]
-            evaluator = _RoutedEvaluator(evaluators, np.where(learners, 0, 1 + self.opponent))
+            evaluators = [evaluator] + [self._opponents[name] if name != SELF and not is_script(name) else evaluator
+                                        for name in names]
+            evaluator = _RoutedEvaluator(evaluators, np.where(learners | scripted, 0, 1 + self.opponent))
         result = tree.run(evaluator, simulations=sims, move_numbers=self.moves)
+        actions = result.actions
+        if scripted.any():
+            actions = actions.copy()
+            for b in np.flatnonzero(scripted):
+                actions[b] = self._opponents[self.pairings.names[self.opponent[b]]].act(game, states[b])
         recorded = full & learners  # the learner learns its own moves...
         if versus.any() and self._learning.any():  # ... and an opponent that learns too, its own (owner k + 1)
             recorded |= full & versus & self._learning[np.maximum(self.opponent, 0)]
@@ -462,7 +494,7 @@ class Actor:
                 self.lows[b].append((round(float(values[b]), 4), int(players[b])))
         playing = np.flatnonzero(~resigned)
         if playing.size:
-            tree.advance(result.actions[playing], games=playing)
+            tree.advance(actions[playing], games=playing)
             fresh = np.flatnonzero(versus & ~resigned)
             if fresh.size and self.search_config.reuse_tree:  # the subtree is the other network's
                 tree.set_roots(tree.root_states[fresh], games=fresh)
