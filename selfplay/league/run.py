@@ -80,7 +80,7 @@ from .population import (
     opponent_distribution,
     reset_after_freeze,
 )
-from ..training.trainer import StopRequest
+from ..training.state import StopRequest
 
 __all__ = ["League", "LeagueRunConfig", "add_arguments", "main", "run_exploiter", "run_league"]
 

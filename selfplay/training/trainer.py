@@ -59,12 +59,10 @@ import json
 import math
 import os
 import re
-import signal
 import sys
-import threading
 import time
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,6 +71,8 @@ import numpy as np
 import games
 from games.core import Game, GameError
 
+from .progress import Progress, finite
+from .state import RunState, StopRequest
 from ..config import (
     PRESETS,
     RESUME_SAFE,
@@ -97,106 +97,6 @@ PLOT_EVERY_SECONDS = 60.0  # plots take a second or two to draw: after a rating,
 
 class TrainError(ValueError):
     """A run that cannot start or resume (bad directory, mismatched checkpoint): one line."""
-
-
-# ----------------------------------------------------------------------------- stopping
-
-
-class StopRequest:
-    """Set by SIGINT/SIGTERM (or by calling :meth:`set`); polled by every phase of the run.
-    The first Ctrl-C asks for a clean stop, a second one raises KeyboardInterrupt at once."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __call__(self) -> bool:
-        return self.reason is not None
-
-    def set(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.set(signal.Signals(signum).name)
-        print(
-            f"\n{self.reason}: stopping after saving a checkpoint (Ctrl-C again to quit without saving)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-
-# ----------------------------------------------------------------------------- the run
-
-
-@dataclass
-class RunState:
-    """What a checkpoint's ``meta["run"]`` holds besides the network and optimizer."""
-
-    generation: int = 0  # the network's generation: 0 untrained, g after g rounds of learning
-    elapsed: float = 0.0  # wall-clock seconds of the run up to the checkpoint
-    games: int = 0  # self-play games finished
-    positions: int = 0  # training positions produced
-    rng: dict = field(default_factory=dict)  # the learner's numpy generator state
-    rated: list = field(default_factory=list)  # generations rated so far
-    replay_added: int = -1  # the replay buffer's total_added at the checkpoint (-1: not recorded)
-    lr_progress: float = -1.0  # the schedule's progress in [0, 1] at the checkpoint (-1: not recorded)
-    resign_threshold: float | None = None  # the resignation threshold in force (None: resign_value)
-    resign_games: list = field(default_factory=list)  # record lows of the latest played-out games
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: Any, step: int) -> "RunState":
-        """A checkpoint's run state, checked (a damaged sidecar can hold anything); ``step`` is
-        the checkpoint's. Raises ValueError with what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("no run state")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown run state field(s) {', '.join(map(str, unknown))}")
-        state = cls(**data)
-
-        def number(value: Any, integer: bool = False) -> bool:
-            kind = int if integer else (int, float)
-            return isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-
-        for name in ("generation", "games", "positions"):
-            if not number(getattr(state, name), True) or getattr(state, name) < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {getattr(state, name)!r}")
-        if state.generation != step:
-            raise ValueError(f"generation {state.generation} in checkpoint step {step}")
-        if not number(state.elapsed) or state.elapsed < 0:
-            raise ValueError(f"elapsed must be >= 0 seconds, got {state.elapsed!r}")
-        if not isinstance(state.rng, dict) or not isinstance(state.rated, list):
-            raise ValueError("rng must be a generator state and rated a list")
-        if not all(number(g, True) for g in state.rated):
-            raise ValueError("rated must list generations")
-        if not number(state.replay_added, True) or not number(state.lr_progress) or state.lr_progress > 1:
-            raise ValueError(f"bad replay_added {state.replay_added!r} or lr_progress {state.lr_progress!r}")
-        if state.resign_threshold is not None and not (number(state.resign_threshold) and -1 <= state.resign_threshold <= 1):
-            raise ValueError(f"resign_threshold must be in [-1, 1], got {state.resign_threshold!r}")
-        ok = isinstance(state.resign_games, list) and all(
-            isinstance(game, list) and all(isinstance(low, list) and len(low) == 2 and number(low[0]) for low in game)
-            for game in state.resign_games
-        )
-        if not ok:
-            raise ValueError("resign_games must be lists of [value, false] record lows")
-        return state
 
 
 def export_weights(model, game: Game, device: str, inference: str):
@@ -452,7 +352,7 @@ class Trainer:
         count = self.actors.count if num_actors else 0
         self.log(f"{describe(config)}; {count or 'no'} {kind[count != 1]}, "
                  f"learning on {self.device}; run directory {self.run_dir}")
-        progress = _Progress(self, enabled=config.run.progress)
+        progress = Progress(self, enabled=config.run.progress)
         try:
             while not self.stop() and not self._budget_spent():
                 self._generation(progress)
@@ -495,16 +395,16 @@ class Trainer:
             device=self.device,
         )
 
-    def generation(self, progress: "_Progress | None" = None):
+    def generation(self, progress: "Progress | None" = None):
         """One generation (steps 1-5) with the actors in ``self.actors`` (a league shares one pool
         among its learners and sets ``self.pairings``); returns its self-play stats."""
-        return self._generation(progress or _Progress(self, enabled=False))
+        return self._generation(progress or Progress(self, enabled=False))
 
     def close(self) -> None:
         """Close the files a session keeps open (``run`` does this itself)."""
         self.metrics.close()
 
-    def _generation(self, progress: "_Progress"):
+    def _generation(self, progress: "Progress"):
         """Steps 1-5 of the module docstring, once; returns the self-play stats."""
         config, state = self.config, self.state
         started = time.monotonic()
@@ -533,14 +433,14 @@ class Trainer:
         # rated generations (ratings refer to their weights) and the last one.
         due = time.monotonic() - self._saved >= config.run.checkpoint_seconds
         if due or rating is not None or self.stop() or self._budget_spent():
-            self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if _finite(row.get(k))})
+            self._save(metrics={k: row[k] for k in ("loss", "policy_loss", "value_loss", "elo") if finite(row.get(k))})
         if rating is not None:
             if time.monotonic() - self._plotted >= PLOT_EVERY_SECONDS:
                 self._plot()
             progress.rated(rating, scores)
         return stats
 
-    def _play_then_learn(self, progress: "_Progress"):
+    def _play_then_learn(self, progress: "Progress"):
         """Steps 1-3 in turn: the actors play a generation's positions with the current network,
         then the learner takes the replay ratio's steps. Returns ``(stats, losses, train seconds,
         (policy lag, max lag))``, or None after a stop during self-play."""
@@ -567,7 +467,7 @@ class Trainer:
         losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
         return stats, losses, time.monotonic() - start, (0.0, 0)
 
-    def _play_overlapped(self, progress: "_Progress"):
+    def _play_overlapped(self, progress: "Progress"):
         """Steps 1-3 at once (``cluster.overlap``, Ray): the actors play on without pause, with the
         newest weights they have, and what they finish goes into the buffer as it arrives. The
         learner takes a generation's steps (``steps_for(positions_per_generation)``) meanwhile,
@@ -924,76 +824,6 @@ class Trainer:
         if run.generations > 0:
             parts.append(f"{self.state.generation} of {run.generations} generations")
         return ", ".join(parts)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-class _Progress:
-    """The progress bar over the budget (time, or generations without a time budget): games,
-    positions/s, loss, Elo, ETA. Without a bar (``run.progress`` off), a line per generation."""
-
-    def __init__(self, trainer: Trainer, enabled: bool) -> None:
-        self.trainer = trainer
-        self.enabled = enabled
-        self.loss = math.nan
-        self.elo = math.nan
-        self.rate = math.nan
-        run = trainer.config.run
-        self.by_time = run.minutes > 0
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-
-            total = 60 * run.minutes if self.by_time else run.generations
-            right = "{remaining} left" if self.by_time else "{n_fmt}/{total_fmt} generations"
-            self.bar = tqdm(
-                total=total, initial=min(self._done(), total), file=sys.stderr, dynamic_ncols=True,
-                bar_format="{desc} {percentage:3.0f}%|{bar}| " + right,
-            )
-            self._refresh()
-
-    def _done(self) -> float:
-        return self.trainer.elapsed() if self.by_time else self.trainer.state.generation
-
-    def _refresh(self, games: int | None = None) -> None:
-        state = self.trainer.state
-        text = (f"gen {state.generation + 1}: {state.games + (games or 0)} games, {self.rate:.0f} pos/s, "
-                f"loss {self.loss:.3f}" + (f", Elo {self.elo:.0f}" if math.isfinite(self.elo) else ""))
-        if self.bar is not None:
-            self.bar.set_description_str(text, refresh=False)
-            self.bar.n = min(self._done(), self.bar.total)
-            self.bar.refresh()
-
-    def selfplay(self, stats) -> None:
-        if stats.seconds > 0:
-            self.rate = stats.positions / stats.seconds
-        self._refresh(stats.games)
-
-    def trained(self, losses: dict) -> None:
-        if _finite(losses["loss"]):
-            self.loss = losses["loss"]
-        self._refresh()
-        if self.bar is None:
-            t = self.trainer
-            self.trainer.log(f"generation {t.state.generation}: {t.state.games} games, {self.rate:.0f} positions/s, "
-                             f"loss {self.loss:.3f}, {t.elapsed() / 60:.1f} min")
-
-    def rated(self, rating: dict, scores: dict) -> None:
-        self.elo = rating["elo"]
-        line = (f"generation {self.trainer.state.generation}: Elo {rating['elo']:.0f} "
-                f"({rating['elo_lo']:.0f} .. {rating['elo_hi']:.0f}); "
-                + ", ".join(f"{100 * s:.0f}% vs {o}" for o, s in scores.items()))
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)
-        else:
-            self.trainer.log(line)
-        self._refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True,
