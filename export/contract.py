@@ -217,7 +217,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     return Manifest.from_dict(data, where=str(manifest_path))
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     if os.name != "posix":
         return
     fd = os.open(directory, os.O_RDONLY)
@@ -229,9 +229,11 @@ def _fsync_dir(directory: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """``with atomic_write(path) as f: f.write(...)``: ``path`` holds its old content or all of
-    the new. A temporary file in the same directory, fsynced, renamed over ``path``. (The same
-    protocol as ``selfplay.model.checkpoint.atomic_write``; export does not import selfplay.)"""
+    """``with atomic_write(path) as f: f.write(...)``: ``path`` holds either its old content or
+    all of the new, whatever happens. Writes ``.<name>.tmp-<pid>-<random>`` in the same
+    directory, then flush, fsync, rename over ``path``, fsync the directory. On an exception the
+    temporary file is removed and ``path`` is untouched. (Checkpoints, replay buffers and league
+    state use it too: ``selfplay`` imports ``export``, never the other way.)"""
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     f = open(temp, "xb")
@@ -245,7 +247,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         f.close()
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def game_of(manifest: Manifest, where: str = "brain") -> Any:

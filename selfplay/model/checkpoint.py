@@ -26,22 +26,22 @@ checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; s
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
+
+from export.contract import atomic_write, fsync_dir  # the one implementation of the write protocol
 
 from .network import NetConfig, NetConfigError, PolicyValueNet, build_network
 
@@ -72,39 +72,6 @@ class CheckpointError(ValueError):
 
 
 # --------------------------------------------------------------------------- durable files
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (no-op where directories cannot be opened)."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """``with atomic_write(path) as f: f.write(...)``: ``path`` holds either its old content or
-    all of the new, whatever happens. Writes ``.<name>.tmp-<pid>-<random>`` in the same
-    directory, then flush, fsync, rename over ``path``, fsync the directory. On an exception the
-    temporary file is removed and ``path`` is untouched."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    f = open(temp, "xb")
-    try:
-        yield f
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        os.replace(temp, path)
-    except BaseException:
-        f.close()
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _json_scalar(obj: Any) -> Any:
@@ -258,7 +225,7 @@ def _prune(directory: Path, keep_last: int, best_metric: str | None, higher_is_b
         keep.add(int(_SIDECAR.match(best.name).group(1)))
     for step in sorted(set(sidecars) - keep):
         _delete(sidecars[step], step)
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _game_record(game: Any) -> dict[str, Any]:
