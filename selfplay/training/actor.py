@@ -69,7 +69,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field, fields
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -85,6 +85,7 @@ __all__ = [
     "ActorError",
     "ActorPool",
     "ActorSpec",
+    "Actors",
     "LocalActors",
     "Pairings",
     "SCRIPT",
@@ -621,8 +622,34 @@ def calibrate_resign_threshold(samples: list, target: float, margin: float, floo
 KEEP = "keep"  # collect(pairings=KEEP): leave the actors' pairings as they are
 
 
+class Actors(Protocol):
+    """What the trainer and the league drive: :class:`LocalActors` (one actor in this process),
+    :class:`ActorPool` (processes) and ``selfplay.training.ray_actors.RayActors`` (a cluster;
+    it also streams, for ``cluster.overlap``). :func:`make_actors` picks one."""
+
+    count: int  # actors that play in parallel
+
+    def collect(
+        self,
+        generation: int,
+        weights: Weights,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+        resign_threshold: float | None = None,
+        pairings: Any = KEEP,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Play with ``weights`` (and ``resign_threshold`` and ``pairings``, if given) until
+        ``num_positions`` of the learner's positions are in, or ``should_stop()``."""
+        ...
+
+    def close(self) -> None:
+        """Stop the actors and free what they hold."""
+        ...
+
+
 class LocalActors:
-    """One actor in this process, behind the :class:`ActorPool` interface."""
+    """One actor in this process, behind the :class:`Actors` interface."""
 
     def __init__(self, spec: ActorSpec) -> None:
         self.actor = Actor(spec)
@@ -812,11 +839,11 @@ class ActorPool:
             conn.close()
 
 
-def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[[str], None] | None = None):
+def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[[str], None] | None = None) -> Actors:
     """The actors of a run: ``count`` actor processes, or one actor in this process when ``count``
     is 0; with ``cluster.backend == "ray"`` (a :class:`selfplay.config.ClusterConfig`), ``count``
     Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`. All
-    three take ``collect(...)`` and ``close()``."""
+    three are :class:`Actors`."""
     if cluster is not None and cluster.backend == "ray":
         from .ray_actors import RayActors
 
