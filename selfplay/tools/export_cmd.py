@@ -23,7 +23,7 @@ from typing import Any
 
 from export.contract import DEFAULT_OPSET, MLAGENTS_FILE, BrainError
 
-__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "export_ladder", "main"]
+__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "export_ladder", "load_source", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +70,7 @@ def checkpoint_facts(checkpoint: Any) -> dict[str, Any]:
     }
 
 
-def _load(source: str) -> tuple[Any, Any]:
+def load_source(source: str) -> tuple[Any, Any]:
     """(checkpoint, its game) for a run directory or checkpoint file."""
     from .analyze import _checkpoint_game
     from ..model.checkpoint import load_checkpoint
@@ -86,7 +86,7 @@ def export_checkpoint(source: str, out: str | Path, opset: int = DEFAULT_OPSET, 
     from export.exporter import export_brain
     from export.positions import sample_positions
 
-    checkpoint, game = _load(source)
+    checkpoint, game = load_source(source)
     return export_brain(
         checkpoint.build_model(),
         game,
@@ -116,7 +116,7 @@ def export_ladder(source: str | Path, out: str | Path, opset: int = DEFAULT_OPSE
     out = Path(out)
     written, levels = [], []
     for entry in index["levels"]:
-        checkpoint, game = _load(str(directory / entry["checkpoint"]))
+        checkpoint, game = load_source(str(directory / entry["checkpoint"]))
         facts = checkpoint_facts(checkpoint)
         facts["name"] = f"level {entry['level']}: {entry.get('player', facts['name'])}"
         facts["strength"] = {"elo": entry.get("elo"), "elo_interval": entry.get("elo_interval"),
@@ -146,7 +146,7 @@ def _verify(args: argparse.Namespace) -> int:
         targets.append(path / MLAGENTS_FILE)
     reference = None
     if args.against:
-        checkpoint, _ = _load(args.against)
+        checkpoint, _ = load_source(args.against)
         reference = torch_reference(checkpoint.build_model())
     for target in targets:
         game = game_of(read_manifest(target), str(target))
