@@ -285,11 +285,14 @@ class _Prefers:
         return logits, np.zeros(n, np.float32)
 
 
+def _versus_actor(game: str, seed: int) -> Actor:
+    """An actor of 8 games, 4 deterministic Gumbel simulations per move."""
+    search = SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0, reuse_tree=True)
+    return Actor(ActorSpec(game, {}, search, SelfPlayConfig(games_per_actor=8), seed=seed))
+
+
 def test_versus_games_search_each_side_with_its_own_network_and_learn_only_the_learners_moves():
-    spec = ActorSpec("tictactoe", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0,
-                                                   reuse_tree=True),
-                     SelfPlayConfig(games_per_actor=8), seed=1)
-    actor = Actor(spec)
+    actor = _versus_actor("tictactoe", seed=1)
     learner, opponent = _Prefers(lowest=False), _Prefers(lowest=True)
     actor.set_evaluator(0, learner)
     # set_pairings builds evaluators from weights; a fake network goes into its cache directly
@@ -312,10 +315,7 @@ def test_versus_games_search_each_side_with_its_own_network_and_learn_only_the_l
 
 
 def test_a_versus_game_between_two_learners_records_each_sides_moves_for_its_own_network():
-    spec = ActorSpec("tictactoe", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0,
-                                                   reuse_tree=True),
-                     SelfPlayConfig(games_per_actor=8), seed=2)
-    actor = Actor(spec)
+    actor = _versus_actor("tictactoe", seed=2)
     learner, opponent = _Prefers(lowest=False), _Prefers(lowest=True)
     actor.set_evaluator(0, learner)
     actor._opponents = {"rival": opponent}  # cached, so set_pairings builds nothing from the fake weights
@@ -336,9 +336,7 @@ def test_a_versus_game_between_two_learners_records_each_sides_moves_for_its_own
 
 def test_a_scripted_opponent_moves_by_its_script_without_a_search_and_teaches_only_the_learner():
     game = games.make("arena")
-    spec = ActorSpec("arena", {}, SearchConfig(num_simulations=4, root_policy="gumbel", gumbel_considered=2, gumbel_scale=0.0),
-                     SelfPlayConfig(games_per_actor=8), seed=3)
-    actor = Actor(spec)
+    actor = _versus_actor("arena", seed=3)
     waits = _Prefers(lowest=True)  # the learner's network: "wait" (action 0) first, always
     actor.set_evaluator(0, waits)
     actor.set_pairings(Pairings(("script:nearest",), (1.0,)))
