@@ -48,11 +48,12 @@ class SearchConfig:
         0.0, "weight of Dirichlet noise in the root prior (0: none; AlphaZero self-play uses 0.25)"
     )
     temperature: float = _f(
-        1.0, "move-choice temperature over visit counts during the first temperature_moves moves"
+        1.0, "move-choice temperature during the first temperature_moves moves: puct samples visit "
+        "counts, gumbel its improved policy (the policy target), each raised to 1 / temperature"
     )
     temperature_moves: int = _f(
         0, "moves (by move number) played at `temperature`; later moves play the most visited "
-        "action (0: always the most visited)"
+        "action (puct) or the sequential-halving winner (gumbel); 0: always those"
     )
     solver: bool = _f(
         False, "MCTS-Solver: exact results found at terminal nodes propagate up the tree and "

@@ -36,8 +36,9 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
     ``actions`` (int64[B], -1 at an unexpanded or terminal root) and ``root_values`` (float32[B],
     the root player's view: exact when solved). A root the solver proved won or drawn gets the
     proven best moves, uniformly, as its policy target. Move choice, in order: a solved root plays its
-    proven best child; gumbel plays the sequential-halving winner; puct samples visit counts at
-    ``temperatures[b]`` (0: most visited, ties to the higher prior)."""
+    proven best child; at ``temperatures[b] > 0`` gumbel samples its policy target raised to
+    1 / temperature and puct its visit counts; at 0 gumbel plays the sequential-halving winner and
+    puct the most visited action (ties to the higher prior)."""
     A = tree.children_index.shape[2]
     q = np.zeros(A)
     weights = np.zeros(A)
@@ -105,6 +106,25 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                     if v > best or (v == best and visit_counts[b, a] > visit_counts[b, best_a]):
                         best = v
                         best_a = a
+        elif cfg.root_policy == GUMBEL and temperatures[b] > 0.0:
+            # Sequential halving's winner is all but fixed once the prior is sharp, and self-play
+            # then replays the same few games; early moves sample the improved policy instead.
+            norm = 0.0
+            for a in range(A):
+                weights[a] = 0.0
+                child = tree.children_index[b, ROOT, a]
+                if cfg.solver and child >= 0 and tree.node_solved[b, child] and tree.node_solved_value[b, child] <= -1.0:
+                    continue  # never a proven loss
+                if policy[b, a] > 0.0:
+                    weights[a] = math.exp(math.log(np.float64(policy[b, a])) / temperatures[b])
+                    norm += weights[a]
+            pick = rand_float(tree.rng[b]) * norm
+            for a in range(A):
+                if weights[a] > 0.0:
+                    best_a = a
+                    pick -= weights[a]
+                    if pick < 0.0:
+                        break
         elif cfg.root_policy == GUMBEL:
             _completed_q(tree, cfg, b, np.int64(ROOT), q)
             most = -1

@@ -426,6 +426,29 @@ def test_temperature_samples_early_moves_and_plays_the_most_visited_later(ttt):
     np.testing.assert_array_equal(early.visit_counts, late.visit_counts)
 
 
+def test_gumbel_temperature_samples_the_improved_policy_early_and_plays_the_halving_winner_later(ttt):
+    # Gumbel's sequential-halving winner is about a sample of the prior, so a sharp prior makes
+    # self-play replay the same games. A temperature above 1 flattens the early moves' choice: they
+    # follow the policy target raised to 1 / temperature.
+    def sharp(obs, mask):  # prior e^4 : 1 for the centre, value 0 everywhere
+        logits = np.zeros(mask.shape, np.float32)
+        logits[:, 4] = 4.0
+        return logits, np.zeros(mask.shape[0], np.float32)
+
+    states = np.stack([ttt.initial_state()] * 512)
+    config = SearchConfig(num_simulations=32, root_policy="gumbel", temperature=3.0, temperature_moves=2)
+    early = search.run(ttt, states, sharp, config, seed=0, move_numbers=np.ones(512, np.int64))
+    late = search.run(ttt, states, sharp, config, seed=0, move_numbers=np.full(512, 2))
+    np.testing.assert_array_equal(early.policy, late.policy)
+    target = early.policy.astype(np.float64) ** (1 / 3)
+    target = (target / target.sum(1, keepdims=True)).mean(0)
+    counts = np.bincount(early.actions, minlength=9) / 512
+    assert target[4] < 0.5 and np.abs(counts - target).max() < 0.07
+    assert (late.actions == 4).mean() > 0.8  # the halving winner keeps to the sharp prior
+    halving = search.run(ttt, states, sharp, replace(config, temperature_moves=0), seed=0)
+    np.testing.assert_array_equal(late.actions, halving.actions)
+
+
 def test_per_game_simulation_budgets(ttt):
     tree = Search(ttt, np.stack([ttt.initial_state()] * 3), SearchConfig(num_simulations=50), seed=0)
     result = tree.run(UNIFORM, simulations=[10, 0, 50])
