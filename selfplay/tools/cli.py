@@ -245,7 +245,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,startup,brain,strength,actors}", required=True, parser_class=_Parser
+        dest="what", metavar="{games,search,startup,brain,strength,curve,actors}", required=True, parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -289,10 +289,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--modes", nargs="+", choices=["alternating", "overlapped"], help="default: both with ray, alternating locally")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_actors)
-    p = bsub.add_parser("strength", help="error rates against the Connect Four solver, raw network and with search")
-    if chosen == "bench" and "strength" in argv:
-        importlib.import_module("selfplay.evaluation.strength").add_arguments(p)
-        p.set_defaults(func=_module_main("selfplay.evaluation.strength"))
+    for what, module, help in (
+        ("strength", "selfplay.evaluation.strength", "error rates against the Connect Four solver, raw network and with search"),
+        ("curve", "selfplay.evaluation.curve", ("a run's checkpoints at minute marks against fixed opponents (and the "
+                                                "Connect Four solver): curve.json and curve.png")),
+    ):
+        p = bsub.add_parser(what, help=help)
+        if chosen == "bench" and what in argv:
+            importlib.import_module(module).add_arguments(p)
+            p.set_defaults(func=_module_main(module))
 
     # Commands whose module brings its own arguments: (name, module, help). A module is imported
     # only when its command is the one asked for, so other commands start fast.

@@ -25,7 +25,7 @@ from typing import Any
 
 from .args import integer
 
-__all__ = ["add_arguments", "default_opponents", "main", "measure"]
+__all__ = ["add_arguments", "default_opponents", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,40 +53,6 @@ def default_opponents(game: Any) -> list[str]:
     return [*game.extra.get("scripts", {}), "greedy", "mcts:200", "mcts:1000"]
 
 
-def measure(brain: Path, game: Any, opponents: list[str], games: int, raw_games: int, visits: int,
-            opening_moves: int = 2, seed: int = 0) -> dict[str, Any]:  # fmt: skip
-    """The card's ``strength``: the brain at ``visits`` (``games`` per opponent) and raw
-    (``raw_games``) against each of ``opponents``, and on Connect Four the solver benchmark."""
-    from ..evaluation.agents import load_agent
-    from ..evaluation.elo import score_interval
-    from ..evaluation.matches import play_match
-
-    matches = []
-    for label, count, sims in (("search", games, visits), ("raw", raw_games, 0)):
-        if not count:
-            continue
-        agent = load_agent(str(brain), game, visits=sims)
-        for spec in opponents:
-            result = play_match(game, agent, load_agent(spec, game), count, seed=seed, opening_moves=opening_moves,
-                                stop_when_decided=False, progress=True)  # fmt: skip
-            print(result.summary(), flush=True)
-            matches.append({
-                "opponent": spec, "visits": sims, "games": result.games, "wins": result.wins,
-                "draws": result.draws, "losses": result.losses, "score": result.score,
-                "ci95": list(score_interval(result.wins, result.draws, result.losses)),
-                "elo_diff": result.elo_diff, "elo_ci95": list(result.elo_ci95), "opening_moves": opening_moves,
-            })  # fmt: skip
-    strength: dict[str, Any] = {"matches": matches}
-    if game.name == "connect4" and dict(game.options) == {"width": 7, "height": 6}:
-        from ..evaluation.strength import error_rates, format_report, load_positions
-        from ..model.inference import load_brain_evaluator
-
-        report = error_rates(game, load_brain_evaluator(brain, game), load_positions(game, 50, seed), visits, seed)
-        print(format_report(report), flush=True)
-        strength["solver"] = report
-    return strength
-
-
 def _machine() -> str:
     return f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), no GPU"
 
@@ -94,6 +60,7 @@ def _machine() -> str:
 def _make(args: argparse.Namespace) -> int:
     from export.contract import atomic_write
 
+    from ..evaluation.curve import measure
     from ..pretrained import CARD_FILE, HERE, PretrainedError
     from .export_cmd import export_checkpoint, load_source
 
