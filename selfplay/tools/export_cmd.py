@@ -23,7 +23,7 @@ from typing import Any
 
 from export.contract import DEFAULT_OPSET, MLAGENTS_FILE, BrainError
 
-__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "export_ladder", "load_source", "main"]
+__all__ = ["add_arguments", "checkpoint_facts", "export_checkpoint", "export_ladder", "export_loaded", "load_source", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,10 +83,16 @@ def export_checkpoint(source: str, out: str | Path, opset: int = DEFAULT_OPSET, 
                       mlagents: bool = False, positions: int = 1000, seed: int = 0) -> list[Any]:  # fmt: skip
     """Export the checkpoint ``source`` names as a brain in ``out`` (``export.export_brain``);
     returns its :class:`export.exporter.ExportedBrain` records."""
+    checkpoint, game = load_source(source)
+    return export_loaded(checkpoint, game, out, opset, with_value, mlagents, positions, seed)
+
+
+def export_loaded(checkpoint: Any, game: Any, out: str | Path, opset: int = DEFAULT_OPSET, with_value: bool = False,
+                  mlagents: bool = False, positions: int = 1000, seed: int = 0) -> list[Any]:  # fmt: skip
+    """:func:`export_checkpoint` of a checkpoint already loaded (:func:`load_source`)."""
     from export.exporter import export_brain
     from export.positions import sample_positions
 
-    checkpoint, game = load_source(source)
     return export_brain(
         checkpoint.build_model(),
         game,

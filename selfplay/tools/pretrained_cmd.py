@@ -62,7 +62,7 @@ def _make(args: argparse.Namespace) -> int:
 
     from ..evaluation.curve import measure
     from ..pretrained import CARD_FILE, HERE, PretrainedError
-    from .export_cmd import export_checkpoint, load_source
+    from .export_cmd import export_loaded, load_source
 
     root = Path(args.root).expanduser() if args.root else HERE
     if not args.name.isidentifier():
@@ -71,7 +71,7 @@ def _make(args: argparse.Namespace) -> int:
     building = root / ".building" / args.name  # its own name: the matches print it
     shutil.rmtree(building, ignore_errors=True)
     checkpoint, game = load_source(args.source)
-    exported = export_checkpoint(args.source, building, with_value=True)[0]
+    exported = export_loaded(checkpoint, game, building, with_value=True)[0]
     opponents = [s.strip() for s in args.opponents.split(",") if s.strip()] if args.opponents else default_opponents(game)
     strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed)
     run = checkpoint.meta.get("run") or {}
