@@ -118,13 +118,7 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                 if policy[b, a] > 0.0:
                     weights[a] = math.exp(math.log(np.float64(policy[b, a])) / temperatures[b])
                     norm += weights[a]
-            pick = rand_float(tree.rng[b]) * norm
-            for a in range(A):
-                if weights[a] > 0.0:
-                    best_a = a
-                    pick -= weights[a]
-                    if pick < 0.0:
-                        break
+            best_a = _draw(tree.rng[b], weights, norm)
         elif cfg.root_policy == GUMBEL:
             _completed_q(tree, cfg, b, np.int64(ROOT), q)
             most = -1
@@ -169,13 +163,7 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                     weights[a] = math.exp(math.log(visit_counts[b, a] / most) / t)
                     norm += weights[a]
                 if norm > 0.0:
-                    pick = rand_float(tree.rng[b]) * norm
-                    for a in range(A):
-                        if weights[a] > 0.0:
-                            best_a = a
-                            pick -= weights[a]
-                            if pick < 0.0:
-                                break
+                    best_a = _draw(tree.rng[b], weights, norm)
         if best_a < 0:  # every action is a proven loss
             for a in range(A):
                 if tree.children_index[b, ROOT, a] == ILLEGAL:
@@ -183,6 +171,22 @@ def summarize(tree, cfg, temperatures, visit_counts, q_values, policy, actions, 
                 if best_a < 0 or visit_counts[b, a] > visit_counts[b, best_a]:
                     best_a = a
         actions[b] = best_a
+
+
+@njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _draw(rng, weights, norm):
+    """An index drawn with probability ``weights[a] / norm`` (weights >= 0 summing to ``norm``),
+    or -1 when ``norm`` is 0."""
+    chosen = -1
+    if norm > 0.0:
+        pick = rand_float(rng) * norm
+        for a in range(weights.shape[0]):
+            if weights[a] > 0.0:
+                chosen = a
+                pick -= weights[a]
+                if pick < 0.0:
+                    break
+    return chosen
 
 
 @njit(cache=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
