@@ -144,6 +144,24 @@ def test_make_writes_a_brain_and_a_card_of_measured_matches(tmp_path, tiny_run):
     assert listing.stdout.startswith("ttt ") and "at 4 visits" in listing.stdout
 
 
+def test_a_brain_plays_with_the_search_its_card_was_measured_with(tmp_path, tiny_run):
+    from selfplay.tools.play import load_difficulty
+
+    done = _make(tmp_path, tiny_run, "--root-policy", "gumbel")
+    assert done.returncode == 0, done.stderr
+    brain = tmp_path / "ttt"
+    assert json.loads((brain / CARD_FILE).read_text())["search"] == {"root_policy": "gumbel", "visits": 4}
+    game = games.make("tictactoe")
+    assert load_agent(str(brain), game, visits=4).config.root_policy == "gumbel"
+    assert load_agent(str(brain / "brain.onnx"), game, visits=4).config.root_policy == "gumbel"
+    assert load_agent(str(brain), game, visits=4, root_policy="puct").config.root_policy == "puct"  # asked for
+    _, difficulty = load_difficulty(str(brain), None, None, visits=4)  # selfplay play --agent DIR
+    levels = [difficulty.make(i) for i in range(len(difficulty.labels))]  # every visit count, the raw policy too
+    assert len(levels) > 1 and {agent.config.root_policy for agent in levels} == {"gumbel"}
+    (brain / CARD_FILE).unlink()  # an exported brain with no card searches with the default
+    assert load_agent(str(brain), game, visits=4).config.root_policy == "puct"
+
+
 def test_a_failed_make_leaves_the_old_brain_in_place(tmp_path, tiny_run):
     assert _make(tmp_path, tiny_run).returncode == 0
     before = {p.name: p.read_bytes() for p in (tmp_path / "ttt").iterdir()}

@@ -341,11 +341,13 @@ SPEC_HELP = (
 )
 
 
-def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") -> Agent:
+def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", root_policy: str | None = None) -> Agent:
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
     rollouts), ``pretrained`` (the brain shipped for ``game``, :mod:`selfplay.pretrained`), a
     path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
-    simulations per move (0: the raw policy; a brain searches only with a value output).
+    simulations per move (0: the raw policy; a brain searches only with a value output), with
+    :func:`network_search_config` at ``root_policy`` (None: the one a shipped brain's model card
+    names, else ``puct``).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":
@@ -373,7 +375,12 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu") ->
         if label is None:
             onnx_or_dir = path.is_dir() or path.suffix == ".onnx"
             label = (path.stem if path.suffix == ".onnx" else path.name) if onnx_or_dir else f"{path.parent.name}/{path.stem}"
-        return NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}")
+        if root_policy is None:
+            from ..pretrained import card_root_policy
+
+            root_policy = card_root_policy(path)
+        return NetworkAgent(game, evaluator, visits, config=network_search_config(max(visits, 1), root_policy),
+                            name=f"{label}@{visits}")  # fmt: skip
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")
 
 

@@ -91,13 +91,15 @@ def _wilson(errors: int, n: int) -> tuple[float, float]:
 
 
 def error_rates(
-    game: games.Game, evaluator: Any, positions: dict[str, list[BenchmarkPosition]], visits: int = 200, seed: int = 0
+    game: games.Game, evaluator: Any, positions: dict[str, list[BenchmarkPosition]], visits: int = 200, seed: int = 0,
+    config: Any = None,
 ) -> dict[str, Any]:
     """Error rates by stage for the raw network (``raw``) and with ``visits`` simulations
-    (``search``): ``{"raw": {stage: {"rate", "errors", "positions", "ci95"}, ..., "all": ...}, ...}``."""
+    (``search``, with ``config``, default :func:`.agents.network_search_config`):
+    ``{"raw": {stage: {"rate", "errors", "positions", "ci95"}, ..., "all": ...}, ...}``."""
     players = {"raw": NetworkAgent(game, evaluator, 0, name="raw")}
     if visits > 0:
-        players["search"] = NetworkAgent(game, evaluator, visits, name=f"search@{visits}")
+        players["search"] = NetworkAgent(game, evaluator, visits, config=config, name=f"search@{visits}")
     report: dict[str, Any] = {"visits": visits, "positions": {s: len(p) for s, p in positions.items()}}
     for label, agent in players.items():
         rows: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["CARD_FILE", "HERE", "Pretrained", "PretrainedError", "for_game", "shipped", "variants"]
+__all__ = ["CARD_FILE", "HERE", "Pretrained", "PretrainedError", "card_root_policy", "for_game", "shipped", "variants"]
 
 HERE = Path(__file__).resolve().parent
 CARD_FILE = "card.json"
@@ -94,3 +94,15 @@ def for_game(game: Any, root: Path | None = None) -> Pretrained | None:
 def variants(game_name: str, root: Path | None = None) -> list[Pretrained]:
     """The shipped brains for any options of the game ``game_name`` (6x6 Othello for ``othello``)."""
     return [p for p in shipped(root) if p.game == game_name]
+
+
+def card_root_policy(path: str | Path) -> str:
+    """The root policy (``puct`` or ``gumbel``) that the model card beside a brain (its directory,
+    or the ``.onnx`` file in it) says its figures were measured with; ``puct`` without a card."""
+    path = Path(path)
+    card = (path if path.is_dir() else path.parent) / CARD_FILE
+    try:
+        policy = json.loads(card.read_text()).get("search", {}).get("root_policy", "puct")
+    except (OSError, ValueError, AttributeError):
+        return "puct"
+    return policy if policy in ("puct", "gumbel") else "puct"

@@ -33,7 +33,7 @@ import games
 from games.core import Game
 from games.render import action_at, action_cells, caption
 
-from ..evaluation.agents import SPEC_HELP, Agent, MCTSAgent, NetworkAgent, load_agent
+from ..evaluation.agents import SPEC_HELP, Agent, MCTSAgent, NetworkAgent, load_agent, network_search_config
 from .args import integer, number
 
 __all__ = [
@@ -296,7 +296,8 @@ def visit_levels(agent: Agent) -> Difficulty:
         labels = tuple(f"{base}@{v}" + (" (raw policy)" if v == 0 else " visits") for v in steps)
 
         def network(i: int) -> Agent:
-            return agent if steps[i] == agent.visits else NetworkAgent(agent.game, agent.evaluator, steps[i], name=f"{base}@{steps[i]}")
+            return agent if steps[i] == agent.visits else NetworkAgent(agent.game, agent.evaluator, steps[i], config=agent.config,
+                                                                       name=f"{base}@{steps[i]}")  # fmt: skip
 
         return Difficulty(labels, network, steps.index(agent.visits))
     if isinstance(agent, MCTSAgent):
@@ -391,7 +392,10 @@ def _checkpoint_agent(
                                    require_value=visits > 0)  # a brain without a value plays its raw policy
     game, evaluator = load_game_and_evaluator(namespace)
     label = name or (path.name if path.is_dir() else f"{path.parent.name}/{path.stem}")
-    return game, visit_levels(NetworkAgent(game, evaluator, visits, name=f"{label}@{visits}"))
+    from ..pretrained import card_root_policy
+
+    search = network_search_config(max(visits, 1), card_root_policy(path))  # a shipped brain's, else puct
+    return game, visit_levels(NetworkAgent(game, evaluator, visits, config=search, name=f"{label}@{visits}"))
 
 
 def _ladder_difficulty(

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--raw-games", type=integer(0), default=100, help="games per match of the raw policy (0: none)")
     make.add_argument("--visits", type=integer(1), default=200, help="simulations per move with search (default 200)")
     make.add_argument("--opening-moves", type=integer(0), default=2, help="random opening plies per pair of games")
+    make.add_argument("--root-policy", choices=["puct", "gumbel"], default="puct",
+                      help="the search the brain plays with: measured with, written on the card, and used by every "
+                           "command that loads the brain (default puct)")
     make.add_argument("--root", help="where the brains live (default: the package's selfplay/pretrained)")
     make.add_argument("--seed", type=integer(0), default=0)
     parser.add_argument("--root", dest="list_root", help="list the brains under this directory instead")
@@ -73,7 +76,8 @@ def _make(args: argparse.Namespace) -> int:
     checkpoint, game = load_source(args.source)
     exported = export_loaded(checkpoint, game, building, with_value=True)[0]
     opponents = [s.strip() for s in args.opponents.split(",") if s.strip()] if args.opponents else default_opponents(game)
-    strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed)
+    strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed,
+                       root_policy=args.root_policy)  # fmt: skip
     run = checkpoint.meta.get("run") or {}
     config = checkpoint.meta.get("config") or {}
     elapsed = run.get("elapsed")
@@ -90,6 +94,7 @@ def _make(args: argparse.Namespace) -> int:
             "network": config.get("net"),
             "checkpoint": f"{checkpoint.path.parent.name}/{checkpoint.path.name}",
         },
+        "search": {"root_policy": args.root_policy, "visits": args.visits},
         "strength": strength,
         "bytes": exported.manifest.bytes,
     }
