@@ -189,6 +189,11 @@ def test_scripted_players_sit_in_the_pool_for_pfsp_and_freezing_but_not_verifica
     assert config.script_players([]) == []  # a game without scripts
     with pytest.raises(LeagueError, match="scripts bogus: the game's scripts are nearest"):
         LeagueConfig(scripts="bogus").script_players(["nearest"])
+    both = LeagueConfig(scripts="all, mcts:200, random, nearest").script_players(["nearest", "kite"])
+    assert both == ["script:nearest", "script:kite", "script:mcts:200", "script:random"]  # baselines too, no repeats
+    for bad in ("mcts:0", "mcts", "mcts:x"):
+        with pytest.raises(LeagueError, match=f"scripts {bad}: "):
+            LeagueConfig(scripts=bad).script_players([])
     pool = [Snapshot(SEED, "", "", 0), Snapshot("script:nearest", "", "script", -1), Snapshot("main0/g4", "main0", "main", 1)]
     payoff = _league({("main0", SEED): 0.9, ("main0", "script:nearest"): 0.2, ("main0", "main0/g4"): 0.6})
     got = opponent_distribution(MAIN0, MEMBERS, pool, payoff, config)
@@ -340,11 +345,12 @@ def test_a_scripted_opponent_moves_by_its_script_without_a_search_and_teaches_on
     waits = _Prefers(lowest=True)  # the learner's network: "wait" (action 0) first, always
     actor.set_evaluator(0, waits)
     actor.set_pairings(Pairings(("script:nearest",), (1.0,)))
-    script = game.extra["scripts"]["nearest"]
+    script = actor._opponents["script:nearest"]
     calls = []
-    actor._opponents["script:nearest"] = type("Counted", (), {"act": lambda self, g, state: calls.append(1) or script.act(g, state)})()
+    actor._opponents["script:nearest"] = type("Counted", (), {
+        "act": lambda self, states, moves, seeds: calls.append(len(states)) or script.act(states, moves, seeds)})()
     positions, stats = actor.play(100)
-    assert calls and stats.games == len(stats.results) > 0
+    assert calls and max(calls) > 1 and stats.games == len(stats.results) > 0  # one batched act per step
     assert {name for name, _, _ in stats.results} == {"script:nearest"}
     # a team that only waits is beaten by the script that walks up and attacks
     assert np.mean([score for _, _, score in stats.results]) < -0.5
@@ -353,6 +359,24 @@ def test_a_scripted_opponent_moves_by_its_script_without_a_search_and_teaches_on
         assert positions.policy[row].argmax() == 0
     with pytest.raises(Exception, match="no scripted player 'script:nobody'"):
         actor.set_pairings(Pairings(("script:nobody",), (1.0,)))
+
+
+def test_baselines_are_fixed_players_too_and_move_by_themselves():
+    actor = _versus_actor("arena", seed=5)
+    actor.set_evaluator(0, _Prefers(lowest=True))  # the learner: "wait", always
+    actor.set_pairings(Pairings(("script:random", "script:mcts:32"), (0.5, 0.5)))
+    assert [type(actor._opponents[n]).__name__ for n in ("script:random", "script:mcts:32")] == ["RandomAgent", "MCTSAgent"]
+    positions, stats = actor.play(480)  # about 16 games of 30 learner moves
+    scores: dict[str, list[float]] = {}
+    for name, _, score in stats.results:
+        scores.setdefault(name, []).append(score)
+    assert set(scores) == {"script:random", "script:mcts:32"}
+    # The learner only waits, so it never wins; a loss means the opponent attacked: it moved by its
+    # own search, not the learner's. (Pure MCTS does not seek a fight: its rollouts see none until
+    # contact, so most of these games are drawn: docs/league.md.)
+    mcts = scores["script:mcts:32"]
+    assert len(mcts) >= 4 and max(mcts) <= 0 and min(mcts) == -1
+    assert not positions.owner.any() and (positions.policy.argmax(1) == 0).all()  # only the learner's moves
 
 
 def test_pairings_check_their_probabilities_and_weights():

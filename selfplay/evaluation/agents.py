@@ -46,6 +46,8 @@ __all__ = [
     "NetworkAgent",
     "RandomAgent",
     "ScriptAgent",
+    "is_baseline",
+    "is_fixed_player",
     "load_agent",
     "pretrained_path",
     "network_search_config",
@@ -339,6 +341,19 @@ SPEC_HELP = (
     "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), pretrained (the brain shipped "
     "for the game), a checkpoint, an exported brain directory or an .onnx file"
 )
+
+
+def is_baseline(spec: str) -> bool:
+    """Whether ``spec`` names a baseline of every game: ``random``, ``greedy`` or ``mcts:N`` (N >= 1)."""
+    text = str(spec).strip()
+    count = text.partition(":")[2]
+    return text in ("random", "greedy") or (text.startswith("mcts:") and count.isdigit() and int(count) >= 1)
+
+
+def is_fixed_player(spec: str, game: Game) -> bool:
+    """Whether ``spec`` names an agent with no network: a baseline (:func:`is_baseline`) or one of
+    ``game``'s scripts. These can sit in a league's pool as fixed players."""
+    return is_baseline(spec) or str(spec).strip() in game.extra.get("scripts", {})
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", root_policy: str | None = None) -> Agent:

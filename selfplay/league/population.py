@@ -39,6 +39,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..evaluation.agents import is_baseline
 from ..training.actor import SCRIPT
 
 __all__ = [
@@ -97,8 +98,9 @@ class LeagueConfig:
             "(their games stay in the log and the ratings)")
     plot_seconds: float = _f(60.0, "redraw the plots and ratings at most this often (seconds)")
     scripts: str = _f(
-        "all", "the game's scripted players (the arena's NPCs) in the pool of frozen players, comma-separated: "
-               "'all' (every script the game ships), or 'none'")
+        "all", "fixed players in the pool of frozen players, comma-separated: the game's scripts (the arena's "
+               "NPCs), random, greedy, mcts:N; 'all' (every script the game ships, and others after it: 'all,mcts:200'), "
+               "or 'none'")
 
     def __post_init__(self) -> None:
         if not isinstance(self.scripts, str):
@@ -131,16 +133,22 @@ class LeagueConfig:
         return max(0.0, 1.0 - self.main_selfplay - self.main_pfsp)
 
     def script_players(self, available: Any) -> list[str]:
-        """The pool's scripted players, as opponent names (``script:nearest``), from the names of
-        the game's scripts ``available``; one line for a script the game does not have."""
+        """The pool's fixed players, as opponent names (``script:nearest``, ``script:mcts:200``),
+        from the names of the game's scripts ``available`` and the baselines random, greedy and
+        mcts:N; one line for a name that is neither."""
         available = list(available)
         text = self.scripts.strip()
         if text in ("", "none"):
             return []
-        names = available if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in available]
+        names: list[str] = []
+        for name in (n.strip() for n in text.split(",")):
+            for one in available if name == "all" else [name] if name else []:
+                if one not in names:
+                    names.append(one)
+        unknown = [n for n in names if n not in available and not is_baseline(n)]
         if unknown:
-            raise LeagueError(f"league: scripts {', '.join(unknown)}: the game's scripts are {', '.join(available) or 'none'}")
+            raise LeagueError(f"league: scripts {', '.join(unknown)}: the game's scripts are {', '.join(available) or 'none'}, "
+                              "and the baselines random, greedy, mcts:N")
         return [SCRIPT + n for n in names]
 
     def member_names(self) -> list[tuple[str, str]]:

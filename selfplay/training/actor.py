@@ -158,11 +158,13 @@ class Positions:
 
 
 SELF = "self"  # the opponent name that means self-play: the learner on both sides
-SCRIPT = "script:"  # an opponent named script:NAME is the game's scripted player NAME (game.extra["scripts"])
+# An opponent named script:NAME is a fixed player that moves without the learner's search: the
+# game's scripted player NAME (game.extra["scripts"]), or a baseline: random, greedy, mcts:N.
+SCRIPT = "script:"
 
 
 def is_script(name: str) -> bool:
-    """Whether the opponent ``name`` is one of the game's scripted players (``script:nearest``)."""
+    """Whether the opponent ``name`` is a fixed player (``script:nearest``, ``script:mcts:200``)."""
     return isinstance(name, str) and name.startswith(SCRIPT)
 
 
@@ -170,8 +172,9 @@ def is_script(name: str) -> bool:
 class Pairings:
     """Whom a learner's games are against. Each new game draws opponent ``names[k]`` with
     probability ``probs[k]`` and gives the learner a uniformly random seat; :data:`SELF` is the
-    learner itself (self-play: both sides searched with, and learned from); ``script:NAME`` is the
-    game's scripted player ``NAME``, which moves without a search. ``weights`` holds a
+    learner itself (self-play: both sides searched with, and learned from); ``script:NAME`` is a
+    fixed player that moves by itself, not by the learner's search (the game's script ``NAME``, or
+    ``random``, ``greedy``, ``mcts:N``) and never learns. ``weights`` holds a
     :class:`Weights` for every other name. Names are identities: a name always means the same
     network (an actor caches its evaluator by name)."""
 
@@ -370,8 +373,8 @@ class Actor:
         if pairings is not None:
             keep = {}
             for name in pairings.names:
-                if is_script(name):  # its act(game, state) -> action
-                    keep[name] = self._script(name)
+                if is_script(name):  # an Agent: act(states, move_numbers, seeds) -> actions
+                    keep[name] = self._opponents.get(name) or self._script(name)
                 elif name != SELF:
                     keep[name] = self._opponents.get(name) or evaluator_from_weights(
                         pairings.weights[name], self.game, self.spec.device, self.spec.threads)
@@ -391,13 +394,16 @@ class Actor:
         self._draw_opponents(every)
 
     def _script(self, name: str) -> Any:
-        """The scripted player ``script:NAME`` of the game (``game.extra["scripts"]``)."""
-        scripts = self.game.extra.get("scripts", {})
-        script = scripts.get(name[len(SCRIPT):])
-        if script is None:
+        """The fixed player ``script:SPEC``, as an agent (:mod:`selfplay.evaluation.agents`): the
+        game's script SPEC, or the baseline random, greedy or mcts:N."""
+        from ..evaluation.agents import is_fixed_player, load_agent
+
+        spec = name[len(SCRIPT):]
+        if not is_fixed_player(spec, self.game):
+            scripts = [SCRIPT + n for n in self.game.extra.get("scripts", {})]
             raise ActorError(f"{self.game.name} has no scripted player {name!r}; it has: "
-                             f"{', '.join(SCRIPT + n for n in scripts) or 'none'}")
-        return script
+                             f"{', '.join([*scripts, SCRIPT + 'random', SCRIPT + 'greedy', SCRIPT + 'mcts:N'])}")
+        return load_agent(spec, self.game)
 
     def _draw_opponents(self, games_: np.ndarray) -> None:
         """Opponents and learner seats for new games ``games_``."""
@@ -471,8 +477,10 @@ class Actor:
         actions = result.actions
         if scripted.any():
             actions = actions.copy()
-            for b in np.flatnonzero(scripted):
-                actions[b] = self._opponents[self.pairings.names[self.opponent[b]]].act(game, states[b])
+            for k in np.unique(self.opponent[scripted]):  # one batched act per fixed player
+                rows = np.flatnonzero(scripted & (self.opponent == k))
+                seeds = self.rng.integers(0, 2**62, size=rows.size)
+                actions[rows] = self._opponents[self.pairings.names[k]].act(states[rows], self.moves[rows], seeds)
         recorded = full & learners  # the learner learns its own moves...
         if versus.any() and self._learning.any():  # ... and an opponent that learns too, its own (owner k + 1)
             recorded |= full & versus & self._learning[np.maximum(self.opponent, 0)]
