@@ -147,19 +147,22 @@ def test_make_writes_a_brain_and_a_card_of_measured_matches(tmp_path, tiny_run):
 def test_a_brain_plays_with_the_search_its_card_was_measured_with(tmp_path, tiny_run):
     from selfplay.tools.play import load_difficulty
 
-    done = _make(tmp_path, tiny_run, "--root-policy", "gumbel")
+    done = _make(tmp_path, tiny_run, "--search", "root_policy=gumbel", "--search", "c_init=0.8")
     assert done.returncode == 0, done.stderr
     brain = tmp_path / "ttt"
-    assert json.loads((brain / CARD_FILE).read_text())["search"] == {"root_policy": "gumbel", "visits": 4}
+    assert json.loads((brain / CARD_FILE).read_text())["search"] == {"root_policy": "gumbel", "c_init": 0.8, "visits": 4}
     game = games.make("tictactoe")
-    assert load_agent(str(brain), game, visits=4).config.root_policy == "gumbel"
-    assert load_agent(str(brain / "brain.onnx"), game, visits=4).config.root_policy == "gumbel"
-    assert load_agent(str(brain), game, visits=4, root_policy="puct").config.root_policy == "puct"  # asked for
+    for path in (brain, brain / "brain.onnx"):
+        config = load_agent(str(path), game, visits=4).config
+        assert (config.root_policy, config.c_init, config.num_simulations) == ("gumbel", 0.8, 4)
+    assert load_agent(str(brain), game, visits=4, search={}).config.root_policy == "puct"  # asked for
     _, difficulty = load_difficulty(str(brain), None, None, visits=4)  # selfplay play --agent DIR
     levels = [difficulty.make(i) for i in range(len(difficulty.labels))]  # every visit count, the raw policy too
-    assert len(levels) > 1 and {agent.config.root_policy for agent in levels} == {"gumbel"}
+    assert len(levels) > 1 and {(a.config.root_policy, a.config.c_init) for a in levels} == {("gumbel", 0.8)}
     (brain / CARD_FILE).unlink()  # an exported brain with no card searches with the default
     assert load_agent(str(brain), game, visits=4).config.root_policy == "puct"
+    bad = _make(tmp_path, tiny_run, "--search", "dirichlet_alpha=1")
+    assert bad.returncode != 0 and "--search 'dirichlet_alpha=1': expected KEY=VALUE" in bad.stderr
 
 
 def test_a_failed_make_leaves_the_old_brain_in_place(tmp_path, tiny_run):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 from numba import njit, types
@@ -234,19 +234,23 @@ class MCTSAgent:
         return _search(self.game, states, RolloutEvaluator(1), self._config, move_numbers, rng_seed, self.name, stop)
 
 
-def network_search_config(visits: int, root_policy: str = "puct") -> SearchConfig:
+def network_search_config(visits: int, root_policy: str = "puct", **settings: Any) -> SearchConfig:
     """The search a :class:`NetworkAgent` runs by default: ``visits`` simulations, no noise,
     deterministic move choice (PUCT: the most visited; Gumbel: ``gumbel_scale=0``).
 
     PUCT is the default because it played at least as well as deterministic Gumbel at low visit
     counts: with a 32x3 Connect Four network distilled from pure-MCTS self-play, PUCT beat
     Gumbel 62% at 8 visits, 55% at 16 and 57% at 32 (200 games each, 4 random opening plies).
+    Other ``SearchConfig`` fields can be set by name (``c_init=0.8``).
     """
     if root_policy not in ("puct", "gumbel"):
         raise AgentError(f"root_policy must be 'puct' or 'gumbel', got {root_policy!r}")
-    if root_policy == "gumbel":
-        return SearchConfig(num_simulations=visits, root_policy="gumbel", gumbel_scale=0.0, reuse_tree=False)
-    return SearchConfig(num_simulations=visits, dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False)
+    try:
+        if root_policy == "gumbel":
+            return SearchConfig(num_simulations=visits, root_policy="gumbel", gumbel_scale=0.0, reuse_tree=False, **settings)
+        return SearchConfig(num_simulations=visits, dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False, **settings)
+    except TypeError as e:  # an unknown field
+        raise AgentError(f"search settings {sorted(settings)}: {e}") from None
 
 
 @dataclass
@@ -356,13 +360,13 @@ def is_fixed_player(spec: str, game: Game) -> bool:
     return is_baseline(spec) or str(spec).strip() in game.extra.get("scripts", {})
 
 
-def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", root_policy: str | None = None) -> Agent:
+def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", search: Mapping[str, Any] | None = None) -> Agent:
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
     rollouts), ``pretrained`` (the brain shipped for ``game``, :mod:`selfplay.pretrained`), a
     path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
     simulations per move (0: the raw policy; a brain searches only with a value output), with
-    :func:`network_search_config` at ``root_policy`` (None: the one a shipped brain's model card
-    names, else ``puct``).
+    :func:`network_search_config` with ``search`` (``SearchConfig`` fields such as ``root_policy``;
+    None: the settings a shipped brain's model card names, else the defaults).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":
@@ -390,11 +394,11 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", ro
         if label is None:
             onnx_or_dir = path.is_dir() or path.suffix == ".onnx"
             label = (path.stem if path.suffix == ".onnx" else path.name) if onnx_or_dir else f"{path.parent.name}/{path.stem}"
-        if root_policy is None:
-            from ..pretrained import card_root_policy
+        if search is None:
+            from ..pretrained import card_search
 
-            root_policy = card_root_policy(path)
-        return NetworkAgent(game, evaluator, visits, config=network_search_config(max(visits, 1), root_policy),
+            search = card_search(path)
+        return NetworkAgent(game, evaluator, visits, config=network_search_config(max(visits, 1), **search),
                             name=f"{label}@{visits}")  # fmt: skip
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")
 

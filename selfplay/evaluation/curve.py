@@ -41,19 +41,19 @@ class CurveError(ValueError):
 
 def measure(agent_path: str | Path, game: games.Game, opponents: list[str], games_: int, raw_games: int, visits: int,
             opening_moves: int = 2, seed: int = 0, solver_positions: int = 50, progress: bool = True,
-            root_policy: str | None = None) -> dict[str, Any]:  # fmt: skip
+            search: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """How strong the network at ``agent_path`` (a checkpoint or an exported brain) is:
     ``{"matches": [...], "solver": report}``. Matches: at ``visits`` (``games_`` games per
     opponent) and with the raw policy (``raw_games``), each row with W/D/L, the score and its 95%
     interval, and Elo. ``solver``: on the standard Connect Four board, the error rates of
     :func:`.strength.error_rates` on ``solver_positions`` positions per stage (0: none). The
-    search's root policy: ``root_policy`` (None: :func:`.agents.load_agent`'s choice)."""
+    search's settings: ``search`` (None: :func:`.agents.load_agent`'s choice)."""
     matches = []
     searcher = None
     for label, count, sims in (("search", games_, visits), ("raw", raw_games, 0)):
         if not count:
             continue
-        agent = load_agent(str(agent_path), game, visits=sims, root_policy=root_policy)
+        agent = load_agent(str(agent_path), game, visits=sims, search=search)
         searcher = searcher or agent
         for spec in opponents:
             result = play_match(game, agent, load_agent(spec, game), count, seed=seed, opening_moves=opening_moves,
@@ -70,7 +70,7 @@ def measure(agent_path: str | Path, game: games.Game, opponents: list[str], game
     if solver_positions and game.name == "connect4" and dict(game.options) == {"width": 7, "height": 6}:
         from .strength import error_rates, format_report, load_positions
 
-        searcher = searcher or load_agent(str(agent_path), game, visits=visits, root_policy=root_policy)
+        searcher = searcher or load_agent(str(agent_path), game, visits=visits, search=search)
         report = error_rates(game, searcher.evaluator, load_positions(game, solver_positions, seed), visits, seed,
                              config=searcher.config)  # fmt: skip
         if progress:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["CARD_FILE", "HERE", "Pretrained", "PretrainedError", "card_root_policy", "for_game", "shipped", "variants"]
+__all__ = ["CARD_FILE", "HERE", "Pretrained", "PretrainedError", "CARD_SEARCH", "card_search", "for_game", "shipped", "variants"]
 
 HERE = Path(__file__).resolve().parent
 CARD_FILE = "card.json"
@@ -96,13 +96,18 @@ def variants(game_name: str, root: Path | None = None) -> list[Pretrained]:
     return [p for p in shipped(root) if p.game == game_name]
 
 
-def card_root_policy(path: str | Path) -> str:
-    """The root policy (``puct`` or ``gumbel``) that the model card beside a brain (its directory,
-    or the ``.onnx`` file in it) says its figures were measured with; ``puct`` without a card."""
+#: The search settings a card may name (``SearchConfig`` fields), beside the visits.
+CARD_SEARCH = ("root_policy", "c_init", "fpu", "fpu_value")
+
+
+def card_search(path: str | Path) -> dict[str, Any]:
+    """The search settings (``SearchConfig`` fields of :data:`CARD_SEARCH`) that the model card
+    beside a brain (its directory, or the ``.onnx`` file in it) says its figures were measured
+    with; ``{}`` without a card (the default search)."""
     path = Path(path)
     card = (path if path.is_dir() else path.parent) / CARD_FILE
     try:
-        policy = json.loads(card.read_text()).get("search", {}).get("root_policy", "puct")
+        search = json.loads(card.read_text()).get("search", {})
     except (OSError, ValueError, AttributeError):
-        return "puct"
-    return policy if policy in ("puct", "gumbel") else "puct"
+        return {}
+    return {k: v for k, v in search.items() if k in CARD_SEARCH} if isinstance(search, dict) else {}

@@ -392,9 +392,9 @@ def _checkpoint_agent(
                                    require_value=visits > 0)  # a brain without a value plays its raw policy
     game, evaluator = load_game_and_evaluator(namespace)
     label = name or (path.name if path.is_dir() else f"{path.parent.name}/{path.stem}")
-    from ..pretrained import card_root_policy
+    from ..pretrained import card_search
 
-    search = network_search_config(max(visits, 1), card_root_policy(path))  # a shipped brain's, else puct
+    search = network_search_config(max(visits, 1), **card_search(path))  # a shipped brain's, else the default
     return game, visit_levels(NetworkAgent(game, evaluator, visits, config=search, name=f"{label}@{visits}"))
 
 

@@ -42,12 +42,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--raw-games", type=integer(0), default=100, help="games per match of the raw policy (0: none)")
     make.add_argument("--visits", type=integer(1), default=200, help="simulations per move with search (default 200)")
     make.add_argument("--opening-moves", type=integer(0), default=2, help="random opening plies per pair of games")
-    make.add_argument("--root-policy", choices=["puct", "gumbel"], default="puct",
-                      help="the search the brain plays with: measured with, written on the card, and used by every "
-                           "command that loads the brain (default puct)")
+    make.add_argument("--search", action="append", metavar="KEY=VALUE", default=[],
+                      help="a setting of the search the brain plays with (root_policy, c_init, fpu, fpu_value; "
+                           "repeatable): measured with, written on the card, and used by every command that loads "
+                           "the brain (default: the agents' PUCT search)")
     make.add_argument("--root", help="where the brains live (default: the package's selfplay/pretrained)")
     make.add_argument("--seed", type=integer(0), default=0)
     parser.add_argument("--root", dest="list_root", help="list the brains under this directory instead")
+
+
+def parse_search(items: list[str]) -> dict[str, Any]:
+    """``["root_policy=gumbel", "c_init=0.8"]`` -> ``{"root_policy": "gumbel", "c_init": 0.8}``,
+    each value of its ``SearchConfig`` field's type; one line for a setting a card cannot name."""
+    from ..evaluation.agents import network_search_config
+    from ..pretrained import CARD_SEARCH, PretrainedError
+
+    search: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in CARD_SEARCH:
+            raise PretrainedError(f"--search {item!r}: expected KEY=VALUE with KEY one of {', '.join(CARD_SEARCH)}")
+        kind = type(getattr(network_search_config(1), key))
+        try:
+            search[key] = kind(value.strip())
+        except ValueError:
+            raise PretrainedError(f"--search {item!r}: {key} must be a {kind.__name__}") from None
+    network_search_config(1, **search)  # checked as a whole: a bad value fails here, in one line
+    return search
 
 
 def default_opponents(game: Any) -> list[str]:
@@ -76,8 +98,9 @@ def _make(args: argparse.Namespace) -> int:
     checkpoint, game = load_source(args.source)
     exported = export_loaded(checkpoint, game, building, with_value=True)[0]
     opponents = [s.strip() for s in args.opponents.split(",") if s.strip()] if args.opponents else default_opponents(game)
+    search = parse_search(args.search)
     strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed,
-                       root_policy=args.root_policy)  # fmt: skip
+                       search=search)  # fmt: skip
     run = checkpoint.meta.get("run") or {}
     config = checkpoint.meta.get("config") or {}
     elapsed = run.get("elapsed")
@@ -94,7 +117,7 @@ def _make(args: argparse.Namespace) -> int:
             "network": config.get("net"),
             "checkpoint": f"{checkpoint.path.parent.name}/{checkpoint.path.name}",
         },
-        "search": {"root_policy": args.root_policy, "visits": args.visits},
+        "search": {**search, "visits": args.visits},
         "strength": strength,
         "bytes": exported.manifest.bytes,
     }
