@@ -364,9 +364,9 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", se
     """The agent named by ``spec``: ``random``, ``greedy``, ``mcts:N`` (pure MCTS, ``N``
     rollouts), ``pretrained`` (the brain shipped for ``game``, :mod:`selfplay.pretrained`), a
     path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
-    simulations per move (0: the raw policy; a brain searches only with a value output), with
-    :func:`network_search_config` with ``search`` (``SearchConfig`` fields such as ``root_policy``;
-    None: the settings a shipped brain's model card names, else the defaults).
+    simulations per move (0: the raw policy; a brain searches only with a value output). The
+    search is :func:`network_search_config` with the settings ``search`` (``SearchConfig`` fields
+    such as ``root_policy``; None: those a shipped brain's model card names, else none).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":

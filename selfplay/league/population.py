@@ -141,10 +141,8 @@ class LeagueConfig:
         if text in ("", "none"):
             return []
         names: list[str] = []
-        for name in (n.strip() for n in text.split(",")):
-            for one in available if name == "all" else [name] if name else []:
-                if one not in names:
-                    names.append(one)
+        for name in filter(None, (n.strip() for n in text.split(","))):
+            names += [one for one in (available if name == "all" else [name]) if one not in names]
         unknown = [n for n in names if n not in available and not is_baseline(n)]
         if unknown:
             raise LeagueError(f"league: scripts {', '.join(unknown)}: the game's scripts are {', '.join(available) or 'none'}, "
