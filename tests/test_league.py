@@ -410,7 +410,7 @@ GENERATIONS = 16  # of each member, in the short league: tic-tac-toe is not yet 
 
 
 def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
-    from selfplay.league.report import status_text, write_ladder
+    from selfplay.league.report import final_report, status_text, write_ladder
     from selfplay.league.run import load_state, read_log
 
     run = tmp_path / "league"
@@ -453,6 +453,9 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     matches = final["agents"][0]["matches"]
     assert {m["visits"] for m in matches} == {16, 0} and {"random", SEED} <= {m["opponent"] for m in matches}
     assert (run / "final.png").exists()
+    everyone = final_report(run, games=2, visits=(0,), max_snapshots=0)  # `league final --snapshots 0`
+    me = everyone["agents"][0]["player"]
+    assert {m["opponent"] for m in everyone["agents"][0]["matches"]} == {"random"} | kept - {me}
     # the ladder: three levels, each beating the one below in more than half of its games
     summary = write_ladder(run, levels=3, games=40, visits=0)
     ladder = json.loads((run / "ladder" / "ladder.json").read_text())

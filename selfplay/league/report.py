@@ -415,7 +415,8 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
     fixed opponent (default: the train config's ``eval.final_opponents``, e.g. the arena's
     scripts and ``mcts:200``), with search (``eval.final_visits``) **and** as a raw policy (0
     visits, what a game engine runs as an NPC brain). ``games`` per pairing (default
-    ``eval.final_games``); at most ``max_snapshots`` snapshots, evenly spaced. Writes ``final.json`` and ``final.png``; returns the report."""
+    ``eval.final_games``); at most ``max_snapshots`` snapshots, evenly spaced (0: every snapshot on
+    disk). Writes ``final.json`` and ``final.png``; returns the report."""
     import games as games_module
 
     from ..training.actor import evaluator_from_weights
@@ -448,7 +449,7 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
 
     report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}
     frozen = [s["name"] for s in state["snapshots"] if s["name"] in networks]
-    if len(frozen) > max_snapshots:  # evenly spaced over the league's history, the latest included
+    if 0 < max_snapshots < len(frozen):  # evenly spaced over the league's history, the latest included
         frozen = [frozen[round(k)] for k in np.linspace(0, len(frozen) - 1, max_snapshots)]
     mains = [m for m in state["members"] if m["kind"] == "main"]
     for m in mains:

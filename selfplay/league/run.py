@@ -644,6 +644,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--visits", type=int, default=0, help="ladder: simulations per move in those games (0: raw policy, an NPC's brain)")
     parser.add_argument("--opening-moves", type=int, default=2, help="ladder: random plies opening each pair of games")
     parser.add_argument("--min-games", type=int, default=30, help="ladder: networks with fewer league games are not candidates")
+    parser.add_argument("--snapshots", type=int, default=8, help="final: the snapshots to play, evenly spaced over "
+                        "the league's history, the latest included (0: every snapshot on disk)")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
                         "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
@@ -702,7 +704,10 @@ def main(args: argparse.Namespace) -> int:
             elif args.target == "final":
                 from .report import final_report
 
-                final_report(args.directory, games=args.games, log=print)
+                if args.snapshots < 0:
+                    raise LeagueError(f"--snapshots {args.snapshots}: give a count of snapshots, or 0 for every one")
+
+                final_report(args.directory, games=args.games, log=print, max_snapshots=args.snapshots)
             else:
                 print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves, min_games=args.min_games,
                                    kinds=tuple(k.strip() for k in args.kinds.split(","))))
