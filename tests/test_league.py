@@ -236,6 +236,22 @@ def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
     assert pick_levels({"x": 5.0, "y": 1.0}, 5) == ["y", "x"]
 
 
+def test_the_final_matches_spread_their_snapshots_over_the_main_line_and_the_exploiters():
+    from selfplay.league.report import final_snapshots
+
+    # as a league freezes them: the seed, then main0 and a fresh main exploiter in turn
+    snapshots = [{"name": "seed", "kind": ""}]
+    for k in range(1, 8):
+        snapshots += [{"name": f"main0/g{12 * k}", "kind": "main"}, {"name": f"mexp0.{k}/g12", "kind": "main_exploiter"}]
+    # 8 of 15: 4 of the 8 on the main line (indices 0, 2.3, 4.7, 7) and 4 of the 7 exploiters'
+    # (0, 2, 4, 6); evenly spaced over all 15, the picks were the seed and exploiters only
+    assert final_snapshots(snapshots, 8) == ["seed", "mexp0.1/g12", "main0/g24", "mexp0.3/g12", "main0/g60",
+                                             "mexp0.5/g12", "main0/g84", "mexp0.7/g12"]
+    assert final_snapshots(snapshots, 0) == final_snapshots(snapshots, 15) == [s["name"] for s in snapshots]
+    # one exploiter snapshot: the main line takes the rest of the budget (3 of 8: indices 0, 3.5, 7)
+    assert final_snapshots(snapshots[:2] + snapshots[3::2] + snapshots[2:3], 4) == ["seed", "main0/g48", "main0/g84", "mexp0.1/g12"]
+
+
 def test_a_ladder_exports_as_brains_that_play_at_their_levels(tmp_path):
     """``selfplay export LADDER``: one brain per level, its manifest naming the level and Elo, and
     a ladder.json that selfplay play reads with no checkpoint."""

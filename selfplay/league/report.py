@@ -448,9 +448,7 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
         return NetworkAgent(game, evaluator(name), v, config=search, name=f"{name}@{v}")
 
     report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}
-    frozen = [s["name"] for s in state["snapshots"] if s["name"] in networks]
-    if 0 < max_snapshots < len(frozen):  # evenly spaced over the league's history, the latest included
-        frozen = [frozen[round(k)] for k in np.linspace(0, len(frozen) - 1, max_snapshots)]
+    frozen = final_snapshots([s for s in state["snapshots"] if s["name"] in networks], max_snapshots)
     mains = [m for m in state["members"] if m["kind"] == "main"]
     for m in mains:
         label = m["name"] if m["incarnation"] == 0 else f"{m['name']}.{m['incarnation']}"
@@ -475,6 +473,28 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
         f.write(json.dumps(report, indent=1).encode())
     _plot_final(run_dir, report)
     return report
+
+
+def _spread(names: list[str], count: int) -> list[str]:
+    """``count`` of ``names`` evenly spaced, the first and the last included (all if fewer)."""
+    if count <= 0:
+        return []
+    return names if count >= len(names) else [names[round(k)] for k in np.linspace(0, len(names) - 1, count)]
+
+
+def final_snapshots(snapshots: list[dict], limit: int) -> list[str]:
+    """The names of at most ``limit`` (0: all) of ``snapshots`` (``league.json`` entries, oldest
+    first) for the final matches: evenly spaced over the main agents' line (the seed included) and,
+    separately, over the exploiters' snapshots, about half each. Spaced over the whole list, which
+    alternates between the two as they freeze in turn, the picks can fall on one kind only."""
+    names = [s["name"] for s in snapshots]
+    if limit <= 0 or limit >= len(names):
+        return names
+    line = [s["name"] for s in snapshots if s["kind"] in ("main", "")]  # "": the seed
+    others = [s["name"] for s in snapshots if s["kind"] not in ("main", "")]
+    share = min(len(line), max(limit - len(others), (limit + 1) // 2))
+    picked = set(_spread(line, share)) | set(_spread(others, limit - share))
+    return [name for name in names if name in picked]
 
 
 def _plot_final(run_dir: Path, report: dict) -> None:
