@@ -236,6 +236,34 @@ def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
     assert pick_levels({"x": 5.0, "y": 1.0}, 5) == ["y", "x"]
 
 
+def test_ladder_steps_are_measured_and_a_misordered_pair_is_swapped():
+    from selfplay.league.report import Step, measure_levels
+
+    strength = {"seed": 0, "g12": 1, "g24": 2, "g36": 3, "g48": 4, "g84": 5}  # what matches show
+    played = []
+
+    def match(upper, lower, k):  # the stronger wins 90%, equals draw
+        played.append((upper, lower))
+        diff = strength[upper] - strength[lower]
+        return Step(90, 0, 10, 0.9) if diff > 0 else Step(10, 0, 90, 0.1) if diff < 0 else Step(0, 100, 0, 0.5)
+
+    # league ratings put g12 above g36 (the 60-minute arena league did); g24 is the only spare
+    # between g36 and g48, and it loses to g36 too
+    ratings = {"seed": 0.0, "g36": 232.0, "g12": 246.0, "g24": 264.0, "g48": 265.0, "g84": 327.0}
+    chosen, steps = measure_levels(["seed", "g36", "g12", "g48", "g84"], ratings, match)
+    assert chosen == ["seed", "g12", "g36", "g48", "g84"]
+    assert [s.score for s in steps] == [0.9] * 4 and steps[1] == Step(90, 0, 10, 0.9)  # g36 vs g12, flipped
+    assert played == [("g36", "seed"), ("g12", "g36"), ("g24", "g36"), ("g12", "seed"), ("g48", "g36"), ("g84", "g48")]
+    # the first step too: a level 2 that the seed beats becomes the beginner
+    strength["w"] = -1
+    chosen, steps = measure_levels(["seed", "w", "g84"], {"seed": 0.0, "w": 50.0, "g84": 327.0}, match)
+    assert chosen == ["w", "seed", "g84"] and [s.score for s in steps] == [0.9, 0.9]
+    # equal networks stay where the ratings put them, marked by a score of one half
+    chosen, steps = measure_levels(["seed", "g12", "g12x"], {"seed": 0.0, "g12": 246.0, "g12x": 250.0},
+                                   lambda u, l, k: match(u.rstrip("x"), l.rstrip("x"), k))
+    assert chosen == ["seed", "g12", "g12x"] and steps[1].score == 0.5
+
+
 def test_the_final_matches_spread_their_snapshots_over_the_main_line_and_the_exploiters():
     from selfplay.league.report import final_snapshots
 
@@ -476,8 +504,8 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     summary = write_ladder(run, levels=3, games=40, visits=0)
     ladder = json.loads((run / "ladder" / "ladder.json").read_text())
     assert len(ladder["levels"]) == 3, summary
-    elos = [level["elo"] for level in ladder["levels"]]
-    assert elos == sorted(elos)
+    # the levels are ordered by these matches; their Elo only chose them (a misordered pair is swapped)
+    assert {level["player"] for level in ladder["levels"]} <= set(json.loads((run / "ratings.json").read_text())["ratings"])
     for level in ladder["levels"][1:]:
         assert level["vs_below"]["score"] > 0.5, summary
         assert (run / "ladder" / level["checkpoint"]).exists()

@@ -23,7 +23,7 @@ import json
 import math
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -241,6 +241,71 @@ def _candidates(run_dir: Path, state: dict, kinds: tuple[str, ...]) -> dict[str,
     return out
 
 
+class Step(NamedTuple):
+    """One ladder step: the upper level's wins, draws, losses and score against the lower."""
+
+    wins: int
+    draws: int
+    losses: int
+    score: float
+
+    @classmethod
+    def of(cls, result) -> "Step":
+        return cls(result.wins, result.draws, result.losses, result.score)
+
+    def flipped(self) -> "Step":
+        return Step(self.losses, self.draws, self.wins, 1.0 - self.score)
+
+
+def measure_levels(chosen: list[str], ratings: dict[str, float], match, retries: int = 3) -> tuple[list[str], list[Step]]:
+    """Measure each step of the ladder ``chosen`` (names, weakest first, spaced in ``ratings``, the
+    Elo of every candidate network) with ``match(upper, lower, k)`` (a result with wins, draws,
+    losses and score, from ``upper``'s side) and mend the steps that do not hold. Returns the
+    levels and, for each level above the first, its :class:`Step` against the one below.
+
+    A level that does not beat the one below is swapped for the nearest untried network in Elo
+    between its neighbours that does (at most ``retries`` tries), or else the level below it for
+    one between its own neighbours. Failing both, a level that the one below beats is swapped
+    with it, provided it still beats the level under both: ratings from league games under the
+    training search can misorder networks (in a 60-minute arena league, ``main0/g12`` was rated
+    above ``main0/g36`` and lost to it 12%)."""
+    chosen = list(chosen)
+    scores: list[Step] = []
+    for k in range(1, len(chosen)):
+        result = Step.of(match(chosen[k], chosen[k - 1], k))
+        if result.score <= 0.5:
+            low = ratings[chosen[k - 1]]
+            high = ratings[chosen[k + 1]] if k + 1 < len(chosen) else math.inf
+            spares = sorted((n for n in ratings if n not in chosen and low <= ratings[n] <= high),
+                            key=lambda n: abs(ratings[n] - ratings[chosen[k]]))
+            for spare in spares[:retries]:
+                tried = Step.of(match(spare, chosen[k - 1], k))
+                if tried.score > 0.5:
+                    chosen[k], result = spare, tried
+                    break
+        if result.score <= 0.5 and k >= 2:
+            # the two are equally strong: try a weaker level below, one that still beats its own
+            # lower neighbour and loses to this level
+            low, high = ratings[chosen[k - 2]], ratings[chosen[k]]
+            middle = (low + high) / 2
+            spares = sorted((n for n in ratings if n not in chosen and low <= ratings[n] <= high),
+                            key=lambda n: abs(ratings[n] - middle))
+            for spare in spares[:retries]:
+                under, over = Step.of(match(spare, chosen[k - 2], k - 1)), Step.of(match(chosen[k], spare, k))
+                if under.score > 0.5 and over.score > 0.5:
+                    chosen[k - 1], scores[k - 2], result = spare, under, over
+                    break
+        if result.score < 0.5:
+            # the level below is the stronger: swap the two if this one beats the level under both
+            under = Step.of(match(chosen[k], chosen[k - 2], k - 1)) if k >= 2 else None
+            if under is None or under.score > 0.5:
+                if under is not None:
+                    scores[k - 2] = under
+                chosen[k - 1], chosen[k], result = chosen[k], chosen[k - 1], result.flipped()
+        scores.append(result)
+    return chosen, scores
+
+
 def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int = 0, seed: int = 0,
                  opening_moves: int = 2, kinds: tuple[str, ...] = ("main",), retries: int = 3,
                  min_games: int = 30) -> str:
@@ -249,11 +314,8 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     ``opening_moves`` random plies, since a raw policy plays one game per colour otherwise), and write ``ladder/level-K/`` (a
     checkpoint, ready for ``selfplay export``) and ``ladder/ladder.json``. Returns a summary.
 
-    A level that does not beat the one below is replaced by the nearest network in Elo between
-    its neighbours that does (up to ``retries`` tries), or else the level below is replaced by a
-    network that beats its own lower neighbour and loses to this level; a level that still does
-    not beat the one below is kept and
-    marked ``"beats_below": false``. Only networks with at least ``min_games`` league games are
+    Each step is measured and mended where it does not hold (:func:`measure_levels`); a level that
+    still does not beat the one below is kept and marked ``"beats_below": false``. Only networks with at least ``min_games`` league games are
     candidates: a learner's latest network, or a snapshot just frozen, has an Elo from a handful of
     games. Levels come from the seed and the networks of members of ``kinds``: by default the main
     agents' line, which grows stronger against everything. Exploiters are strong against their
@@ -298,36 +360,7 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         return play_match(game, agent(upper), agent(lower), games, seed=seed + k, opening_moves=opening_moves,
                           batch_size=games, stop_when_decided=False)
 
-    # Each step is measured. A level that does not beat the one below is swapped for the nearest
-    # untried network in Elo between its neighbours (at most ``retries`` tries), or else the level
-    # below it for one between its own neighbours; ratings from league games under the training
-    # search can misjudge what a raw policy does.
-    scores = []
-    for k in range(1, len(chosen)):
-        result = match(chosen[k], chosen[k - 1], k)
-        if result.score <= 0.5:
-            low = ratings[chosen[k - 1]]
-            high = ratings[chosen[k + 1]] if k + 1 < len(chosen) else math.inf
-            spares = sorted((n for n in candidates if n not in chosen and low <= ratings[n] <= high),
-                            key=lambda n: abs(ratings[n] - ratings[chosen[k]]))
-            for spare in spares[:retries]:
-                tried = match(spare, chosen[k - 1], k)
-                if tried.score > 0.5:
-                    chosen[k], result = spare, tried
-                    break
-        if result.score <= 0.5 and k >= 2:
-            # the two are equally strong: try a weaker level below, one that still beats its own
-            # lower neighbour and loses to this level
-            low, high = ratings[chosen[k - 2]], ratings[chosen[k]]
-            middle = (low + high) / 2
-            spares = sorted((n for n in candidates if n not in chosen and low <= ratings[n] <= high),
-                            key=lambda n: abs(ratings[n] - middle))
-            for spare in spares[:retries]:
-                under, over = match(spare, chosen[k - 2], k - 1), match(chosen[k], spare, k)
-                if under.score > 0.5 and over.score > 0.5:
-                    chosen[k - 1], scores[k - 2], result = spare, under, over
-                    break
-        scores.append(result)
+    chosen, scores = measure_levels(chosen, {name: ratings[name] for name in candidates}, match, retries)
     target = run_dir / LADDER_DIR
     if target.exists():
         shutil.rmtree(target)
