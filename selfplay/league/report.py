@@ -556,7 +556,7 @@ def _plot_final(run_dir: Path, report: dict) -> None:
         ax.set_xlim(0, 1)
         ax.set_xlabel("score (wins + draws / 2), 95% interval")
         ax.set_title(f"{entry['player']} against every opponent, {report['games']} games each")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(report["visits"]))  # bars start at 0: beside them, not on them
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
