@@ -268,7 +268,7 @@ def measure_levels(chosen: list[str], ratings: dict[str, float], match, retries:
     one between its own neighbours. Failing both, a level that the one below beats is swapped
     with it, provided it still beats the level under both: ratings from league games under the
     training search can misorder networks (in a 60-minute arena league, ``main0/g12`` was rated
-    above ``main0/g36`` and lost to it 12%)."""
+    above ``main0/g36`` and scored 12% against it)."""
     chosen = list(chosen)
     scores: list[Step] = []
     for k in range(1, len(chosen)):
@@ -448,8 +448,8 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
     fixed opponent (default: the train config's ``eval.final_opponents``, e.g. the arena's
     scripts and ``mcts:200``), with search (``eval.final_visits``) **and** as a raw policy (0
     visits, what a game engine runs as an NPC brain). ``games`` per pairing (default
-    ``eval.final_games``); at most ``max_snapshots`` snapshots, evenly spaced (0: every snapshot on
-    disk). Writes ``final.json`` and ``final.png``; returns the report."""
+    ``eval.final_games``); at most ``max_snapshots`` snapshots (0: every snapshot on disk), chosen
+    by :func:`final_snapshots`. Writes ``final.json`` and ``final.png``; returns the report."""
     import games as games_module
 
     from ..training.actor import evaluator_from_weights
