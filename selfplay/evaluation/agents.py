@@ -51,6 +51,7 @@ __all__ = [
     "load_agent",
     "pretrained_path",
     "network_search_config",
+    "trained_search_config",
 ]
 
 
@@ -251,6 +252,12 @@ def network_search_config(visits: int, root_policy: str = "puct", **settings: An
         return SearchConfig(num_simulations=visits, dirichlet_fraction=0.0, temperature_moves=0, reuse_tree=False, **settings)
     except TypeError as e:  # an unknown field
         raise AgentError(f"search settings {sorted(settings)}: {e}") from None
+
+
+def trained_search_config(visits: int, trained: SearchConfig) -> SearchConfig:
+    """The search an agent trained with ``trained`` plays with: :func:`network_search_config`
+    with the training run's root policy, contempt and solver setting."""
+    return network_search_config(visits, trained.root_policy, contempt=trained.contempt, solver=trained.solver)
 
 
 @dataclass

@@ -322,7 +322,7 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
     import games as games_module
 
-    from ..evaluation.agents import NetworkAgent, network_search_config
+    from ..evaluation.agents import NetworkAgent, trained_search_config
     from ..evaluation.matches import play_match
     from ..model.checkpoint import atomic_write, load_checkpoint
     from .population import LeagueError
@@ -352,7 +352,7 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         if name not in agents:
             checkpoint = load_checkpoint(candidates[name], expect_game=game)
             evaluator = evaluator_from_weights(export_weights(checkpoint.build_model(), game, "cpu", "onnx"), game)
-            search = network_search_config(visits, config.train.search.root_policy) if visits else None
+            search = trained_search_config(visits, config.train.search) if visits else None
             agents[name] = NetworkAgent(game, evaluator, visits, config=search, name=name)
         return agents[name]
 
@@ -453,7 +453,7 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
     import games as games_module
 
     from ..training.actor import evaluator_from_weights
-    from ..evaluation.agents import NetworkAgent, load_agent, network_search_config
+    from ..evaluation.agents import NetworkAgent, load_agent, trained_search_config
     from ..evaluation.matches import play_match
     from ..model.checkpoint import atomic_write, load_checkpoint
     from ..evaluation.elo import score_interval
@@ -477,7 +477,7 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
         return evaluators[name]
 
     def agent(name: str, v: int):
-        search = network_search_config(v, config.train.search.root_policy) if v else None
+        search = trained_search_config(v, config.train.search) if v else None
         return NetworkAgent(game, evaluator(name), v, config=search, name=f"{name}@{v}")
 
     report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}

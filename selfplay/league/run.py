@@ -572,7 +572,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     play it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``).
     The lower the exploiter's score, the harder the target is to exploit. Writes ``exploit.json``."""
     from ..training.actor import Pairings
-    from ..evaluation.agents import NetworkAgent, network_search_config
+    from ..evaluation.agents import NetworkAgent, trained_search_config
     from ..evaluation.matches import play_match
     from ..model.checkpoint import atomic_write, load_checkpoint
     from ..training.actor import evaluator_from_weights
@@ -595,7 +595,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
         trainer.pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
         trainer.run()
     visits = config.eval.final_visits if visits is None else visits
-    search = network_search_config(visits, config.search.root_policy) if visits else None
+    search = trained_search_config(visits, config.search) if visits else None
     me = NetworkAgent(game, evaluator_from_weights(trainer.weights(), game), visits, config=search, name="exploiter")
     them = NetworkAgent(game, evaluator_from_weights(aim_weights, game), visits, config=search, name=str(target))
     result = play_match(game, me, them, games_, seed=1, opening_moves=config.eval.opening_moves, batch_size=games_,

@@ -62,7 +62,6 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -591,13 +590,13 @@ class Trainer:
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
         from .actor import evaluator_from_weights
-        from ..evaluation.agents import NetworkAgent, network_search_config
+        from ..evaluation.agents import NetworkAgent, trained_search_config
 
         # one thread: rating batches are small, and idle spinning threads only contend
         evaluator = evaluator_from_weights(weights, self.game, self.device, threads=1)
         search = None
         if visits:  # the self-play search made deterministic: no noise, the best move; the same solver setting
-            search = replace(network_search_config(visits, self.config.search.root_policy), solver=self.config.search.solver)
+            search = trained_search_config(visits, self.config.search)
         return NetworkAgent(self.game, evaluator, visits, config=search, name=name)
 
     def _rate(self, generation: int) -> tuple[dict[str, float], dict[str, float]]:
