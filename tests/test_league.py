@@ -497,9 +497,10 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     matches = final["agents"][0]["matches"]
     assert {m["visits"] for m in matches} == {16, 0} and {"random", SEED} <= {m["opponent"] for m in matches}
     assert (run / "final.png").exists()
-    everyone = final_report(run, games=2, visits=(0,), max_snapshots=0)  # `league final --snapshots 0`
+    everyone = final_report(run, games=2, visits=(0,), max_snapshots=0, workers=2)  # `league final --snapshots 0`
     me = everyone["agents"][0]["player"]
     assert {m["opponent"] for m in everyone["agents"][0]["matches"]} == {"random"} | kept - {me}
+    assert final_report(run, games=2, visits=(0,), max_snapshots=0, workers=1) == everyone  # worker processes change nothing
     # the ladder: three levels, each beating the one below in more than half of its games
     summary = write_ladder(run, levels=3, games=40, visits=0)
     ladder = json.loads((run / "ladder" / "ladder.json").read_text())

@@ -19,6 +19,7 @@ generation and opponent, with wins, draws and losses from the learner's side) an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -443,22 +444,20 @@ FINAL_FILE = "final.json"
 
 
 def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[int, ...] | None = None,
-                 opponents: list[str] | None = None, log=None, max_snapshots: int = 8) -> dict:
+                 opponents: list[str] | None = None, log=None, max_snapshots: int = 8, workers: int | None = None) -> dict:
     """How each main agent's latest network fares against every snapshot on disk and every
     fixed opponent (default: the train config's ``eval.final_opponents``, e.g. the arena's
     scripts and ``mcts:200``), with search (``eval.final_visits``) **and** as a raw policy (0
     visits, what a game engine runs as an NPC brain). ``games`` per pairing (default
     ``eval.final_games``); at most ``max_snapshots`` snapshots (0: every snapshot on disk), chosen
-    by :func:`final_snapshots`. Writes ``final.json`` and ``final.png``; returns the report."""
-    import games as games_module
+    by :func:`final_snapshots`. The matches run in ``workers`` processes (default: one per CPU
+    core; each match is single-threaded), in order of the report. Writes ``final.json`` and
+    ``final.png``; returns the report."""
+    import multiprocessing
+    import os
 
-    from ..training.actor import evaluator_from_weights
-    from ..evaluation.agents import NetworkAgent, load_agent, trained_search_config
-    from ..evaluation.matches import play_match
-    from ..model.checkpoint import atomic_write, load_checkpoint
-    from ..evaluation.elo import score_interval
+    from ..model.checkpoint import atomic_write
     from .run import load_run_config, load_state
-    from ..training.trainer import export_weights
 
     run_dir = Path(run_dir)
     config, state = load_run_config(run_dir), load_state(run_dir)
@@ -466,46 +465,77 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
     games = games or evaluation.final_games
     visits = visits if visits is not None else (evaluation.final_visits, 0)
     opponents = opponents if opponents is not None else evaluation.final_opponent_specs
-    game = games_module.make(config.train.game, **config.train.game_options)
-    networks = _candidates(run_dir, state, ("main", "main_exploiter", "league_exploiter"))
-    evaluators = {}
-
-    def evaluator(name: str):
-        if name not in evaluators:
-            model = load_checkpoint(networks[name], expect_game=game).build_model()
-            evaluators[name] = evaluator_from_weights(export_weights(model, game, "cpu", "onnx"), game)
-        return evaluators[name]
-
-    def agent(name: str, v: int):
-        search = trained_search_config(v, config.train.search) if v else None
-        return NetworkAgent(game, evaluator(name), v, config=search, name=f"{name}@{v}")
-
-    report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}
+    networks = {name: str(path) for name, path in
+                _candidates(run_dir, state, ("main", "main_exploiter", "league_exploiter")).items()}
     frozen = final_snapshots([s for s in state["snapshots"] if s["name"] in networks], max_snapshots)
-    mains = [m for m in state["members"] if m["kind"] == "main"]
-    for m in mains:
+    jobs: list[tuple] = []  # (player, opponent, visits, seed)
+    for m in (m for m in state["members"] if m["kind"] == "main"):
         label = m["name"] if m["incarnation"] == 0 else f"{m['name']}.{m['incarnation']}"
         me = f"{label}/g{m['generation']}"
-        if me not in networks:
-            continue
-        snapshots = [name for name in frozen if name != me]
-        rows = []
-        for v in visits:
-            for opponent in opponents + snapshots:
-                other = agent(opponent, v) if opponent in networks else load_agent(opponent, game, visits=v)
-                result = play_match(game, agent(me, v), other, games, seed=len(rows), opening_moves=evaluation.opening_moves,
-                                    batch_size=games, stop_when_decided=False)
-                lo, hi = score_interval(result.wins, result.draws, result.losses)
-                rows.append({"visits": v, "opponent": opponent, "wins": result.wins, "draws": result.draws,
-                             "losses": result.losses, "score": result.score, "score_ci95": [lo, hi]})
-                if log:
-                    log(f"  {me}@{v} vs {opponent}: {100 * result.score:.1f}% (+{result.wins} ={result.draws} "
-                        f"-{result.losses}), 95% {100 * lo:.0f}..{100 * hi:.0f}%")
-        report["agents"].append({"player": me, "matches": rows})
+        if me in networks:
+            pairings = [(v, o) for v in visits for o in opponents + [name for name in frozen if name != me]]
+            jobs += [(me, opponent, v, seed) for seed, (v, opponent) in enumerate(pairings)]
+    work = [(str(run_dir), networks, games, *job) for job in jobs]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(work)))
+    report: dict[str, Any] = {"games": games, "visits": list(visits), "agents": []}
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # spawn: a forked onnxruntime or torch is not safe
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            rows = pool.imap(_final_match, work)
+        else:
+            rows = map(_final_match, work)
+        for (me, *_), row in zip(jobs, rows):
+            if not report["agents"] or report["agents"][-1]["player"] != me:
+                report["agents"].append({"player": me, "matches": []})
+            report["agents"][-1]["matches"].append(row)
+            if log:
+                lo, hi = row["score_ci95"]
+                log(f"  {me}@{row['visits']} vs {row['opponent']}: {100 * row['score']:.1f}% (+{row['wins']} "
+                    f"={row['draws']} -{row['losses']}), 95% {100 * lo:.0f}..{100 * hi:.0f}%")
     with atomic_write(run_dir / FINAL_FILE) as f:
         f.write(json.dumps(report, indent=1).encode())
     _plot_final(run_dir, report)
     return report
+
+
+_FINAL_CACHE: dict[Any, Any] = {}  # a final worker's run config, game and evaluators, loaded once
+
+
+def _final_match(job: tuple) -> dict:
+    """One match of :func:`final_report` (in a worker process, or in the caller's):
+    ``(run_dir, networks {name: checkpoint}, games, player, opponent, visits, seed)`` -> its row
+    (wins, draws, losses, score and 95% interval, from the player's side)."""
+    import games as games_module
+
+    from ..evaluation.agents import NetworkAgent, load_agent, trained_search_config
+    from ..evaluation.elo import score_interval
+    from ..evaluation.matches import play_match
+    from ..model.checkpoint import load_checkpoint
+    from ..training.actor import evaluator_from_weights
+    from ..training.trainer import export_weights
+    from .run import load_run_config
+
+    run_dir, networks, games, me, opponent, visits, seed = job
+    if _FINAL_CACHE.get("run_dir") != run_dir:
+        _FINAL_CACHE.clear()
+        config = load_run_config(run_dir)
+        _FINAL_CACHE.update(run_dir=run_dir, config=config,
+                            game=games_module.make(config.train.game, **config.train.game_options))
+    config, game = _FINAL_CACHE["config"], _FINAL_CACHE["game"]
+
+    def agent(name: str):
+        if (name, "evaluator") not in _FINAL_CACHE:
+            model = load_checkpoint(networks[name], expect_game=game).build_model()
+            _FINAL_CACHE[name, "evaluator"] = evaluator_from_weights(export_weights(model, game, "cpu", "onnx"), game)
+        search = trained_search_config(visits, config.train.search) if visits else None
+        return NetworkAgent(game, _FINAL_CACHE[name, "evaluator"], visits, config=search, name=f"{name}@{visits}")
+
+    other = agent(opponent) if opponent in networks else load_agent(opponent, game, visits=visits)
+    result = play_match(game, agent(me), other, games, seed=seed, opening_moves=config.train.eval.opening_moves,
+                        batch_size=games, stop_when_decided=False)
+    lo, hi = score_interval(result.wins, result.draws, result.losses)
+    return {"visits": visits, "opponent": opponent, "wins": result.wins, "draws": result.draws,
+            "losses": result.losses, "score": result.score, "score_ci95": [lo, hi]}
 
 
 def _spread(names: list[str], count: int) -> list[str]:

@@ -646,6 +646,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-games", type=int, default=30, help="ladder: networks with fewer league games are not candidates")
     parser.add_argument("--snapshots", type=int, default=8, help="final: the snapshots to play, evenly spaced over "
                         "the main agents' line and over the exploiters' (0: every snapshot on disk)")
+    parser.add_argument("--workers", type=int, default=0, help="final: processes playing the matches, each on one "
+                        "core (0: one per CPU core)")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
                         "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
@@ -706,7 +708,10 @@ def main(args: argparse.Namespace) -> int:
 
                 if args.snapshots < 0:
                     raise LeagueError(f"--snapshots {args.snapshots}: give a count of snapshots, or 0 for every one")
-                final_report(args.directory, games=args.games, log=print, max_snapshots=args.snapshots)
+                if args.workers < 0:
+                    raise LeagueError(f"--workers must be >= 0 (0: one per CPU core), got {args.workers}")
+                final_report(args.directory, games=args.games, log=print, max_snapshots=args.snapshots,
+                             workers=args.workers or None)
             else:
                 print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves, min_games=args.min_games,
                                    kinds=tuple(k.strip() for k in args.kinds.split(","))))
