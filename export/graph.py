@@ -4,7 +4,7 @@ Three graphs of the same network:
 
 * :func:`evaluator_onnx`: what self-play actors and search evaluators run in memory:
   ``obs float32[N, C, H, W] -> logits float32[N, A], value float32[N]`` (the network's
-  ``forward``; a W/D/L network adds ``draw float32[N]``), opset 17.
+  ``forward``), opset 17.
 * :func:`brain_onnx`: the shipped brain (``export.contract``): flat ``obs`` and a float
   ``action_mask`` in, masked ``logits`` and ``probs`` (and ``value [N, 1]``) out, built only
   from :data:`export.contract.ALLOWED_OPS`, opset 15 by default.
@@ -97,25 +97,25 @@ class _Evaluation(nn.Module):
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
-        self.wdl = network.config.value_head == "wdl"
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if not self.wdl:
-            return self.network(obs)
-        logits, wdl_logits = self.network.raw_heads(obs)
-        probs = torch.softmax(wdl_logits.float(), dim=-1)  # win, draw, loss
-        return logits.float(), probs[:, 0] - probs[:, 2], probs[:, 1]
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.network(obs)
 
 
 def evaluator_onnx(network: nn.Module, obs_shape: tuple[int, int, int], opset: int = EVALUATOR_OPSET) -> bytes:
     """``network`` (float32[N, C, H, W] -> logits [N, A], value [N]) as the serialized ONNX
     model that search evaluators run (``search.OnnxEvaluator``): input ``obs``, outputs
-    ``logits`` and ``value`` (and, for a W/D/L network, ``draw`` [N], P(draw), which a search
-    with contempt uses), dynamic batch. The network's train/eval mode is left as it was."""
+    ``logits`` and ``value``, dynamic batch. The network's train/eval mode is left as it was."""
     was_training = network.training
-    outputs = ["logits", "value"] + (["draw"] if network.config.value_head == "wdl" else [])
     try:
-        return to_onnx(_Evaluation(network), (torch.zeros(1, *obs_shape),), ["obs"], outputs, outputs, opset)
+        return to_onnx(
+            _Evaluation(network),
+            (torch.zeros(1, *obs_shape),),
+            ["obs"],
+            ["logits", "value"],
+            ["logits", "value"],
+            opset,
+        )
     finally:
         network.train(was_training)
 

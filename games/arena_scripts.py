@@ -12,6 +12,9 @@ broken by the lowest enemy slot, then by the order wait, forward, right, back, l
   (a fighter at distance 2 or less) steps to a safer cell, preferring one that still has a
   target in range; a safe archer shoots the weakest enemy in range, or closes in while staying
   out of melee reach. Fighters play ``focus`` and so screen their archers.
+* ``guard``: hold the position: attack the weakest enemy in range; otherwise wait. A sentry
+  that never walks into anyone's range, so it is beaten only by a side that attacks it from
+  where it cannot answer (an archer against a fighter), not by waiting it out.
 
 Distances for stepping are shortest paths around walls and other units (breadth-first search),
 so a script does not get stuck behind the pillars; attack ranges are Manhattan distances, as in
@@ -180,6 +183,12 @@ def kite(game: Game, state: np.ndarray) -> int:
     return _towards(game, state, units, nearest_enemy, safe=lambda cell: _melee_threat(game, units, cell) == 0)
 
 
+def guard(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    in_range = _in_range(game, units, units.cell[units.me])
+    return _attack(units, _weakest(units, in_range)) if in_range else arena.WAIT
+
+
 @dataclass(frozen=True)
 class Script:
     """A scripted arena opponent: its name, what it does, and its move function."""
@@ -196,6 +205,7 @@ SCRIPTS: dict[str, Script] = {
         Script("nearest", "attack the nearest enemy in range, else step towards the nearest enemy", nearest),
         Script("focus", "attack the weakest enemy in range, else step towards the weakest enemy", focus),
         Script("kite", "archers keep out of melee and shoot the weakest in range; fighters focus", kite),
+        Script("guard", "hold the position: attack the weakest enemy in range, else wait", guard),
     )
 }
 

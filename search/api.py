@@ -25,7 +25,7 @@ from games.rng import make_rng
 
 from . import kernels, roots
 from .config import SearchConfig, SearchError
-from .evaluators import is_native, predicts_draws
+from .evaluators import is_native
 from .tree import EXPANDED, PUCT, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
 
 __all__ = ["Search", "SearchResult", "run"]
@@ -156,7 +156,7 @@ class Search:
             self.tree,
             games,
             actions,
-            bool(self.config.reuses_tree and keep >= 1),
+            bool(self.config.reuse_tree and keep >= 1),
             max(keep, 1),
         )
         if bad >= 0:
@@ -272,9 +272,7 @@ class Search:
             )
             if count:
                 try:
-                    logits, values, draws = self._evaluate(evaluator, obs[:count], masks[:count], leaf_game[:count])
-                    if draws is not None:
-                        values = self._with_contempt(values, draws, leaf_game[:count], leaf_node[:count])
+                    logits, values = self._evaluate(evaluator, obs[:count], masks[:count], leaf_game[:count])
                 except BaseException:  # leave the trees as if these leaves were never picked
                     kernels.abandon_leaves(self.tree, self._cfg, count, leaf_game, leaf_node)
                     raise
@@ -288,23 +286,12 @@ class Search:
                 return
 
     def _evaluate(self, evaluator: Any, obs: np.ndarray, masks: np.ndarray,
-                  games: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Evaluate leaves ``obs [n, ...]`` with ``masks bool[n, A]``: ``(logits [n, A], value
-        [n], P(draw) [n] or None)``. An evaluator whose ``per_game`` attribute is true is also
-        told each leaf's game, ``games int64[n]`` (an index into the batch): two networks sharing
-        one batched search route leaves by game. Draws are asked for only under contempt, of an
-        evaluator that predicts them (:func:`search.evaluators.predicts_draws`)."""
+                  games: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluate leaves ``obs [n, ...]`` with ``masks bool[n, A]``. An evaluator whose
+        ``per_game`` attribute is true is also told each leaf's game, ``games int64[n]`` (an index
+        into the batch): two networks sharing one batched search route leaves by game."""
         n, A = masks.shape
-        routed = games is not None and getattr(evaluator, "per_game", False)
-        draws = None
-        if self.config.contempt and predicts_draws(evaluator):
-            call = evaluator.evaluate_with_draws
-            logits, values, draws = call(obs, masks, games) if routed else call(obs, masks)
-            draws = np.ascontiguousarray(draws, dtype=np.float32).reshape(-1)
-            if draws.shape != (n,) or not (np.all(draws >= 0.0) and np.all(draws <= 1.0 + VALUE_ROUNDING)):
-                raise SearchError(f"evaluator returned draw probabilities of shape {draws.shape}; expected ({n},), "
-                                  "each in [0, 1]")
-        elif routed:
+        if games is not None and getattr(evaluator, "per_game", False):
             logits, values = evaluator(obs, masks, games)
         else:
             logits, values = evaluator(obs, masks)
@@ -319,25 +306,18 @@ class Search:
         if not (np.abs(values).max() <= 1.0):
             # onnxruntime's tanh overshoots 1 by a rounding error (1.0000001), which stopped a
             # 10-minute run: up to VALUE_ROUNDING is that, and clipped; anything more is an error.
-            if not np.abs(values).max() <= 1.0 + VALUE_ROUNDING:
-                bad = int(np.flatnonzero(~(np.abs(values) <= 1.0 + VALUE_ROUNDING))[0])
-                raise SearchError(
-                    f"evaluator returned value {values[bad]:.8g} for leaf {bad} of {n}; values must be finite and in "
-                    "[-1, 1], from the leaf's player to move"
-                )
-            values = np.clip(values, -1.0, 1.0)
+            if np.abs(values).max() <= 1.0 + VALUE_ROUNDING:
+                return logits, np.clip(values, -1.0, 1.0)
+            bad = int(np.flatnonzero(~(np.abs(values) <= 1.0 + VALUE_ROUNDING))[0])
+            raise SearchError(
+                f"evaluator returned value {values[bad]:.8g} for leaf {bad} of {n}; values must be finite and in "
+                "[-1, 1], from the leaf's player to move"
+            )
         if not (logits.max() < np.inf):
             bad = int(np.flatnonzero(~(logits < np.inf).all(axis=1))[0])
             value = logits[bad][~(logits[bad] < np.inf)][0]
             raise SearchError(f"evaluator returned logit {value:.6g} for leaf {bad} of {n}; logits must not be NaN or +inf")
-        return logits, values, draws
-
-    def _with_contempt(self, values: np.ndarray, draws: np.ndarray, games: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """Leaf ``values`` (float32[n], each leaf's player to move) with contempt: minus
-        ``contempt * P(draw)`` where that player is the root's, plus it where it is the other's."""
-        root_side = self.tree.node_to_play[games, nodes] == self.tree.node_to_play[games, ROOT]
-        shift = np.where(root_side, -self.config.contempt, self.config.contempt) * draws
-        return np.clip(values + shift.astype(np.float32), -1.0, 1.0)
+        return logits, values
 
     def _summarize(self, move_numbers: Any) -> SearchResult:
         B, A = self.batch_size, self.game.num_actions

@@ -75,11 +75,6 @@ class SearchConfig:
     gumbel_scale: float = _f(1.0, "Gumbel: noise scale (0: deterministic, for evaluation)")
     gumbel_c_visit: float = _f(50.0, "Gumbel: c_visit in sigma(q) = (c_visit + max N) c_scale q")
     gumbel_c_scale: float = _f(0.1, "Gumbel: c_scale (see gumbel_c_visit)")
-    contempt: float = _f(
-        0.0, "a draw is worth -contempt to the player to move at the root and +contempt to the other "
-        "(Leela's contempt: play for a win against a side content to draw); reaches non-terminal leaves "
-        "only through a W/D/L network (value_head 'wdl'), terminal draws always; trees restart every move"
-    )
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -122,21 +117,13 @@ class SearchConfig:
         need(self.gumbel_scale >= 0, f"gumbel_scale must be >= 0, got {self.gumbel_scale}")
         need(self.gumbel_c_visit > 0, f"gumbel_c_visit must be > 0, got {self.gumbel_c_visit}")
         need(self.gumbel_c_scale > 0, f"gumbel_c_scale must be > 0, got {self.gumbel_c_scale}")
-        need(0.0 <= self.contempt <= 1.0, f"contempt must be in [0, 1], got {self.contempt}")
-        need(not (self.contempt and self.solver), "contempt and solver do not mix: the solver proves -1/0/+1 results")
 
     @property
     def node_capacity(self) -> int:
         """Nodes allocated per tree."""
         if self.capacity:
             return self.capacity
-        return (2 if self.reuses_tree else 1) * self.num_simulations + 1
-
-    @property
-    def reuses_tree(self) -> bool:
-        """Whether advance() keeps a subtree: ``reuse_tree``, except with contempt, whose values
-        are the old root player's view."""
-        return self.reuse_tree and not self.contempt
+        return (2 if self.reuse_tree else 1) * self.num_simulations + 1
 
     @property
     def gumbel(self) -> bool:

@@ -10,11 +10,6 @@ actions. ``logits`` need only be meaningful on legal actions (the search masks t
 callable with that signature works (a lambda, a network server's client). The arrays passed in
 are the search's reusable buffers: copy them to keep them past the call.
 
-An evaluator may also predict draws (a W/D/L value head): its ``predicts_draws`` attribute is
-true and ``evaluate_with_draws(obs, mask) -> (logits, value, draw float32[N])`` adds each leaf's
-P(draw) in the same network call. The search asks for it only under contempt
-(``SearchConfig.contempt``, :func:`predicts_draws`).
-
 Two evaluators run *inside* the numba search loop instead, with no Python call per leaf:
 :class:`UniformEvaluator` and :class:`RolloutEvaluator`. A random rollout needs the game state,
 not the observation, and a Python call per simulation would cost more than the simulation.
@@ -35,7 +30,7 @@ import numpy as np
 from .config import SearchError
 from .kernels import ROLLOUT, UNIFORM
 
-__all__ = ["Evaluator", "UniformEvaluator", "RolloutEvaluator", "TorchEvaluator", "OnnxEvaluator", "predicts_draws"]
+__all__ = ["Evaluator", "UniformEvaluator", "RolloutEvaluator", "TorchEvaluator", "OnnxEvaluator"]
 
 
 class Evaluator(Protocol):
@@ -93,20 +88,8 @@ class TorchEvaluator:
             autocast = getattr(torch, autocast)
         self.autocast = autocast
         self.model = model.to(self.device).eval()
-        # a W/D/L network (selfplay's PolicyValueNet with value_head "wdl") also tells P(draw)
-        config = getattr(model, "config", None)
-        self.predicts_draws = getattr(config, "value_head", None) == "wdl" and hasattr(model, "forward_heads")
 
     def __call__(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._run(obs, draws=False)[:2]
-
-    def evaluate_with_draws(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``__call__``'s ``(logits, value)`` and ``P(draw) float32[N]`` (a W/D/L network only)."""
-        if not self.predicts_draws:
-            raise SearchError("TorchEvaluator: this network has no W/D/L head, so it cannot tell P(draw)")
-        return self._run(obs, draws=True)
-
-    def _run(self, obs: np.ndarray, draws: bool) -> tuple[np.ndarray, ...]:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(obs).to(self.device)
@@ -116,21 +99,15 @@ class TorchEvaluator:
                 else contextlib.nullcontext()
             )
             with context:
-                if draws:
-                    out = self.model.forward_heads(x)
-                    logits, value, draw = out.policy_logits, out.value, torch.softmax(out.wdl_logits.float(), -1)[:, 1]
-                else:
-                    logits, value = self.model(x)
-            result = (logits.float().cpu().numpy(), value.float().reshape(-1).cpu().numpy())
-            if draws:
-                result += (draw.cpu().numpy(),)
-        return result
+                logits, value = self.model(x)
+            logits = logits.float().cpu().numpy()
+            value = value.float().reshape(-1).cpu().numpy()
+        return logits, value
 
 
 class OnnxEvaluator:
     """An ONNX policy-value model through onnxruntime: input ``obs`` float32[N, C, H, W],
-    outputs ``logits`` float32[N, A] and ``value`` float32[N] (or [N, 1]), and optionally
-    ``draw`` float32[N], P(draw) (``export.graph.evaluator_onnx`` of a W/D/L network).
+    outputs ``logits`` float32[N, A] and ``value`` float32[N] (or [N, 1]).
 
     ``model``: a path or the serialized bytes. ``providers``: onnxruntime execution providers
     (default: CPU only). ``threads``: intra-op threads (default: onnxruntime's choice).
@@ -153,23 +130,10 @@ class OnnxEvaluator:
                 f"OnnxEvaluator: the model needs input 'obs' and outputs 'logits', 'value'; "
                 f"it has inputs {sorted(inputs)} and outputs {sorted(outputs)}"
             )
-        self.predicts_draws = "draw" in outputs
 
     def __call__(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits, value = self.session.run(["logits", "value"], {"obs": obs})
         return logits, value.reshape(-1)
-
-    def evaluate_with_draws(self, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``__call__``'s ``(logits, value)`` and ``P(draw) float32[N]`` (a model with a ``draw`` output)."""
-        if not self.predicts_draws:
-            raise SearchError("OnnxEvaluator: this model has no 'draw' output, so it cannot tell P(draw)")
-        logits, value, draw = self.session.run(["logits", "value", "draw"], {"obs": obs})
-        return logits, value.reshape(-1), draw.reshape(-1)
-
-
-def predicts_draws(evaluator: Any) -> bool:
-    """Whether ``evaluator`` tells P(draw) too (``evaluate_with_draws``): a W/D/L network."""
-    return bool(getattr(evaluator, "predicts_draws", False)) and hasattr(evaluator, "evaluate_with_draws")
 
 
 def is_native(evaluator: Any) -> bool:

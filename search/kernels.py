@@ -48,11 +48,10 @@ UNIFORM, ROLLOUT = 0, 1  # native evaluators
 
 
 @njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, n, a, state):
+def _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, a, state):
     """Create the child of ``n`` by action ``a`` at the next free index; return it. ``state``
     is scratch (int64[S]): the rules run on it rather than on a view into the tree (where numba
-    counts references, a view costs two atomic updates). A drawn terminal child is worth
-    ``-cfg.contempt`` to the root's player (``+cfg.contempt`` to the other)."""
+    counts references, a view costs two atomic updates)."""
     S = state.shape[0]
     for i in range(S):
         state[i] = tree.node_states[b, n, i]
@@ -72,10 +71,7 @@ def _add_child(legal_mask, apply_action, is_terminal, outcome, to_play, encode, 
         tree.node_status[b, c] = TERMINAL
         tree.node_to_play[b, c] = -1
         tree.node_solved[b, c] = True
-        value = outcome(params, state, np.int64(player))
-        if value == 0.0 and cfg.contempt != 0.0:
-            value = -cfg.contempt if player == tree.node_to_play[b, ROOT] else cfg.contempt
-        tree.node_solved_value[b, c] = value
+        tree.node_solved_value[b, c] = outcome(params, state, np.int64(player))
         for i in range(tree.children_index.shape[2]):
             tree.children_index[b, c, i] = ILLEGAL
     else:
@@ -115,7 +111,7 @@ def _descend(legal_mask, apply_action, is_terminal, outcome, to_play, encode, pa
                 _revert(tree, cfg, b, n)
                 return -1
             child = _add_child(
-                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, cfg, b, n, a, state
+                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, tree, b, n, a, state
             )
         n = child
     tree.node_visits[b, n] += 1

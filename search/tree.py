@@ -89,7 +89,6 @@ class KernelConfig(NamedTuple):
     gumbel_scale: float
     gumbel_c_visit: float
     gumbel_c_scale: float
-    contempt: float  # a draw's value to the root's player is -contempt (the other's +contempt)
 
 
 def kernel_config(config) -> KernelConfig:
@@ -107,7 +106,6 @@ def kernel_config(config) -> KernelConfig:
         gumbel_scale=float(config.gumbel_scale),
         gumbel_c_visit=float(config.gumbel_c_visit),
         gumbel_c_scale=float(config.gumbel_c_scale),
-        contempt=float(config.contempt),
     )
 
 
@@ -149,5 +147,5 @@ def allocate_tree(batch: int, capacity: int, num_actions: int, state_size: int, 
 #: cache kernels that take first-class functions on disk).
 TREE_TYPE = numba.typeof(allocate_tree(1, 1, 1, 1, 1))
 CONFIG_TYPE = numba.typeof(
-    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0, 0.0)
+    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0)
 )

@@ -208,3 +208,11 @@ def test_load_agent_plays_checkpoints_and_onnx_files_of_the_game(c4, tmp_path):
 def test_mcts_agent_config_sets_simulations_from_rollouts(c4):
     agent = MCTSAgent(c4, 30, config=SearchConfig(num_simulations=5, solver=True))
     assert agent._config.num_simulations == 30 and agent._config.solver
+
+
+def test_a_runs_agents_search_as_it_was_trained():
+    from selfplay.evaluation.agents import trained_search_config
+
+    played = trained_search_config(200, SearchConfig(root_policy="gumbel", num_simulations=32))
+    assert (played.num_simulations, played.root_policy, played.gumbel_scale, played.solver) == (200, "gumbel", 0.0, False)
+    assert trained_search_config(50, SearchConfig(solver=True)).solver

@@ -46,9 +46,17 @@ def test_kite_steps_an_archer_out_of_melee_reach_while_keeping_a_target():
 def test_scripts_step_around_walls_towards_the_enemy():
     pillars = games.make("arena")  # walls at d4, e4, d5, e5 between the two units
     state = scenario(pillars, {"red_0": ("d6", 10), "blue_0": ("d3", 10)}, "red_0")
-    for name in SCRIPTS:
+    for name in set(SCRIPTS) - {"guard"}:  # the guard holds its cell
         action = script_action(pillars, name, state)
         assert action in (arena.RIGHT, arena.LEFT), name  # forward is a wall; waiting gets nowhere
+    assert script_action(pillars, "guard", state) == arena.WAIT
+
+
+def test_guard_holds_its_cell_and_hits_the_weakest_enemy_in_range():
+    state = scenario(OPEN, {"red_1": ("d6", 6), "blue_0": ("d4", 10), "blue_1": ("f6", 2), "blue_2": ("d2", 9)}, "red_1")
+    assert script_action(OPEN, "guard", state) == attack(1)  # in range: blue_0 and blue_1; the hit kills blue_1
+    alone = scenario(OPEN, {"red_1": ("d6", 6), "blue_2": ("d2", 9)}, "red_1")  # 4 away: out of bow range
+    assert script_action(OPEN, "guard", alone) == arena.WAIT
 
 
 def test_every_script_plays_a_legal_move_in_every_position_of_random_games():
@@ -73,5 +81,5 @@ def test_scripts_are_agents_by_name_and_beat_random():
     assert result.wins >= 18
     with pytest.raises(AgentError, match="unknown agent 'kite'"):
         load_agent("kite", games.make("connect4"))
-    with pytest.raises(AgentError, match="has no script 'dance'; its scripts: nearest, focus, kite"):
+    with pytest.raises(AgentError, match="has no script 'dance'; its scripts: nearest, focus, kite, guard"):
         ScriptAgent(OPEN, "dance")

@@ -256,8 +256,8 @@ def network_search_config(visits: int, root_policy: str = "puct", **settings: An
 
 def trained_search_config(visits: int, trained: SearchConfig) -> SearchConfig:
     """The search an agent trained with ``trained`` plays with: :func:`network_search_config`
-    with the training run's root policy, contempt and solver setting."""
-    return network_search_config(visits, trained.root_policy, contempt=trained.contempt, solver=trained.solver)
+    with the training run's root policy and solver setting."""
+    return network_search_config(visits, trained.root_policy, solver=trained.solver)
 
 
 @dataclass

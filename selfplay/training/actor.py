@@ -76,7 +76,6 @@ import numpy as np
 import games
 from games.core import Game
 from search import OnnxEvaluator, Search, SearchConfig
-from search.evaluators import predicts_draws
 
 from ..config import SelfPlayConfig
 from ..evaluation.elo import wilson_interval
@@ -274,36 +273,24 @@ class _CountingEvaluator:
 
 class _RoutedEvaluator:
     """Several networks behind one batched search: leaf ``i`` of game ``games[i]`` goes to
-    ``evaluators[owner[games[i]]]``, one call per network with all of its leaves. It predicts
-    draws (for contempt) when every network does."""
+    ``evaluators[owner[games[i]]]``, one call per network with all of its leaves."""
 
     per_game = True
 
     def __init__(self, evaluators: list[Callable], owner: np.ndarray) -> None:
         self.evaluators = evaluators
         self.owner = owner  # int64[B]: the network evaluating each game's leaves this move
-        self.predicts_draws = all(predicts_draws(e) for e in evaluators)
 
     def __call__(self, obs: np.ndarray, mask: np.ndarray, games: np.ndarray):
-        return self._route(obs, mask, games, draws=False)[:2]
-
-    def evaluate_with_draws(self, obs: np.ndarray, mask: np.ndarray, games: np.ndarray):
-        return self._route(obs, mask, games, draws=True)
-
-    def _route(self, obs: np.ndarray, mask: np.ndarray, games: np.ndarray, draws: bool):
         who = self.owner[games]  # [n]
         logits = np.empty(mask.shape, np.float32)
         values = np.empty(mask.shape[0], np.float32)
-        draw = np.zeros(mask.shape[0], np.float32)
         for k in np.unique(who):
             rows = np.flatnonzero(who == k)
-            evaluator = self.evaluators[k]
-            out = evaluator.evaluate_with_draws(obs[rows], mask[rows]) if draws else evaluator(obs[rows], mask[rows])
-            logits[rows] = np.asarray(out[0], np.float32).reshape(rows.size, -1)
-            values[rows] = np.asarray(out[1], np.float32).reshape(-1)
-            if draws:
-                draw[rows] = np.asarray(out[2], np.float32).reshape(-1)
-        return logits, values, draw
+            part_logits, part_values = self.evaluators[k](obs[rows], mask[rows])
+            logits[rows] = np.asarray(part_logits, np.float32).reshape(rows.size, -1)
+            values[rows] = np.asarray(part_values, np.float32).reshape(-1)
+        return logits, values
 
 
 def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", threads: int = 1) -> Callable:
