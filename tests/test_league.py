@@ -525,7 +525,9 @@ def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
     scripts = [s["name"] for s in state["snapshots"] if s["kind"] == "script"]
-    assert scripts == ["script:nearest", "script:focus", "script:kite"]
+    from games.arena_scripts import SCRIPTS
+
+    assert scripts == ["script:" + name for name in SCRIPTS] == ["script:nearest", "script:focus", "script:kite", "script:guard"]
     met = {line["opponent"] for line in read_log(run) if "opponent" in line}
     assert met & set(scripts)  # PFSP picked them: unmet players weigh as much as any
     text = status_text(run)

@@ -349,7 +349,7 @@ class ScriptAgent:
 # ------------------------------------------------------------------------------ specs
 
 SPEC_HELP = (
-    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite), pretrained (the brain shipped "
+    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite, guard), pretrained (the brain shipped "
     "for the game), a checkpoint, an exported brain directory or an .onnx file"
 )
 
