@@ -484,6 +484,7 @@ def final_report(run_dir: str | Path, games: int | None = None, visits: tuple[in
             rows = pool.imap(_final_match, work)
         else:
             rows = map(_final_match, work)
+            stack.callback(_FINAL_CACHE.clear)  # the caller's process keeps no networks
         for (me, *_), row in zip(jobs, rows):
             if not report["agents"] or report["agents"][-1]["player"] != me:
                 report["agents"].append({"player": me, "matches": []})
