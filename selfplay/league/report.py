@@ -325,11 +325,9 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
 
     from ..evaluation.agents import NetworkAgent, trained_search_config
     from ..evaluation.matches import play_match
-    from ..model.checkpoint import atomic_write, load_checkpoint
+    from ..model.checkpoint import atomic_write
     from .population import LeagueError
     from .run import load_run_config, load_state, read_log
-    from ..training.trainer import export_weights
-    from ..training.actor import evaluator_from_weights
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -351,10 +349,8 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
 
     def agent(name: str):
         if name not in agents:
-            checkpoint = load_checkpoint(candidates[name], expect_game=game)
-            evaluator = evaluator_from_weights(export_weights(checkpoint.build_model(), game, "cpu", "onnx"), game)
             search = trained_search_config(visits, config.train.search) if visits else None
-            agents[name] = NetworkAgent(game, evaluator, visits, config=search, name=name)
+            agents[name] = NetworkAgent(game, checkpoint_evaluator(candidates[name], game), visits, config=search, name=name)
         return agents[name]
 
     def match(upper: str, lower: str, k: int):
@@ -511,9 +507,6 @@ def _final_match(job: tuple) -> dict:
     from ..evaluation.agents import NetworkAgent, load_agent, trained_search_config
     from ..evaluation.elo import score_interval
     from ..evaluation.matches import play_match
-    from ..model.checkpoint import load_checkpoint
-    from ..training.actor import evaluator_from_weights
-    from ..training.trainer import export_weights
     from .run import load_run_config
 
     run_dir, networks, games, me, opponent, visits, seed = job
@@ -526,8 +519,7 @@ def _final_match(job: tuple) -> dict:
 
     def agent(name: str):
         if (name, "evaluator") not in _FINAL_CACHE:
-            model = load_checkpoint(networks[name], expect_game=game).build_model()
-            _FINAL_CACHE[name, "evaluator"] = evaluator_from_weights(export_weights(model, game, "cpu", "onnx"), game)
+            _FINAL_CACHE[name, "evaluator"] = checkpoint_evaluator(networks[name], game)
         search = trained_search_config(visits, config.train.search) if visits else None
         return NetworkAgent(game, _FINAL_CACHE[name, "evaluator"], visits, config=search, name=f"{name}@{visits}")
 
@@ -537,6 +529,16 @@ def _final_match(job: tuple) -> dict:
     lo, hi = score_interval(result.wins, result.draws, result.losses)
     return {"visits": visits, "opponent": opponent, "wins": result.wins, "draws": result.draws,
             "losses": result.losses, "score": result.score, "score_ci95": [lo, hi]}
+
+
+def checkpoint_evaluator(path: str | Path, game: Any) -> Any:
+    """The search evaluator of the checkpoint at ``path`` (made for ``game``): its network as an
+    in-memory ONNX model on onnxruntime, one thread."""
+    from ..model.checkpoint import load_checkpoint
+    from ..training.actor import evaluator_from_weights
+    from ..training.trainer import export_weights
+
+    return evaluator_from_weights(export_weights(load_checkpoint(path, expect_game=game).build_model(), game, "cpu", "onnx"), game)
 
 
 def _spread(names: list[str], count: int) -> list[str]:
