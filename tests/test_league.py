@@ -629,6 +629,45 @@ def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_pa
     assert report["generations"] == 2 and report["wins"] + report["draws"] + report["losses"] == 10
     assert report["score_ci95"][0] <= report["score"] <= report["score_ci95"][1]
     assert json.loads((tmp_path / "exploiter" / "exploit.json").read_text()) == report
+    assert report["init"] is None and "init_score" not in report
+    assert sum(report["raw"][k] for k in ("wins", "draws", "losses")) == 10
+
+
+def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_training(tmp_path):
+    import torch
+
+    from selfplay.model.checkpoint import load_checkpoint, save_checkpoint
+    from selfplay.league.run import run_exploiter
+    from selfplay.model.network import build_network
+
+    config = with_overrides(preset("tictactoe", "tiny"), {
+        "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
+        "search.num_simulations": 4, "search.gumbel_considered": 4, "learner.batch_size": 16, "learner.min_positions": 10,
+        "learner.threads": 1, "run.generations": 1, "run.minutes": 0.0, "run.progress": False, "eval.final_visits": 4,
+        "eval.opening_moves": 2})
+    torch.manual_seed(3)
+    target = save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    # the seed has another architecture than the preset's: the exploiter takes the seed's
+    seed_net = config.net.__class__(**{**config.net.to_dict(), "hidden": config.net.hidden * 2, "kind": "mlp"})
+    torch.manual_seed(4)
+    seed_model = build_network(seed_net, TTT.obs_shape, TTT.num_actions)
+    init = save_checkpoint(tmp_path / "seed", 0, seed_model, game=TTT)
+    logged = []
+    report = run_exploiter(target, config, tmp_path / "exploiter", games_=10, log=logged.append, init=init)
+    assert report["init"] == str(init) and report["generations"] == 1
+    assert any("takes" in line and seed_net.describe() in line for line in logged)
+    trained = load_checkpoint(tmp_path / "exploiter")
+    assert trained.net == seed_net  # trained from the seed's weights, so its shape
+    for mode in ("search", "raw"):
+        assert sum(report["init_score"][mode][k] for k in ("wins", "draws", "losses")) == 10
+    # init_score is the seed's own match against the target, before training
+    from selfplay.evaluation.agents import NetworkAgent
+    from selfplay.evaluation.matches import play_match
+    from selfplay.league.report import checkpoint_evaluator
+
+    raw = play_match(TTT, NetworkAgent(TTT, checkpoint_evaluator(init, TTT), 0), NetworkAgent(TTT, checkpoint_evaluator(target, TTT), 0),
+                     10, seed=1, opening_moves=2, batch_size=10, stop_when_decided=False)
+    assert [report["init_score"]["raw"][k] for k in ("wins", "draws", "losses")] == [raw.wins, raw.draws, raw.losses]
 
 
 def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsys):

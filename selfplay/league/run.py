@@ -566,11 +566,19 @@ EXPLOIT_FILE = "exploit.json"
 
 
 def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, games_: int = 100,
-                  visits: int | None = None, log: Callable[[str], None] | None = None) -> dict:
-    """Exploitability: train a fresh learner (``config``, a Trainer in ``run_dir``) against the
-    fixed network ``target`` only (a checkpoint or run directory) for ``config.run.minutes``, then
-    play it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``).
-    The lower the exploiter's score, the harder the target is to exploit. Writes ``exploit.json``."""
+                  visits: int | None = None, log: Callable[[str], None] | None = None,
+                  init: str | Path | None = None) -> dict:
+    """Exploitability: train a learner (``config``, a Trainer in ``run_dir``) against the fixed
+    network ``target`` only (a checkpoint or run directory) for ``config.run.minutes``, then play
+    it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``) and
+    ``games_`` as raw policies. The lower the exploiter's score, the harder the target is to
+    exploit. Writes ``exploit.json``.
+
+    The learner starts fresh (its seeded initialization), or from the network ``init`` with that
+    network's architecture, as AlphaStar's exploiters start from its supervised agent. A common
+    ``init`` for every target makes the measure sensitive at small budgets: a fresh network needs
+    the budget to learn the game before it can exploit anything. The report then also scores
+    ``init`` itself against the target, before training, with search and raw."""
     from ..training.actor import Pairings
     from ..evaluation.agents import NetworkAgent, trained_search_config
     from ..evaluation.matches import play_match
@@ -587,27 +595,46 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     aim = load_checkpoint(target, expect_game=game)
     aim_weights = export_weights(aim.build_model(), game, "cpu", "onnx")
     trainer_config = with_overrides(config, {"eval.every": 0, "eval.final_games": 0})
+    seed = load_checkpoint(init, expect_game=game) if init is not None else None
+    if seed is not None and seed.net != trainer_config.net:
+        log(f"the exploiter takes {init}'s network: {seed.net.describe()}")
+        trainer_config = trainer_config.replace(net=seed.net)
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(run_dir / TRAIN_CONFIG) as f:
         f.write(json.dumps(trainer_config.to_dict(), indent=1).encode())
     with StopRequest() as stop:
-        trainer = Trainer(trainer_config, run_dir, stop=stop, log=log)
+        trainer = Trainer(trainer_config, run_dir, stop=stop, log=log,
+                          initial_state=seed.model_state if seed is not None else None)
         trainer.pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
         trainer.run()
     visits = config.eval.final_visits if visits is None else visits
-    search = trained_search_config(visits, config.search) if visits else None
-    me = NetworkAgent(game, evaluator_from_weights(trainer.weights(), game), visits, config=search, name="exploiter")
-    them = NetworkAgent(game, evaluator_from_weights(aim_weights, game), visits, config=search, name=str(target))
-    result = play_match(game, me, them, games_, seed=1, opening_moves=config.eval.opening_moves, batch_size=games_,
-                        stop_when_decided=False)
-    lo, hi = score_interval(result.wins, result.draws, result.losses)
-    report = {"target": str(target), "minutes": config.run.minutes, "generations": trainer.state.generation,
-              "visits": visits, "wins": result.wins, "draws": result.draws, "losses": result.losses,
-              "score": result.score, "score_ci95": [lo, hi]}
+    target_evaluator = evaluator_from_weights(aim_weights, game)
+
+    def score(evaluator, name: str, simulations: int) -> dict:
+        search = trained_search_config(simulations, config.search) if simulations else None
+        me = NetworkAgent(game, evaluator, simulations, config=search, name=name)
+        them = NetworkAgent(game, target_evaluator, simulations, config=search, name=str(target))
+        result = play_match(game, me, them, games_, seed=1, opening_moves=config.eval.opening_moves,
+                            batch_size=games_, stop_when_decided=False)
+        lo, hi = score_interval(result.wins, result.draws, result.losses)
+        log(f"{name} scores {100 * result.score:.1f}% against {target} (+{result.wins} ={result.draws} "
+            f"-{result.losses}; 95% {100 * lo:.0f}..{100 * hi:.0f}%) "
+            + (f"at {simulations} visits" if simulations else "as raw policies"))
+        return {"wins": result.wins, "draws": result.draws, "losses": result.losses, "score": result.score,
+                "score_ci95": [lo, hi]}
+
+    mine = evaluator_from_weights(trainer.weights(), game)
+    report = {"target": str(target), "init": None if init is None else str(init), "minutes": config.run.minutes,
+              "generations": trainer.state.generation, "visits": visits,
+              **score(mine, f"exploiter (generation {trainer.state.generation})", visits)}
+    report["raw"] = score(mine, "exploiter, raw", 0)
+    if seed is not None:  # the starting point: what training against the target added
+        from .report import checkpoint_evaluator
+
+        start = checkpoint_evaluator(init, game)
+        report["init_score"] = {"search": score(start, "init", visits), "raw": score(start, "init, raw", 0)}
     with atomic_write(run_dir / EXPLOIT_FILE) as f:
         f.write(json.dumps(report, indent=1).encode())
-    log(f"exploiter after {trainer.state.generation} generations scores {100 * result.score:.1f}% against {target} "
-        f"(+{result.wins} ={result.draws} -{result.losses}; 95% {100 * lo:.0f}..{100 * hi:.0f}%) at {visits} visits")
     return report
 
 
@@ -648,6 +675,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the main agents' line and over the exploiters' (0: every snapshot on disk)")
     parser.add_argument("--workers", type=int, default=0, help="final: processes playing the matches, each on one "
                         "core (0: one per CPU core)")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT", help="exploit: the network the exploiter starts "
+                        "from (its architecture too; default: a fresh network); use one for every target compared")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
                         "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
@@ -694,7 +723,7 @@ def main(args: argparse.Namespace) -> int:
             train = with_overrides(preset(game.name, args.preset or "small", dict(game.options)), overrides_from_args(args))
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             run_exploiter(args.directory, train, args.run_dir or Path("runs") / f"exploit-{game.name}-{stamp}",
-                          games_=args.games)
+                          games_=args.games, init=args.init)
             return 0
         if args.target in ("status", "ladder", "final"):
             if not args.directory:
