@@ -468,6 +468,7 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     assert config["league"]["main_agents"] == 1 and config["train"]["game"] == "tictactoe"
     for name in ("payoff.png", "elo.png"):
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _png_aspect(run / "elo.png") == pytest.approx(7 / 9, abs=0.02)  # Elo, and the exploiters' panel
     lines = read_log(run)
     assert [line["seq"] for line in lines] == list(range(1, state["seq"] + 1))
     # the snapshot schedule: every member is frozen every 2-3 of its generations; main exploiters
@@ -535,6 +536,13 @@ def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
     ratings = json.loads((run / "ratings.json").read_text())["ratings"]
     assert met & set(scripts) <= set(ratings)
     assert not list((run / "snapshots").glob("ckpt--*"))  # no checkpoint files for a script
+    assert _png_aspect(run / "elo.png") == pytest.approx(5 / 9, abs=0.02)  # no main exploiter: no empty panel
+
+
+def _png_aspect(path: Path) -> float:
+    """Height over width of a PNG, from its header."""
+    header = path.read_bytes()[16:24]
+    return int.from_bytes(header[4:], "big") / int.from_bytes(header[:4], "big")
 
 
 def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:

@@ -191,7 +191,12 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
     first_t: dict[str, float] = {}
     for line in games_lines:
         first_t.setdefault(line["learner"], line["t"])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    exploited = any(m["kind"] == "main_exploiter" for m in state["members"])  # else no lower panel
+    if exploited:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    else:
+        fig, top = plt.subplots(figsize=(9, 5))
+        top.set_xlabel("league minutes")
     frozen = {s["name"] for s in snapshots}
     for member in sorted({_member_of(p) for p in first_t}):
         players = sorted((p for p in first_t if _member_of(p) == member), key=lambda p: first_t[p])
@@ -206,7 +211,7 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
     top.legend(fontsize=8)
     mains = {m["name"] for m in state["members"] if m["kind"] == "main"}
     vs = [line for line in games_lines if line["kind"] == "main_exploiter" and line["label"] in mains]
-    if vs:
+    if exploited and vs:
         bottom.plot([line["t"] / 60 for line in vs],
                     [(line["wins"] + line["draws"] / 2) / max(1, line["wins"] + line["draws"] + line["losses"]) for line in vs],
                     ".-", lw=0.8, label="main exploiters' score vs the current main agent")
@@ -214,9 +219,10 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
         for t in resets:
             bottom.axvline(t, color="grey", lw=0.6, ls="--")
         bottom.legend(fontsize=8)
-    bottom.set_ylim(0, 1)
-    bottom.set_ylabel("score")
-    bottom.set_xlabel("league minutes (dashed: exploiter resets)")
+    if exploited:
+        bottom.set_ylim(0, 1)
+        bottom.set_ylabel("score")
+        bottom.set_xlabel("league minutes (dashed: exploiter resets)")
     fig.tight_layout()
     save(fig, "elo.png")
 
