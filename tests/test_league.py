@@ -545,6 +545,41 @@ def _png_aspect(path: Path) -> float:
     return int.from_bytes(header[4:], "big") / int.from_bytes(header[:4], "big")
 
 
+def test_a_league_seeded_from_a_checkpoint_starts_every_member_there_and_resets_exploiters_to_it(tmp_path):
+    """--league.init: the seed snapshot is the checkpoint's network (architecture and weights), so
+    every member's first generation and every exploiter's reset start from a network that plays."""
+    import torch
+
+    from selfplay.model.checkpoint import load_checkpoint, save_checkpoint
+    from selfplay.league.run import load_state, read_log
+    from selfplay.model.network import build_network
+
+    tiny = preset("tictactoe", "tiny").net
+    init_net = tiny.__class__(**{**tiny.to_dict(), "kind": "mlp", "hidden": 24, "layers": 2})
+    torch.manual_seed(7)
+    init = save_checkpoint(tmp_path / "init", 0, build_network(init_net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    run = tmp_path / "league"
+    # main0 is frozen at its 2nd-3rd generation, then the main exploiter: a reset follows
+    done = subprocess.run(_league_command(run, 0.0, "--generations", "4", "--no-final", "--league.league-exploiters", "0",
+                                          "--league.init", str(init)),
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["league"]["init"] == str(init) and config["train"]["net"] == init_net.to_dict()
+    seed = load_checkpoint(run / "snapshots" / "ckpt-000000.json")
+    wanted = load_checkpoint(init).model_state
+    assert seed.net == init_net and all(torch.equal(seed.model_state[k], wanted[k]) for k in wanted)
+    resets = [line for line in read_log(run) if line.get("event") == "reset"]
+    assert resets and load_state(run)["members"][1]["name"].startswith("mexp0")
+    # a network of another shape than the members' is refused in one line, before anything is written
+    other = subprocess.run(_league_command(tmp_path / "other", 0.0, "--generations", "1", "--no-final", "--league.init",
+                                           str(init), "--net.hidden", "8"),
+                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0 and "--league.init" in other.stderr and "mlp 2x24" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "other" / "config.json").exists()
+
+
 def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
     """SIGKILL a league at random moments after its fourth turn, ``kills`` times, resuming in
     between; check that every committed snapshot, log line and member checkpoint survives, and

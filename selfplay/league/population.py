@@ -101,13 +101,17 @@ class LeagueConfig:
         "all", "fixed players in the pool of frozen players, comma-separated: the game's scripts (the arena's "
                "NPCs), random, greedy, mcts:N; 'all' (every script the game ships, and others after it: 'all,mcts:200'), "
                "or 'none'")
+    init: str = _f(
+        "", "a checkpoint (or run directory) for the seed network: every member starts from it and exploiters are "
+            "reset to it, as AlphaStar's are to its supervised agent; its architecture is the members' "
+            "(default: a fresh network)")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.scripts, str):
-            raise LeagueError(f"league: scripts must be a string, got {self.scripts!r}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "scripts":
+            if isinstance(f.default, str):
+                if not isinstance(value, str):
+                    raise LeagueError(f"league: {f.name} must be a string, got {value!r}")
                 continue
             want = int if isinstance(f.default, int) else float
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (want is int and not isinstance(value, int)):

@@ -210,6 +210,8 @@ class League:
         (self.run_dir / MEMBERS).mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.train.run.seed)
         seed_model = build_network(config.train.net, self.game.obs_shape, self.game.num_actions)
+        if config.league.init and not resume:
+            seed_model.load_state_dict(_init_checkpoint(config.league.init, self.game, config.train.net).model_state)
         if resume:
             self._resume()
         else:
@@ -523,6 +525,17 @@ class League:
             self.log(text)
 
 
+def _init_checkpoint(path: str, game: Any, net: Any) -> Any:
+    """The checkpoint ``--league.init`` names, checked against the game and the members' network."""
+    from ..model.checkpoint import load_checkpoint
+
+    found = load_checkpoint(path, expect_game=game)
+    if found.net != net:
+        raise LeagueError(f"--league.init {path}: a {found.net.describe()} network, but the members are "
+                          f"{net.describe()}; drop the --net.* settings to take the checkpoint's")
+    return found
+
+
 def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True) -> League:
     """Run (or resume) a league in ``run_dir``; a new one writes ``config.json`` first. At the
     end, unless stopped: the final matches (selfplay.league.report.final_report)."""
@@ -541,6 +554,8 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
     elif not resume:
         if (run_dir / CONFIG_FILE).exists():
             raise LeagueError(f"{run_dir} already holds a league: resume it with --resume {run_dir}")
+        if config.league.init:  # a checkpoint that does not fit refuses the run before anything is written
+            _init_checkpoint(config.league.init, games.make(config.train.game, **config.train.game_options), config.train.net)
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(run_dir / CONFIG_FILE) as f:
             f.write(json.dumps(config.to_dict(), indent=1).encode())
@@ -701,6 +716,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
         raise LeagueError("give a game (selfplay league connect4), status DIR, ladder DIR, or --resume DIR")
     game = games.make(args.target, **games.parse_options(args.option))
     train = with_overrides(preset(args.target, args.preset or "small", dict(game.options)), overrides)
+    if league_overrides.get("init") and not any(key.startswith("net.") for key in overrides):
+        from ..model.checkpoint import load_checkpoint  # the members take the seed checkpoint's network
+
+        train = train.replace(net=load_checkpoint(league_overrides["init"], expect_game=game).net)
     config = LeagueRunConfig(train, LeagueConfig(**league_overrides))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"league-{args.target}-{stamp}"
