@@ -654,20 +654,26 @@ def test_snapshot_schedule_every_max_generations_while_not_dominant_and_at_the_m
     assert schedule(_league({("main0", s.name): 0.8 for s in POOL}), 30) == [8, 16, 24]
 
 
-def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
+def _exploiter_setup(tmp_path: Path, generations: int) -> tuple:
+    """A tic-tac-toe exploiter's config (``generations`` of a few tiny games) and a random target."""
     import torch
 
     from selfplay.model.checkpoint import save_checkpoint
-    from selfplay.league.run import run_exploiter
     from selfplay.model.network import build_network
 
     config = with_overrides(preset("tictactoe", "tiny"), {
         "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
         "search.num_simulations": 4, "search.gumbel_considered": 4, "learner.batch_size": 16, "learner.min_positions": 10,
-        "learner.threads": 1, "run.generations": 2, "run.minutes": 0.0, "run.progress": False, "eval.final_visits": 4,
-        "eval.opening_moves": 2})
+        "learner.threads": 1, "run.generations": generations, "run.minutes": 0.0, "run.progress": False,
+        "eval.final_visits": 4, "eval.opening_moves": 2})
     torch.manual_seed(3)
-    target = save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    return config, save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+
+
+def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
+    from selfplay.league.run import run_exploiter
+
+    config, target = _exploiter_setup(tmp_path, generations=2)
     report = run_exploiter(target, config, tmp_path / "exploiter", games_=10, log=lambda text: None)
     assert report["generations"] == 2 and report["wins"] + report["draws"] + report["losses"] == 10
     assert report["score_ci95"][0] <= report["score"] <= report["score_ci95"][1]
@@ -683,13 +689,7 @@ def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_traini
     from selfplay.league.run import run_exploiter
     from selfplay.model.network import build_network
 
-    config = with_overrides(preset("tictactoe", "tiny"), {
-        "selfplay.num_actors": 0, "selfplay.games_per_actor": 16, "selfplay.positions_per_generation": 60,
-        "search.num_simulations": 4, "search.gumbel_considered": 4, "learner.batch_size": 16, "learner.min_positions": 10,
-        "learner.threads": 1, "run.generations": 1, "run.minutes": 0.0, "run.progress": False, "eval.final_visits": 4,
-        "eval.opening_moves": 2})
-    torch.manual_seed(3)
-    target = save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
+    config, target = _exploiter_setup(tmp_path, generations=1)
     # the seed has another architecture than the preset's: the exploiter takes the seed's
     seed_net = config.net.__class__(**{**config.net.to_dict(), "hidden": config.net.hidden * 2, "kind": "mlp"})
     torch.manual_seed(4)
