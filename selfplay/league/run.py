@@ -644,9 +644,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
               **score(mine, f"exploiter (generation {trainer.state.generation})", visits)}
     report["raw"] = score(mine, "exploiter, raw", 0)
     if seed is not None:  # the starting point: what training against the target added
-        from .report import checkpoint_evaluator
-
-        start = checkpoint_evaluator(init, game)
+        start = evaluator_from_weights(export_weights(seed.build_model(), game, "cpu", "onnx"), game)
         report["init_score"] = {"search": score(start, "init", visits), "raw": score(start, "init, raw", 0)}
     with atomic_write(run_dir / EXPLOIT_FILE) as f:
         f.write(json.dumps(report, indent=1).encode())
