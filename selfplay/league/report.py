@@ -209,17 +209,17 @@ def _plot(run_dir: Path, state: dict, lines: list[dict], table: RatingTable) -> 
     top.set_ylabel("Elo (seed network = 0)")
     top.set_title("Elo of each member's networks (dots: frozen snapshots)")
     top.legend(fontsize=8)
-    mains = {m["name"] for m in state["members"] if m["kind"] == "main"}
-    vs = [line for line in games_lines if line["kind"] == "main_exploiter" and line["label"] in mains]
-    if exploited and vs:
-        bottom.plot([line["t"] / 60 for line in vs],
-                    [(line["wins"] + line["draws"] / 2) / max(1, line["wins"] + line["draws"] + line["losses"]) for line in vs],
-                    ".-", lw=0.8, label="main exploiters' score vs the current main agent")
-        resets = [line["t"] / 60 for line in lines if line.get("event") == "reset"]
-        for t in resets:
-            bottom.axvline(t, color="grey", lw=0.6, ls="--")
-        bottom.legend(fontsize=8)
     if exploited:
+        mains = {m["name"] for m in state["members"] if m["kind"] == "main"}
+        vs = [line for line in games_lines if line["kind"] == "main_exploiter" and line["label"] in mains]
+        if vs:
+            bottom.plot([line["t"] / 60 for line in vs],
+                        [(line["wins"] + line["draws"] / 2) / max(1, line["wins"] + line["draws"] + line["losses"]) for line in vs],
+                        ".-", lw=0.8, label="main exploiters' score vs the current main agent")
+            resets = [line["t"] / 60 for line in lines if line.get("event") == "reset"]
+            for t in resets:
+                bottom.axvline(t, color="grey", lw=0.6, ls="--")
+            bottom.legend(fontsize=8)
         bottom.set_ylim(0, 1)
         bottom.set_ylabel("score")
         bottom.set_xlabel("league minutes (dashed: exploiter resets)")
