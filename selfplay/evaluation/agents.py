@@ -23,6 +23,7 @@ state between calls.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "load_agent",
     "pretrained_path",
     "network_search_config",
+    "played_search",
     "trained_search_config",
 ]
 
@@ -361,6 +363,25 @@ def is_baseline(spec: str) -> bool:
     return text in ("random", "greedy") or (text.startswith("mcts:") and count.isdigit() and int(count) >= 1)
 
 
+def played_search(path: str | Path) -> dict[str, Any]:
+    """The search settings the network at ``path`` plays with when none are given: those the model
+    card beside a brain names; for a checkpoint, its training run's root policy and solver setting
+    (what :func:`trained_search_config` takes, so ``selfplay arena CHECKPOINT`` plays the network
+    as the run's own evaluations did); ``{}`` (the default search) when neither says."""
+    from ..model.checkpoint import checkpoint_sidecar
+    from ..pretrained import card_search
+
+    path = Path(path)
+    if is_brain(path) or path.suffix == ".onnx":
+        return card_search(path)
+    try:
+        meta = json.loads(checkpoint_sidecar(path).read_text()).get("meta", {})
+        trained = meta.get("config", {}).get("search") or meta.get("search") or {}  # a run's / a league snapshot's
+    except (OSError, ValueError, AttributeError):
+        return {}  # no readable checkpoint: loading it names the problem
+    return {key: trained[key] for key in ("root_policy", "solver") if key in trained}
+
+
 def is_fixed_player(spec: str, game: Game) -> bool:
     """Whether ``spec`` names an agent with no network: a baseline (:func:`is_baseline`) or one of
     ``game``'s scripts. These can sit in a league's pool as fixed players."""
@@ -373,7 +394,7 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", se
     path ending ``.onnx``, an exported brain directory (``export``), or a checkpoint (run directory, ``ckpt-*.json`` or ``ckpt-*.safetensors``), played with ``visits``
     simulations per move (0: the raw policy; a brain searches only with a value output). The
     search is :func:`network_search_config` with the settings ``search`` (``SearchConfig`` fields
-    such as ``root_policy``; None: those a shipped brain's model card names, else none).
+    such as ``root_policy``; None: :func:`played_search`, a brain card's or a training run's).
     Raises a one-line ``ValueError`` (:class:`AgentError`, or the loader's error for a bad file)."""
     text = str(spec).strip()
     if text == "random":
@@ -402,9 +423,7 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", se
             onnx_or_dir = path.is_dir() or path.suffix == ".onnx"
             label = (path.stem if path.suffix == ".onnx" else path.name) if onnx_or_dir else f"{path.parent.name}/{path.stem}"
         if search is None:
-            from ..pretrained import card_search
-
-            search = card_search(path)
+            search = played_search(path)
         return NetworkAgent(game, evaluator, visits, config=network_search_config(max(visits, 1), **search),
                             name=f"{label}@{visits}")  # fmt: skip
     raise AgentError(f"unknown agent {text!r}: expected {SPEC_HELP}")

@@ -258,8 +258,9 @@ class League:
     def _save_snapshot(self, step: int, model, name: str, meta: dict) -> None:
         from ..model.checkpoint import save_checkpoint
 
-        save_checkpoint(self.run_dir / SNAPSHOTS, step, model, meta={"snapshot": name, **meta}, game=self.game,
-                        keep_last=1 << 30)
+        search = self.config.train.search  # how a snapshot plays when loaded alone (selfplay arena)
+        meta = {"snapshot": name, **meta, "search": {"root_policy": search.root_policy, "solver": search.solver}}
+        save_checkpoint(self.run_dir / SNAPSHOTS, step, model, meta=meta, game=self.game, keep_last=1 << 30)
 
     def _snapshot_path(self, step: int) -> Path:
         return self.run_dir / SNAPSHOTS / f"ckpt-{step:06d}.json"

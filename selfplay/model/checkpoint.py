@@ -51,6 +51,7 @@ __all__ = [
     "REPLAY_FILE",
     "atomic_write",
     "best_checkpoint",
+    "checkpoint_sidecar",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
@@ -371,6 +372,12 @@ def _resolve(path: Path) -> tuple[Path, str | None]:
     if match := _DATA.match(path.name):
         return path.with_name(_sidecar_name(int(match.group(1)))), path.name
     raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, ckpt-*.json or ckpt-*.safetensors)")
+
+
+def checkpoint_sidecar(path: str | os.PathLike) -> Path:
+    """The sidecar (``ckpt-*.json``) naming the checkpoint at ``path``: a run directory's latest, a
+    sidecar, or a tensor file's. Reading it costs no tensor load; :func:`load_checkpoint` verifies."""
+    return _resolve(Path(path))[0]
 
 
 def _differences(found: Mapping[str, Any], expected: Mapping[str, Any]) -> str:

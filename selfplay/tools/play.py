@@ -33,7 +33,7 @@ import games
 from games.core import Game
 from games.render import action_at, action_cells, caption
 
-from ..evaluation.agents import SPEC_HELP, Agent, MCTSAgent, NetworkAgent, load_agent, network_search_config
+from ..evaluation.agents import SPEC_HELP, Agent, MCTSAgent, NetworkAgent, load_agent, network_search_config, played_search
 from .args import integer, number
 
 __all__ = [
@@ -392,9 +392,7 @@ def _checkpoint_agent(
                                    require_value=visits > 0)  # a brain without a value plays its raw policy
     game, evaluator = load_game_and_evaluator(namespace)
     label = name or (path.name if path.is_dir() else f"{path.parent.name}/{path.stem}")
-    from ..pretrained import card_search
-
-    search = network_search_config(max(visits, 1), **card_search(path))  # a shipped brain's, else the default
+    search = network_search_config(max(visits, 1), **played_search(path))  # a brain card's or the run's
     return game, visit_levels(NetworkAgent(game, evaluator, visits, config=search, name=f"{label}@{visits}"))
 
 
