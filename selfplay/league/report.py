@@ -542,9 +542,9 @@ def checkpoint_evaluator(path: str | Path, game: Any) -> Any:
     in-memory ONNX model on onnxruntime, one thread."""
     from ..model.checkpoint import load_checkpoint
     from ..training.actor import evaluator_from_weights
-    from ..training.trainer import export_weights
+    from ..training.trainer import checkpoint_weights
 
-    return evaluator_from_weights(export_weights(load_checkpoint(path, expect_game=game).build_model(), game, "cpu", "onnx"), game)
+    return evaluator_from_weights(checkpoint_weights(load_checkpoint(path, expect_game=game), game), game)
 
 
 def _spread(names: list[str], count: int) -> list[str]:

@@ -601,7 +601,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     from ..model.checkpoint import atomic_write, load_checkpoint
     from ..training.actor import evaluator_from_weights
     from ..evaluation.elo import score_interval
-    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, export_weights
+    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, checkpoint_weights
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     run_dir = Path(run_dir)
@@ -609,7 +609,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
         raise LeagueError(f"{run_dir} already holds a run; choose another --run-dir")
     game = games.make(config.game, **config.game_options)
     aim = load_checkpoint(target, expect_game=game)
-    aim_weights = export_weights(aim.build_model(), game, "cpu", "onnx")
+    aim_weights = checkpoint_weights(aim, game)
     trainer_config = with_overrides(config, {"eval.every": 0, "eval.final_games": 0})
     seed = load_checkpoint(init, expect_game=game) if init is not None else None
     if seed is not None and seed.net != trainer_config.net:
@@ -645,7 +645,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
               **score(mine, f"exploiter (generation {trainer.state.generation})", visits)}
     report["raw"] = score(mine, "exploiter, raw", 0)
     if seed is not None:  # the starting point: what training against the target added
-        start = evaluator_from_weights(export_weights(seed.build_model(), game, "cpu", "onnx"), game)
+        start = evaluator_from_weights(checkpoint_weights(seed, game), game)
         report["init_score"] = {"search": score(start, "init", visits), "raw": score(start, "init, raw", 0)}
     with atomic_write(run_dir / EXPLOIT_FILE) as f:
         f.write(json.dumps(report, indent=1).encode())

@@ -115,6 +115,12 @@ def export_weights(model, game: Game, device: str, inference: str):
     return Weights("safetensors", save_tensors(state), model.config.to_dict())
 
 
+def checkpoint_weights(checkpoint, game: Game):
+    """A loaded :class:`selfplay.model.checkpoint.Checkpoint`'s network as ONNX weights on the CPU:
+    what an actor plays a fixed opponent with, and what :func:`selfplay.training.actor.evaluator_from_weights` runs."""
+    return export_weights(checkpoint.build_model(), game, "cpu", "onnx")
+
+
 def resolve_device(device: str) -> str:
     import torch
 
