@@ -256,10 +256,13 @@ def network_search_config(visits: int, root_policy: str = "puct", **settings: An
         raise AgentError(f"search settings {sorted(settings)}: {e}") from None
 
 
+TRAINED_SEARCH = ("root_policy", "solver")  # the training search's settings an agent keeps at play
+
+
 def trained_search_config(visits: int, trained: SearchConfig) -> SearchConfig:
     """The search an agent trained with ``trained`` plays with: :func:`network_search_config`
-    with the training run's root policy and solver setting."""
-    return network_search_config(visits, trained.root_policy, solver=trained.solver)
+    with the training run's :data:`TRAINED_SEARCH` settings (root policy and solver)."""
+    return network_search_config(visits, **{key: getattr(trained, key) for key in TRAINED_SEARCH})
 
 
 @dataclass
@@ -379,7 +382,7 @@ def played_search(path: str | Path) -> dict[str, Any]:
         trained = meta.get("config", {}).get("search") or meta.get("search") or {}  # a run's / a league snapshot's
     except (OSError, ValueError, AttributeError):
         return {}  # no readable checkpoint: loading it names the problem
-    return {key: trained[key] for key in ("root_policy", "solver") if key in trained}
+    return {key: trained[key] for key in TRAINED_SEARCH if key in trained}
 
 
 def is_fixed_player(spec: str, game: Game) -> bool:

@@ -256,10 +256,11 @@ class League:
         self.trainers[member.name] = trainer
 
     def _save_snapshot(self, step: int, model, name: str, meta: dict) -> None:
+        from ..evaluation.agents import TRAINED_SEARCH
         from ..model.checkpoint import save_checkpoint
 
-        search = self.config.train.search  # how a snapshot plays when loaded alone (selfplay arena)
-        meta = {"snapshot": name, **meta, "search": {"root_policy": search.root_policy, "solver": search.solver}}
+        search = {key: getattr(self.config.train.search, key) for key in TRAINED_SEARCH}  # how it plays alone (selfplay arena)
+        meta = {"snapshot": name, **meta, "search": search}
         save_checkpoint(self.run_dir / SNAPSHOTS, step, model, meta=meta, game=self.game, keep_last=1 << 30)
 
     def _snapshot_path(self, step: int) -> Path:
