@@ -357,9 +357,13 @@ def test_gumbel_with_few_simulations_improves_on_the_raw_prior(ttt, simulations,
 
 # --------------------------------------------------------------------------- determinism, batching
 def deterministic_net(obs: np.ndarray, mask: np.ndarray):
-    """A fixed pseudo-network: logits and value are smooth functions of the observation."""
+    """A fixed pseudo-network: logits and value are smooth functions of the observation. The
+    weights are multiples of 1/8 and the planes 0 or 1, so every sum is exact in float32 and a
+    row's logits do not depend on the batch around it (BLAS may sum in another order per batch
+    size, which moved the last bit of a policy between batched and single searches)."""
     flat = obs.reshape(len(obs), -1)
-    weights = np.sin(np.arange(flat.shape[1] * mask.shape[1], dtype=np.float32)).reshape(flat.shape[1], -1)
+    weights = np.round(8 * np.sin(np.arange(flat.shape[1] * mask.shape[1], dtype=np.float32))) / 8
+    weights = weights.reshape(flat.shape[1], -1)
     return flat @ weights, np.tanh(flat.sum(1) * 0.3 - 1.0)
 
 
