@@ -75,6 +75,11 @@ class SearchConfig:
     gumbel_scale: float = _f(1.0, "Gumbel: noise scale (0: deterministic, for evaluation)")
     gumbel_c_visit: float = _f(50.0, "Gumbel: c_visit in sigma(q) = (c_visit + max N) c_scale q")
     gumbel_c_scale: float = _f(0.1, "Gumbel: c_scale (see gumbel_c_visit)")
+    gumbel_rescale: bool = _f(
+        True, "Gumbel: min-max rescale the completed Q of a node's actions to [0, 1] before "
+        "sigma (mctx's rescale_values; amplifies tiny Q differences, such as a drawish game's "
+        "value noise, to the full range); False maps the value's bounds [-1, 1] to [0, 1] instead"
+    )
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:

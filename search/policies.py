@@ -133,7 +133,8 @@ def _completed_q(tree, cfg, b, n, out):
     """Gumbel's sigma(completed Q) for every legal action of ``n`` into ``out`` (float64[A]),
     from the point of view of the player to move at ``n`` (mctx
     ``qtransform_completed_by_mix_value``: unvisited actions get the mixed value, then min-max
-    rescaling and the (c_visit + max N) c_scale factor). Returns the largest child visit count."""
+    rescaling, or with ``gumbel_rescale`` off the fixed bounds [-1, 1], and the
+    (c_visit + max N) c_scale factor). Returns the largest child visit count."""
     A = tree.children_index.shape[2]
     raw = np.float64(tree.node_raw_value[b, n])
     sum_visits = 0
@@ -165,6 +166,8 @@ def _completed_q(tree, cfg, b, n, out):
         out[a] = q
         lo = min(lo, q)
         hi = max(hi, q)
+    if not cfg.gumbel_rescale:  # the value's bounds, [-1, 1], map to [0, 1]
+        lo, hi = -1.0, 1.0
     scale = (cfg.gumbel_c_visit + max_visits) * cfg.gumbel_c_scale / max(hi - lo, 1e-8)
     for a in range(A):
         if tree.children_index[b, n, a] != ILLEGAL:

@@ -89,6 +89,7 @@ class KernelConfig(NamedTuple):
     gumbel_scale: float
     gumbel_c_visit: float
     gumbel_c_scale: float
+    gumbel_rescale: bool
 
 
 def kernel_config(config) -> KernelConfig:
@@ -106,6 +107,7 @@ def kernel_config(config) -> KernelConfig:
         gumbel_scale=float(config.gumbel_scale),
         gumbel_c_visit=float(config.gumbel_c_visit),
         gumbel_c_scale=float(config.gumbel_c_scale),
+        gumbel_rescale=bool(config.gumbel_rescale),
     )
 
 
@@ -147,5 +149,5 @@ def allocate_tree(batch: int, capacity: int, num_actions: int, state_size: int, 
 #: cache kernels that take first-class functions on disk).
 TREE_TYPE = numba.typeof(allocate_tree(1, 1, 1, 1, 1))
 CONFIG_TYPE = numba.typeof(
-    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0)
+    KernelConfig(0, 1.0, 1.0, 0, 0.0, 1.0, 0.0, False, 0.0, 1, 0.0, 1.0, 1.0, True)
 )

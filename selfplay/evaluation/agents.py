@@ -256,12 +256,12 @@ def network_search_config(visits: int, root_policy: str = "puct", **settings: An
         raise AgentError(f"search settings {sorted(settings)}: {e}") from None
 
 
-TRAINED_SEARCH = ("root_policy", "solver")  # the training search's settings an agent keeps at play
+TRAINED_SEARCH = ("root_policy", "solver", "gumbel_rescale")  # the training search's settings an agent keeps at play
 
 
 def trained_search_config(visits: int, trained: SearchConfig) -> SearchConfig:
     """The search an agent trained with ``trained`` plays with: :func:`network_search_config`
-    with the training run's :data:`TRAINED_SEARCH` settings (root policy and solver)."""
+    with the training run's :data:`TRAINED_SEARCH` settings (root policy, solver, Q rescaling)."""
     return network_search_config(visits, **{key: getattr(trained, key) for key in TRAINED_SEARCH})
 
 
