@@ -220,20 +220,22 @@ def test_a_runs_agents_search_as_it_was_trained():
 
 def test_a_checkpoint_plays_with_its_runs_search_unless_told_otherwise(c4, tmp_path):
     """``selfplay arena CHECKPOINT`` plays the network as its run's own evaluations did: the root
-    policy and solver saved in the checkpoint (a run's config, or a league snapshot's), PUCT without."""
+    policy, solver and Q rescaling saved in the checkpoint (a run's config, or a league
+    snapshot's), PUCT without."""
     from selfplay.evaluation.agents import played_search
     from selfplay.model.checkpoint import save_checkpoint
     from selfplay.model.network import NetConfig, build_network
 
     model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), c4.obs_shape, c4.num_actions)
-    run = {"config": {"search": {"root_policy": "gumbel", "solver": True, "num_simulations": 32}}}
+    run = {"config": {"search": {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False, "num_simulations": 32}}}
     save_checkpoint(tmp_path / "run", 1, model, meta=run, game=c4)
     save_checkpoint(tmp_path / "snapshots", 1, model, meta={"snapshot": "main0/g1", "search": {"root_policy": "gumbel", "solver": False}}, game=c4)
     save_checkpoint(tmp_path / "bare", 1, model, game=c4)
-    assert played_search(tmp_path / "run") == {"root_policy": "gumbel", "solver": True}
+    assert played_search(tmp_path / "run") == {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False}
     assert played_search(tmp_path / "snapshots" / "ckpt-000001.safetensors") == {"root_policy": "gumbel", "solver": False}
     assert played_search(tmp_path / "bare") == {} and played_search(tmp_path / "missing") == {}
     played = load_agent(str(tmp_path / "run"), c4, visits=50)._config
     assert (played.root_policy, played.gumbel_scale, played.solver, played.num_simulations) == ("gumbel", 0.0, True, 50)
+    assert not played.gumbel_rescale and load_agent(str(tmp_path / "snapshots"), c4, visits=50)._config.gumbel_rescale
     assert load_agent(str(tmp_path / "bare"), c4, visits=50)._config.root_policy == "puct"
     assert load_agent(str(tmp_path / "run"), c4, visits=50, search={"root_policy": "puct"})._config.root_policy == "puct"

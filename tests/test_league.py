@@ -484,10 +484,11 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     # disk: at most 8 snapshots; the pruned ones' files are gone, their games still rated
     assert len(state["snapshots"]) <= 8 and state["snapshots"][0]["name"] == SEED
     assert len(list((run / "snapshots").iterdir())) == 2 * len(state["snapshots"])
-    from selfplay.evaluation.agents import played_search  # a snapshot loaded alone plays as the league did
+    from selfplay.evaluation.agents import TRAINED_SEARCH, played_search  # a snapshot loaded alone plays as the league did
 
     trained = config["train"]["search"]
-    assert played_search(sorted((run / "snapshots").glob("ckpt-*.json"))[-1]) == {k: trained[k] for k in ("root_policy", "solver")}
+    assert set(TRAINED_SEARCH) == {"root_policy", "solver", "gumbel_rescale"}
+    assert played_search(sorted((run / "snapshots").glob("ckpt-*.json"))[-1]) == {k: trained[k] for k in TRAINED_SEARCH}
     kept = {s["name"] for s in state["snapshots"]}
     for member in ("main0", "mexp0", "lexp0"):  # a member that ever froze keeps its latest snapshot
         if any(n.split("/")[0].split(".")[0] == member for n in names[1:]):

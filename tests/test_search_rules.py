@@ -142,7 +142,7 @@ def test_sequential_halving_visits_follow_mctx(game_name, considered, simulation
     assert (result.visit_counts[0] > 0).sum() == m  # exactly the considered actions were visited
 
 
-def mctx_gumbel_policy(prior, raw_value, visits, q, c_visit, c_scale):
+def mctx_gumbel_policy(prior, raw_value, visits, q, c_visit, c_scale, rescale=True):
     """mctx's Gumbel MuZero policy target, written out from google-deepmind/mctx
     mctx/_src/qtransforms.py (``qtransform_completed_by_mix_value``, ``_compute_mixed_value``,
     ``_complete_qvalues``, ``_rescale_qvalues``) and policies.py (``softmax(logits +
@@ -150,7 +150,8 @@ def mctx_gumbel_policy(prior, raw_value, visits, q, c_visit, c_scale):
 
     * mixed value = (raw_value + sum N * sum_{N(a)>0} P(a) Q(a) / sum_{N(a)>0} P(a)) / (1 + sum N)
     * completed Q(a) = Q(a) if N(a) > 0 else the mixed value
-    * rescaled: (completed - min) / max(max - min, 1e-8)
+    * rescaled: (completed - min) / max(max - min, 1e-8); with ``rescale`` off (mctx's
+      ``rescale_values=False``, here with the value's bounds): (completed + 1) / 2
     * sigma = (c_visit + max_a N(a)) * c_scale * rescaled
     * policy = softmax(log P + sigma)
     """
@@ -159,7 +160,10 @@ def mctx_gumbel_policy(prior, raw_value, visits, q, c_visit, c_scale):
     weighted_q = np.sum(np.where(visited, p * np.nan_to_num(q) / p[visited].sum(), 0.0))
     mixed = (raw_value + visits.sum() * weighted_q) / (visits.sum() + 1)
     completed = np.where(visited, q, mixed)
-    rescaled = (completed - completed.min()) / max(completed.max() - completed.min(), 1e-8)
+    if rescale:
+        rescaled = (completed - completed.min()) / max(completed.max() - completed.min(), 1e-8)
+    else:
+        rescaled = (completed + 1.0) / 2.0
     sigma = (c_visit + visits.max()) * c_scale * rescaled
     logits = np.log(p) + sigma
     return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
@@ -176,16 +180,18 @@ def _shaped_evaluator(obs, mask):
 
 
 @pytest.mark.parametrize(
-    "considered, simulations, c_visit, c_scale",
-    [(4, 16, 50.0, 0.1), (9, 40, 50.0, 0.1), (4, 12, 10.0, 0.5)],
+    "considered, simulations, c_visit, c_scale, rescale",
+    [(4, 16, 50.0, 0.1, True), (9, 40, 50.0, 0.1, True), (4, 12, 10.0, 0.5, True),
+     (4, 16, 50.0, 0.1, False), (9, 40, 50.0, 1.0, False)],
 )
-def test_gumbel_policy_target_is_mctx_completed_q(ttt, considered, simulations, c_visit, c_scale):
+def test_gumbel_policy_target_is_mctx_completed_q(ttt, considered, simulations, c_visit, c_scale, rescale):
     """The policy target equals mctx's formula on the search's own visits and Q values. With 4
-    of 9 actions considered, five are unvisited and take the mixed value; the last case moves
-    c_visit and c_scale away from their defaults so that swapping them would show."""
+    of 9 actions considered, five are unvisited and take the mixed value; the third case moves
+    c_visit and c_scale away from their defaults so that swapping them would show; the last two
+    scale Q by its fixed bounds instead of min-max (gumbel_rescale=False)."""
     config = SearchConfig(
         num_simulations=simulations, root_policy="gumbel", gumbel_considered=considered,
-        gumbel_c_visit=c_visit, gumbel_c_scale=c_scale,
+        gumbel_c_visit=c_visit, gumbel_c_scale=c_scale, gumbel_rescale=rescale,
     )
     result = Search(ttt, ttt.initial_state(), config, seed=5).run(_shaped_evaluator)
     visits = result.visit_counts[0].astype(np.float64)
@@ -193,7 +199,9 @@ def test_gumbel_policy_target_is_mctx_completed_q(ttt, considered, simulations, 
     assert (visits == 0).any() == (considered < 9) and np.isnan(q[visits == 0]).all()
     logits, value = _shaped_evaluator(ttt.encode(ttt.initial_state())[None], None)
     prior = np.exp(logits[0] - logits[0].max()) / np.exp(logits[0] - logits[0].max()).sum()
-    expected = mctx_gumbel_policy(prior.astype(np.float64), float(value[0]), visits, q, c_visit, c_scale)
+    expected = mctx_gumbel_policy(prior.astype(np.float64), float(value[0]), visits, q, c_visit, c_scale, rescale)
     np.testing.assert_allclose(result.policy[0], expected, rtol=1e-4, atol=1e-6)
+    other = mctx_gumbel_policy(prior.astype(np.float64), float(value[0]), visits, q, c_visit, c_scale, not rescale)
+    assert np.abs(other - expected).max() > 1e-3  # the two scalings differ here, so the test tells them apart
     # and the formula is not flat here: the search changed the prior
     assert np.abs(expected - prior).max() > 0.01
