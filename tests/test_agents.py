@@ -227,15 +227,15 @@ def test_a_checkpoint_plays_with_its_runs_search_unless_told_otherwise(c4, tmp_p
     from selfplay.model.network import NetConfig, build_network
 
     model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), c4.obs_shape, c4.num_actions)
-    run = {"config": {"search": {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False, "num_simulations": 32}}}
+    run = {"config": {"search": {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False, "gumbel_c_scale": 1.0, "num_simulations": 32}}}
     save_checkpoint(tmp_path / "run", 1, model, meta=run, game=c4)
     save_checkpoint(tmp_path / "snapshots", 1, model, meta={"snapshot": "main0/g1", "search": {"root_policy": "gumbel", "solver": False}}, game=c4)
     save_checkpoint(tmp_path / "bare", 1, model, game=c4)
-    assert played_search(tmp_path / "run") == {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False}
+    assert played_search(tmp_path / "run") == {"root_policy": "gumbel", "solver": True, "gumbel_rescale": False, "gumbel_c_scale": 1.0}
     assert played_search(tmp_path / "snapshots" / "ckpt-000001.safetensors") == {"root_policy": "gumbel", "solver": False}
     assert played_search(tmp_path / "bare") == {} and played_search(tmp_path / "missing") == {}
     played = load_agent(str(tmp_path / "run"), c4, visits=50)._config
     assert (played.root_policy, played.gumbel_scale, played.solver, played.num_simulations) == ("gumbel", 0.0, True, 50)
-    assert not played.gumbel_rescale and load_agent(str(tmp_path / "snapshots"), c4, visits=50)._config.gumbel_rescale
+    assert not played.gumbel_rescale and played.gumbel_c_scale == 1.0 and load_agent(str(tmp_path / "snapshots"), c4, visits=50)._config.gumbel_rescale
     assert load_agent(str(tmp_path / "bare"), c4, visits=50)._config.root_policy == "puct"
     assert load_agent(str(tmp_path / "run"), c4, visits=50, search={"root_policy": "puct"})._config.root_policy == "puct"

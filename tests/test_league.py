@@ -487,7 +487,7 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     from selfplay.evaluation.agents import TRAINED_SEARCH, played_search  # a snapshot loaded alone plays as the league did
 
     trained = config["train"]["search"]
-    assert set(TRAINED_SEARCH) == {"root_policy", "solver", "gumbel_rescale"}
+    assert set(TRAINED_SEARCH) == {"root_policy", "solver", "gumbel_rescale", "gumbel_c_visit", "gumbel_c_scale"}
     assert played_search(sorted((run / "snapshots").glob("ckpt-*.json"))[-1]) == {k: trained[k] for k in TRAINED_SEARCH}
     kept = {s["name"] for s in state["snapshots"]}
     for member in ("main0", "mexp0", "lexp0"):  # a member that ever froze keeps its latest snapshot

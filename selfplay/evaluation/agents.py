@@ -256,12 +256,13 @@ def network_search_config(visits: int, root_policy: str = "puct", **settings: An
         raise AgentError(f"search settings {sorted(settings)}: {e}") from None
 
 
-TRAINED_SEARCH = ("root_policy", "solver", "gumbel_rescale")  # the training search's settings an agent keeps at play
+#: The training search's settings an agent keeps at play.
+TRAINED_SEARCH = ("root_policy", "solver", "gumbel_rescale", "gumbel_c_visit", "gumbel_c_scale")
 
 
 def trained_search_config(visits: int, trained: SearchConfig) -> SearchConfig:
     """The search an agent trained with ``trained`` plays with: :func:`network_search_config`
-    with the training run's :data:`TRAINED_SEARCH` settings (root policy, solver, Q rescaling)."""
+    with the training run's :data:`TRAINED_SEARCH` settings (root policy, solver, Gumbel's Q scaling)."""
     return network_search_config(visits, **{key: getattr(trained, key) for key in TRAINED_SEARCH})
 
 

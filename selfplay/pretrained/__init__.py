@@ -97,7 +97,7 @@ def variants(game_name: str, root: Path | None = None) -> list[Pretrained]:
 
 
 #: The search settings a card may name (``SearchConfig`` fields), beside the visits.
-CARD_SEARCH = ("root_policy", "c_init", "fpu", "fpu_value", "gumbel_rescale")
+CARD_SEARCH = ("root_policy", "c_init", "fpu", "fpu_value", "gumbel_rescale", "gumbel_c_visit", "gumbel_c_scale")
 
 
 def card_search(path: str | Path) -> dict[str, Any]:
