@@ -220,7 +220,7 @@ def test_a_runs_agents_search_as_it_was_trained():
 
 def test_a_checkpoint_plays_with_its_runs_search_unless_told_otherwise(c4, tmp_path):
     """``selfplay arena CHECKPOINT`` plays the network as its run's own evaluations did: the root
-    policy, solver and Q rescaling saved in the checkpoint (a run's config, or a league
+    policy, solver and Gumbel's Q scaling saved in the checkpoint (a run's config, or a league
     snapshot's), PUCT without."""
     from selfplay.evaluation.agents import played_search
     from selfplay.model.checkpoint import save_checkpoint
