@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def _openspiel(name: str, simulations: int, seconds: float, seed: int) -> dict[s
 
 def bench_search(
     game_name: str = "connect4",
-    evaluator: str = "rollout",
+    evaluator: str | Callable = "rollout",
     batch: int = 1,
     simulations: int = 1000,
     seconds: float = 3.0,
@@ -114,12 +114,15 @@ def bench_search(
     :func:`search.kernels.force_fallback`, so it must come before any search in the process.
     ``fast_path`` in the report says which path ran.
 
+    ``evaluator``: ``"rollout"``, ``"uniform"``, or any search evaluator callable (a network:
+    ``selfplay bench search --net``), reported under its ``label`` attribute if it has one.
+
     ``seconds``: search time to spend on each side (at least one move each). ``openspiel``:
     run OpenSpiel's MCTSBot beside ours (rollout evaluator, games in :data:`OPENSPIEL_NAMES`
     with default options only). ``options``: game options (``width=8``).
     """
-    if evaluator not in EVALUATORS:
-        raise SearchError(f"bench: evaluator must be one of {EVALUATORS}, got {evaluator!r}")
+    if not callable(evaluator) and evaluator not in EVALUATORS:
+        raise SearchError(f"bench: evaluator must be one of {EVALUATORS} or a callable, got {evaluator!r}")
     if batch < 1 or simulations < 1 or seconds <= 0:
         raise SearchError(
             f"bench: batch, simulations and seconds must be positive, got {batch}, {simulations}, {seconds}"
@@ -127,15 +130,18 @@ def bench_search(
     if fallback:
         kernels.force_fallback()
     game = games.make(game_name, **options)
-    native = RolloutEvaluator() if evaluator == "rollout" else UniformEvaluator()
+    if callable(evaluator):
+        chosen, label = evaluator, getattr(evaluator, "label", type(evaluator).__name__)
+    else:
+        chosen, label = (RolloutEvaluator() if evaluator == "rollout" else UniformEvaluator()), evaluator
     report: dict[str, Any] = {
         "game": game.version_tag,
         "options": dict(game.options),
-        "evaluator": evaluator,
+        "evaluator": label,
         "batch": batch,
         "simulations": simulations,
         "seed": seed,
-        **_ours(game, native, batch, simulations, seconds, seed),
+        **_ours(game, chosen, batch, simulations, seconds, seed),
         "fast_path": kernels.fast_path(),
         "openspiel": None,
         "ratio": None,

@@ -163,9 +163,16 @@ def cmd_bench_search(args) -> int:
     import games
     from search.bench import bench_search
 
+    evaluator = args.evaluator
+    if args.net:
+        from selfplay.evaluation.bench_net import network_evaluator, parse_net
+
+        game = games.make(args.game, **games.parse_options(args.option))
+        path = args.path or ("onnx" if args.device == "cpu" else "bf16")
+        evaluator = network_evaluator(parse_net(args.net, game, args.device), game, args.device, path)
     result = bench_search(
         args.game,
-        evaluator=args.evaluator,
+        evaluator=evaluator,
         batch=args.batch,
         simulations=args.simulations,
         seconds=args.seconds,
@@ -174,6 +181,16 @@ def cmd_bench_search(args) -> int:
         **games.parse_options(args.option),
     )
     print(json.dumps(result, indent=2) if args.json else _format_flat(result))
+    return 0
+
+
+def cmd_bench_net(args) -> int:
+    import games
+    from selfplay.evaluation.bench_net import bench_net, format_report
+
+    result = bench_net(args.game, args.net, args.device, args.batches, args.paths, args.seconds, args.threads,
+                       progress=not args.json, **games.parse_options(args.option))
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 
 
@@ -245,7 +262,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = next((a for a in argv or [] if not a.startswith("-")), None)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,startup,brain,strength,curve,actors}", required=True, parser_class=_Parser
+        dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors}", required=True, parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -255,6 +272,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = bsub.add_parser("search", help="MCTS simulations/s (rollout: beside OpenSpiel's C++ MCTSBot)")
     p.add_argument("--game", default="connect4")
     p.add_argument("--evaluator", choices=["rollout", "uniform"], default="rollout")
+    p.add_argument("--net", help="search with a network instead: CHANNELSxBLOCKS (a fresh ResNet), mlp, default or a checkpoint")
+    p.add_argument("--device", default="cpu", help="with --net: where it runs (cpu, cuda, cuda:1)")
+    p.add_argument("--path", choices=["torch", "onnx", "fp32", "bf16", "bf16-compiled"],
+                   help="with --net: inference path (default: onnx on the CPU, bf16 on CUDA; see bench net)")
     p.add_argument("--batch", type=integer(1), default=1, help="games searched at once")
     p.add_argument("--simulations", type=integer(1), default=1000, help="simulations per move")
     p.add_argument("--seconds", type=number(0.01, 3600), default=3.0, help="time per measurement")
@@ -266,6 +287,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
+    p = bsub.add_parser("net", help="network evaluations/s by batch size and inference path (onnxruntime, torch; "
+                        "bf16 and torch.compile on CUDA)")
+    p.add_argument("--game", default="connect4")
+    p.add_argument("--net", default="default", help="CHANNELSxBLOCKS (a fresh ResNet: 128x10), mlp, default (the size "
+                   "picked for --device) or a checkpoint")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batches", type=integer(1), nargs="+", default=[1, 64, 256, 1024], help="batch sizes to time")
+    p.add_argument("--paths", nargs="+", choices=["torch", "onnx", "fp32", "bf16", "bf16-compiled"],
+                   help="inference paths (default: every path of the device)")
+    p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per batch size and path")
+    p.add_argument("--threads", type=integer(1), default=1, help="CPU intra-op threads (torch and onnxruntime)")
+    p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_net)
     p = bsub.add_parser("startup", help="seconds from a new process to its first search (numba cache as installed, or --cold)")
     p.add_argument("--game", default="connect4")
     p.add_argument("--cold", action="store_true", help="an empty numba cache: what the first search costs without warmup")
