@@ -100,9 +100,9 @@ class SelfPlayConfig:
     ``search.num_simulations``; with playout caps most moves get ``fast_simulations``."""
 
     num_actors: int = _f(
-        -1, "self-play worker processes: -1 one per CPU core (with cluster.backend ray: per CPU of the cluster, or "
-        "per cluster.actor_resource slot), 0 none (play in the training process: tests, debugging, and CUDA, where "
-        "the GPU evaluates one big batch; not with ray)"
+        -1, "self-play worker processes: -1 one per CPU core (with run.device cuda: at most 8, each evaluating on "
+        "the GPU; with cluster.backend ray: per CPU of the cluster, or per cluster.actor_resource slot), 0 none "
+        "(play in the training process: tests and debugging; not with ray)"
     )
     games_per_actor: int = _f(
         64, "games each actor plays at once; every search step evaluates one leaf of each in one batch"
