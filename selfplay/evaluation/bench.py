@@ -57,8 +57,8 @@ def _native(game: games.Game, seconds: float) -> dict:
     return {"steps_per_s": steps / elapsed, "first_call_s": first_call}
 
 
-def _pettingzoo(name: str, seconds: float) -> dict:
-    env = games.make_env(name)
+def _pettingzoo(name: str, seconds: float, options: dict) -> dict:
+    env = games.make_env(name, **options)
     rng = np.random.default_rng(0)
 
     def run_once():
@@ -93,13 +93,18 @@ def _openspiel(spec: str, seconds: float) -> dict:
     return {"game": spec, "steps_per_s": steps / elapsed}
 
 
-def bench_games(seconds: float = 1.0, names: list[str] | None = None, progress: bool = True) -> dict:
-    """Measure every game (or ``names``); returns ``{game: {native, pettingzoo, openspiel?, ratios}}``."""
+def bench_games(seconds: float = 1.0, names: list[str] | None = None, progress: bool = True, **options) -> dict:
+    """Measure every game (or ``names``); returns ``{game: {options, native, pettingzoo, openspiel?,
+    ratio_native_to}}``.
+
+    ``options`` (``map="bridge"``) go to every game measured; OpenSpiel's side runs with default
+    options only, where its rules are ours."""
     results = {}
     for name in names or games.list_games():
-        game = games.make(name)
-        row: dict = {"native": _native(game, seconds), "pettingzoo": _pettingzoo(name, seconds)}
-        if name in OPENSPIEL_EQUIVALENT:
+        game = games.make(name, **options)
+        row: dict = {"options": dict(game.options), "native": _native(game, seconds),
+                     "pettingzoo": _pettingzoo(name, seconds, options)}
+        if name in OPENSPIEL_EQUIVALENT and not options:
             row["openspiel"] = _openspiel(OPENSPIEL_EQUIVALENT[name], seconds)
         native = row["native"]["steps_per_s"]
         row["ratio_native_to"] = {k: native / row[k]["steps_per_s"] for k in ("pettingzoo", "openspiel") if k in row}

@@ -153,7 +153,10 @@ def _side(game, player: int) -> str:
 def cmd_bench_games(args) -> int:
     from selfplay.evaluation.bench import bench_games
 
-    results = bench_games(seconds=args.seconds, names=args.games or None, progress=not args.json)
+    import games
+
+    results = bench_games(seconds=args.seconds, names=args.games or None, progress=not args.json,
+                          **games.parse_options(args.option))
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
@@ -268,6 +271,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per measurement")
     p.add_argument("--games", nargs="*", help="only these games")
+    p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                   help="game option for every game measured, e.g. --games arena -o map=bridge (repeatable)")
     p.set_defaults(func=cmd_bench_games)
     p = bsub.add_parser("search", help="MCTS simulations/s (rollout: beside OpenSpiel's C++ MCTSBot)")
     p.add_argument("--game", default="connect4")

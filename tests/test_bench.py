@@ -1,5 +1,6 @@
-"""``selfplay bench net`` and ``selfplay bench search --net``: what they time is the network the
-search would call, every inference path computes the same outputs, and bad input is one line."""
+"""``selfplay bench games``, ``bench net`` and ``bench search --net``: what they time is what they
+name (the game with its options; the network the search would call, every inference path computing
+the same outputs), and bad input is one line."""
 
 from __future__ import annotations
 
@@ -18,11 +19,22 @@ import games
 from search import SearchError
 from search.bench import bench_search
 from selfplay.config import available_cores, preset
+from selfplay.evaluation.bench import bench_games
 from selfplay.evaluation.bench_net import PATHS, bench_net, network_evaluator, parse_net
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.training.trainer import CUDA_ACTORS, Trainer
 
 C4 = games.make("connect4")
+
+
+def test_bench_games_runs_the_game_with_its_options():
+    report = bench_games(seconds=0.01, names=["connect4"], progress=False)["connect4"]
+    assert report["openspiel"]["game"] == "connect_four" and set(report["ratio_native_to"]) == {"pettingzoo", "openspiel"}
+    assert all(0 < report[side]["steps_per_s"] < math.inf for side in ("native", "pettingzoo", "openspiel"))
+    wide = bench_games(seconds=0.01, names=["connect4"], progress=False, width=9)["connect4"]
+    assert wide["options"] == {"width": 9, "height": 6} and "openspiel" not in wide and set(wide["ratio_native_to"]) == {"pettingzoo"}  # other rules: no yardstick
+    with pytest.raises(games.GameError, match="width"):
+        bench_games(seconds=0.01, names=["connect4"], progress=False, width=0)
 
 
 def test_parse_net_builds_the_size_asked_for():
@@ -82,6 +94,13 @@ def test_bench_search_takes_a_network_evaluator():
 
 
 def test_command_lines_print_json():
+    played = subprocess.run(
+        [sys.executable, "-m", "selfplay", "bench", "games", "--games", "arena", "-o", "map=bridge", "--seconds", "0.01", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert played.returncode == 0, played.stderr
+    arena = json.loads(played.stdout)["arena"]
+    assert arena["options"]["map"] == "bridge" and arena["native"]["steps_per_s"] > 0
     net = subprocess.run(
         [sys.executable, "-m", "selfplay", "bench", "net", "--net", "8x1", "--batches", "2", "--seconds", "0.01", "--json"],
         capture_output=True, text=True, timeout=300,
