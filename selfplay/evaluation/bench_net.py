@@ -65,24 +65,22 @@ def network_evaluator(model, game: games.Game, device: str, path: str, threads: 
 
     import torch
 
-    from search import OnnxEvaluator, TorchEvaluator
+    from search import TorchEvaluator
 
-    from ..model.inference import onnx_bytes
+    from ..model.inference import evaluator_for
     from ..model.network import prepare_for_device
 
     kind = torch.device(device).type
     if path not in PATHS.get(kind, ()):
         raise SearchError(f"inference path {path!r} does not run on {device}; choose from {', '.join(PATHS.get(kind, ()))}")
-    if path == "onnx":
-        evaluator = OnnxEvaluator(onnx_bytes(model, game.obs_shape), threads=threads)
-    else:
-        model = copy.deepcopy(model)
-        if kind == "cpu":
+    model = copy.deepcopy(model)
+    if path in ("fp32", "bf16-compiled"):  # the variants runs do not take
+        prepare_for_device(model, device, compile=path == "bf16-compiled", channels_last=path != "fp32")
+        evaluator = TorchEvaluator(model, device=device, autocast=None if path == "fp32" else "bfloat16")
+    else:  # what a run takes: onnxruntime or torch on the CPU, channels-last bf16 on CUDA
+        if path == "torch":
             torch.set_num_threads(threads)
-            evaluator = TorchEvaluator(model, device="cpu")
-        else:
-            prepare_for_device(model, device, compile=path == "bf16-compiled", channels_last=path != "fp32")
-            evaluator = TorchEvaluator(model, device=device, autocast=None if path == "fp32" else "bfloat16")
+        evaluator = evaluator_for(model, game.obs_shape, device, "onnx" if path == "onnx" else "torch", threads)
     evaluator.label = f"{path} on {device}"
     return evaluator
 

@@ -28,6 +28,7 @@ from search import OnnxEvaluator, TorchEvaluator
 from search.config import SearchError
 
 from .checkpoint import load_checkpoint
+from .network import prepare_for_device
 
 __all__ = ["BACKENDS", "onnx_bytes", "evaluator_for", "load_brain_evaluator", "load_evaluator"]
 
@@ -53,15 +54,18 @@ def evaluator_for(
 
     ``backend`` is ``"auto"`` (onnxruntime on the CPU, torch elsewhere), ``"onnx"`` or
     ``"torch"``. ``threads`` sets onnxruntime's intra-op threads. The default of 1 suits one
-    actor per core.
+    actor per core. On CUDA the model turns channels-last (in place) and runs under bf16
+    autocast: the one GPU path, for self-play actors and every command alike.
     """
     if backend not in BACKENDS:
         raise SearchError(f"unknown inference backend {backend!r}; choose from {', '.join(BACKENDS)}")
     device = str(device)
     if backend == "onnx" or (backend == "auto" and device == "cpu"):
         return OnnxEvaluator(onnx_bytes(model, obs_shape), threads=threads)
-    autocast = "bfloat16" if device.startswith("cuda") else None
-    return TorchEvaluator(model, device=device, autocast=autocast)
+    if device.startswith("cuda"):  # channels-last bf16, as the self-play actors run it
+        prepare_for_device(model, device)
+        return TorchEvaluator(model, device=device, autocast="bfloat16")
+    return TorchEvaluator(model, device=device)
 
 
 def load_evaluator(

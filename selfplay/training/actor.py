@@ -301,7 +301,8 @@ def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", th
     if weights.format == "safetensors":
         from safetensors.torch import load as load_tensors
 
-        from ..model.network import NetConfig, build_network, prepare_for_device
+        from ..model.inference import evaluator_for
+        from ..model.network import NetConfig, build_network
 
         model = build_network(NetConfig.from_dict(weights.net), game.obs_shape, game.num_actions)
         model.load_state_dict(load_tensors(weights.data))
@@ -309,10 +310,7 @@ def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", th
             import torch
 
             torch.set_num_threads(threads)
-        prepare_for_device(model, device)
-        from search import TorchEvaluator
-
-        return TorchEvaluator(model, device=device, autocast="bfloat16" if device.startswith("cuda") else None)
+        return evaluator_for(model, game.obs_shape, device, backend="torch")
     raise ValueError(f"unknown weights format {weights.format!r}; expected 'onnx' or 'safetensors'")
 
 
