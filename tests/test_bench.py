@@ -93,6 +93,12 @@ def test_bench_search_takes_a_network_evaluator():
     assert report["total_simulations"] == report["moves"] * 3 * 8  # no Connect Four game ends in 8 sims
 
 
+def test_the_command_line_offers_every_inference_path():
+    from selfplay.tools.cli import _NET_PATHS
+
+    assert _NET_PATHS == tuple(dict.fromkeys(path for paths in PATHS.values() for path in paths))
+
+
 def test_command_lines_print_json():
     played = subprocess.run(
         [sys.executable, "-m", "selfplay", "bench", "games", "--games", "arena", "-o", "map=bridge", "--seconds", "0.01", "--json"],

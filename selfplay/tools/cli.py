@@ -13,6 +13,8 @@ import sys
 from .args import integer, number
 
 EXIT_USAGE = 2
+#: selfplay.evaluation.bench_net.PATHS, flattened (written out so that parsing imports nothing)
+_NET_PATHS = ("torch", "onnx", "fp32", "bf16", "bf16-compiled")
 
 
 class UsageError(Exception):
@@ -279,7 +281,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--evaluator", choices=["rollout", "uniform"], default="rollout")
     p.add_argument("--net", help="search with a network instead: CHANNELSxBLOCKS (a fresh ResNet), mlp, default or a checkpoint")
     p.add_argument("--device", default="cpu", help="with --net: where it runs (cpu, cuda, cuda:1)")
-    p.add_argument("--path", choices=["torch", "onnx", "fp32", "bf16", "bf16-compiled"],
+    p.add_argument("--path", choices=_NET_PATHS,
                    help="with --net: inference path (default: onnx on the CPU, bf16 on CUDA; see bench net)")
     p.add_argument("--batch", type=integer(1), default=1, help="games searched at once")
     p.add_argument("--simulations", type=integer(1), default=1000, help="simulations per move")
@@ -299,7 +301,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    "picked for --device) or a checkpoint")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--batches", type=integer(1), nargs="+", default=[1, 64, 256, 1024], help="batch sizes to time")
-    p.add_argument("--paths", nargs="+", choices=["torch", "onnx", "fp32", "bf16", "bf16-compiled"],
+    p.add_argument("--paths", nargs="+", choices=_NET_PATHS,
                    help="inference paths (default: every path of the device)")
     p.add_argument("--seconds", type=number(0.01, 3600), default=1.0, help="time per batch size and path")
     p.add_argument("--threads", type=integer(1), default=1, help="CPU intra-op threads (torch and onnxruntime)")
