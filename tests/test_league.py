@@ -687,6 +687,50 @@ def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_pa
     assert sum(report["raw"][k] for k in ("wins", "draws", "losses")) == 10
 
 
+def test_an_exploiter_of_a_fixed_player_trains_against_it_alone_and_is_scored_against_it(tmp_path, monkeypatch):
+    from selfplay.evaluation.agents import NetworkAgent, RandomAgent
+    from selfplay.evaluation.matches import play_match
+    from selfplay.league.report import checkpoint_evaluator
+    from selfplay.league.run import run_exploiter
+
+    from selfplay.training.trainer import Trainer
+
+    trained_against = []
+    original_run = Trainer.run
+
+    def run(self):
+        trained_against.append(self.pairings)
+        return original_run(self)
+
+    monkeypatch.setattr(Trainer, "run", run)
+    config, _ = _exploiter_setup(tmp_path, generations=2)
+    report = run_exploiter("random", config, tmp_path / "exploiter", games_=10, log=lambda text: None)
+    assert report["target"] == "random" and report["generations"] == 2
+    [pairings] = trained_against  # every training game against the fixed player, which does not learn
+    assert pairings.names == ("script:random",) and pairings.probs == (1.0,) and pairings.learners == ()
+    # the raw score is a match of the trained network against random, the same seed and openings
+    mine = NetworkAgent(TTT, checkpoint_evaluator(tmp_path / "exploiter", TTT), 0)
+    raw = play_match(TTT, mine, RandomAgent(TTT), 10, seed=1, opening_moves=2, batch_size=10, stop_when_decided=False)
+    assert [report["raw"][k] for k in ("wins", "draws", "losses")] == [raw.wins, raw.draws, raw.losses]
+
+
+def test_the_exploit_command_finds_a_fixed_players_game_in_game_or_init(tmp_path):
+    import argparse
+
+    from selfplay.league.run import _exploit_game
+
+    def args(target, game=None, init=None, option=None):
+        return argparse.Namespace(directory=target, game=game, init=init, option=option)
+
+    _, network = _exploiter_setup(tmp_path, generations=1)
+    assert _exploit_game(args(str(network))).name == "tictactoe"  # a network: its own game
+    assert _exploit_game(args("mcts:200", init=str(network))).name == "tictactoe"
+    arena = _exploit_game(args("mcts:200", game="arena", option=["map=open"]))
+    assert arena.name == "arena" and arena.options["map"] == "open"
+    with pytest.raises(LeagueError, match="exploit mcts:200: no such network; .* --game GAME or --init"):
+        _exploit_game(args("mcts:200"))
+
+
 def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_training(tmp_path):
     import torch
 

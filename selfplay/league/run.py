@@ -591,13 +591,17 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     ``games_`` as raw policies. The lower the exploiter's score, the harder the target is to
     exploit. Writes ``exploit.json``.
 
+    ``target`` may also be a fixed player of ``config.game`` (``mcts:200``, a script such as
+    ``kite``: :func:`~selfplay.evaluation.agents.is_fixed_player`): the learner then trains against
+    that player alone, a specialist, and is scored against it (which plays the same at any visits).
+
     The learner starts fresh (its seeded initialization), or from the network ``init`` with that
     network's architecture, as AlphaStar's exploiters start from its supervised agent. A common
     ``init`` for every target makes the measure sensitive at small budgets: a fresh network needs
     the budget to learn the game before it can exploit anything. The report then also scores
     ``init`` itself against the target, before training, with search and raw."""
-    from ..training.actor import Pairings
-    from ..evaluation.agents import NetworkAgent, trained_search_config
+    from ..training.actor import SCRIPT, Pairings
+    from ..evaluation.agents import NetworkAgent, is_fixed_player, load_agent, trained_search_config
     from ..evaluation.matches import play_match
     from ..model.checkpoint import atomic_write, load_checkpoint
     from ..training.actor import evaluator_from_weights
@@ -609,8 +613,12 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     if (run_dir / TRAIN_CONFIG).exists():
         raise LeagueError(f"{run_dir} already holds a run; choose another --run-dir")
     game = games.make(config.game, **config.game_options)
-    aim = load_checkpoint(target, expect_game=game)
-    aim_weights = checkpoint_weights(aim, game)
+    fixed = is_fixed_player(str(target), game)
+    if fixed:
+        pairings = Pairings((SCRIPT + str(target).strip(),), (1.0,))
+    else:
+        aim_weights = checkpoint_weights(load_checkpoint(target, expect_game=game), game)
+        pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
     trainer_config = with_overrides(config, {"eval.every": 0, "eval.final_games": 0})
     seed = load_checkpoint(init, expect_game=game) if init is not None else None
     if seed is not None and seed.net != trainer_config.net:
@@ -622,15 +630,18 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     with StopRequest() as stop:
         trainer = Trainer(trainer_config, run_dir, stop=stop, log=log,
                           initial_state=seed.model_state if seed is not None else None)
-        trainer.pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
+        trainer.pairings = pairings
         trainer.run()
     visits = config.eval.final_visits if visits is None else visits
-    target_evaluator = evaluator_from_weights(aim_weights, game)
+    target_evaluator = None if fixed else evaluator_from_weights(aim_weights, game)
 
     def score(evaluator, name: str, simulations: int) -> dict:
         search = trained_search_config(simulations, config.search) if simulations else None
         me = NetworkAgent(game, evaluator, simulations, config=search, name=name)
-        them = NetworkAgent(game, target_evaluator, simulations, config=search, name=str(target))
+        if fixed:
+            them = load_agent(str(target), game)
+        else:
+            them = NetworkAgent(game, target_evaluator, simulations, config=search, name=str(target))
         result = play_match(game, me, them, games_, seed=1, opening_moves=config.eval.opening_moves,
                             batch_size=games_, stop_when_decided=False)
         lo, hi = score_interval(result.wins, result.draws, result.losses)
@@ -673,7 +684,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(the main agents against every snapshot and eval.final_opponents, with search and raw), or "
                         "'exploit' (train a fresh learner against one fixed network for --minutes, then play it)")
     parser.add_argument("directory", nargs="?", help="with status, ladder, final: the league directory; with exploit: "
-                        "the network to exploit")
+                        "the network to exploit, or a fixed player (mcts:200, a script: a specialist against it)")
     parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     parser.add_argument("--preset", choices=PRESETS, default=None, help="the members' training preset (default: small)")
     parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the league is written (default: runs/league-GAME-DATE-TIME)")
@@ -692,6 +703,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "core (0: one per CPU core)")
     parser.add_argument("--init", default=None, metavar="CHECKPOINT", help="exploit: the network the exploiter starts "
                         "from (its architecture too; default: a fresh network); use one for every target compared")
+    parser.add_argument("--game", default=None, help="exploit: the game, for a fixed-player target (mcts:200, a "
+                        "script) when --init does not name it")
     parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
                         "(main, main_exploiter, league_exploiter); the seed always may")
     _league_flags(parser)
@@ -726,6 +739,21 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
     return config, run_dir, False
 
 
+def _exploit_game(args: argparse.Namespace) -> games.Game:
+    """The game of ``selfplay league exploit TARGET``: ``--game``, else the target network's, else
+    (a fixed player such as ``mcts:200`` has no game of its own) ``--init``'s."""
+    from ..model.checkpoint import load_checkpoint
+
+    if args.game:
+        return games.make(args.game, **games.parse_options(args.option))
+    source = args.directory if Path(os.path.expanduser(args.directory)).exists() else args.init
+    if source is None:
+        raise LeagueError(f"selfplay league exploit {args.directory}: no such network; to train against a fixed "
+                          "player (mcts:N, random, a script) name its game with --game GAME or --init CHECKPOINT")
+    found = load_checkpoint(source)
+    return games.make(found.game.rsplit("_v", 1)[0], **dict(found.game_options or {}))
+
+
 def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
     from ..training.ray_actors import ClusterError
@@ -737,8 +765,7 @@ def main(args: argparse.Namespace) -> int:
                 raise LeagueError("selfplay league exploit CHECKPOINT: give the network to exploit (a run or checkpoint)")
             from ..model.checkpoint import load_checkpoint
 
-            found = load_checkpoint(args.directory)
-            game = games.make(found.game.rsplit("_v", 1)[0], **dict(found.game_options or {}))
+            game = _exploit_game(args)
             train = with_overrides(preset(game.name, args.preset or "small", dict(game.options)), overrides_from_args(args))
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             run_exploiter(args.directory, train, args.run_dir or Path("runs") / f"exploit-{game.name}-{stamp}",
