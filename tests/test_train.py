@@ -735,3 +735,21 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
         return min(worst(TTT.next_state(state, a), agent_player) for a in optimal)
 
     assert worst(TTT.initial_state(), 0) == 0 and worst(TTT.initial_state(), 1) == 0
+
+
+def test_the_progress_rate_holds_until_a_generations_first_games_finish():
+    from types import SimpleNamespace
+
+    from selfplay.training.actor import SelfPlayStats
+    from selfplay.training.progress import Progress
+
+    trainer = SimpleNamespace(config=SimpleNamespace(run=SimpleNamespace(minutes=1.0, generations=0)),
+                              state=SimpleNamespace(generation=0, games=0), elapsed=lambda: 0.0)
+    progress = Progress(trainer, enabled=False)
+    progress.selfplay(SelfPlayStats(games=10, positions=600, seconds=2.0))
+    assert progress.rate == 300.0
+    # the next generation, before any of its games has finished (an arena batch ends at once)
+    progress.selfplay(SelfPlayStats(games=0, positions=0, seconds=1.5))
+    assert progress.rate == 300.0
+    progress.selfplay(SelfPlayStats(games=5, positions=200, seconds=2.0))
+    assert progress.rate == 100.0

@@ -805,6 +805,7 @@ class ActorPool:
                 merged = SelfPlayStats()
                 for p in progress:
                     merged = merged.merge(p)
+                merged.seconds = max(p.seconds for p in progress)  # wall-clock, as the total's below
                 on_progress(merged)
         # Seconds are wall-clock: actors play side by side, so their sum is not the time taken.
         total.seconds = max((p.seconds for p in progress), default=0.0)

@@ -51,7 +51,9 @@ class Progress:
             self.bar.refresh()
 
     def selfplay(self, stats) -> None:
-        if stats.seconds > 0:
+        # positions arrive only as games finish (in the arena, a whole batch at once at the turn
+        # limit): until some have, the last generation's rate stands
+        if stats.seconds > 0 and stats.positions > 0:
             self.rate = stats.positions / stats.seconds
         self._refresh(stats.games)
 
