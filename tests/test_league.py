@@ -526,7 +526,8 @@ def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
 
     run = tmp_path / "league"
     command = [sys.executable, "-m", "selfplay.league.run", "arena", "--minutes", "0", "--generations", "4", "--run-dir",
-               str(run), "--no-final", *FAST[:FAST.index("--eval.final-opponents")], "--league.main-exploiters", "0"]
+               str(run), "--no-final", *FAST[:FAST.index("--eval.final-opponents")], "--league.main-exploiters", "0",
+               "--league.scripts", "all"]  # the game's scripts alone (the arena's default adds two walkers)
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
@@ -760,6 +761,29 @@ def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_traini
     raw = play_match(TTT, NetworkAgent(TTT, checkpoint_evaluator(init, TTT), 0), NetworkAgent(TTT, checkpoint_evaluator(target, TTT), 0),
                      10, seed=1, opening_moves=2, batch_size=10, stop_when_decided=False)
     assert [report["init_score"]["raw"][k] for k in ("wins", "draws", "losses")] == [raw.wins, raw.draws, raw.losses]
+
+
+def test_the_arena_league_defaults_to_its_measured_settings_and_flags_still_win(capsys):
+    import argparse
+
+    from selfplay.league import run as league_run
+    parser = argparse.ArgumentParser()
+    league_run.add_arguments(parser)
+
+    def printed(*argv):
+        assert league_run.main(parser.parse_args([*argv, "--print-config"])) == 0
+        return league_run.LeagueRunConfig.from_dict(json.loads(capsys.readouterr().out))
+
+    arena = printed("arena")
+    assert (arena.league.league_exploiters, arena.league.scripts) == (0, "all,random,mcts:50")
+    assert arena.train.selfplay.random_opening_moves == 2
+    assert arena.league.script_players(games.make("arena").extra["scripts"])[-2:] == ["script:random", "script:mcts:50"]
+    flagged = printed("arena", "--league.league-exploiters", "1", "--league.scripts", "none",
+                      "--selfplay.random-opening-moves", "0")
+    assert (flagged.league.league_exploiters, flagged.league.scripts, flagged.train.selfplay.random_opening_moves) == (1, "none", 0)
+    # other games keep the AlphaStar-shaped defaults and selfplay train's preset
+    c4 = printed("connect4")
+    assert c4.league == LeagueConfig() and c4.train == preset("connect4", "small", dict(games.make("connect4").options))
 
 
 def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsys):

@@ -82,7 +82,7 @@ from .population import (
 )
 from ..training.state import StopRequest
 
-__all__ = ["League", "LeagueRunConfig", "add_arguments", "main", "run_exploiter", "run_league"]
+__all__ = ["League", "LeagueRunConfig", "add_arguments", "league_preset", "main", "run_exploiter", "run_league"]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "league.json"
@@ -711,6 +711,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+def league_preset(game: str, name: str, options: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+    """A new league's starting point before its flags: ``selfplay train``'s preset for the members,
+    and the LeagueConfig fields that differ from their defaults, where a game's leagues were measured
+    to need other settings (docs/league.md, "Measured runs").
+
+    The arena: no league exploiter (a 2-core league gives the main agent half the turns instead of
+    a third), the two walkers ``random`` and ``mcts:50`` in the pool beside the scripts (what taught
+    the main agent to punish a wandering unit), and games opening with 0-2 random plies, as its
+    final matches do: three 60-minute leagues with these settings beat every script in at least
+    90% of games at 200 visits, and two of them in at least 75% as raw policies (the third in 70%),
+    where the one run without random openings left the raw policy at 37-74% against them."""
+    train = preset(game, name, options)
+    if game != "arena":
+        return train, {}
+    return (train.replace(selfplay=replace(train.selfplay, random_opening_moves=2)),
+            {"league_exploiters": 0, "scripts": "all,random,mcts:50"})
+
+
 def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, bool]:
     overrides = overrides_from_args(args)
     league_overrides = {k.split(".", 1)[1]: v for k, v in vars(args).items() if k.startswith("league.")}
@@ -728,7 +746,9 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
     if not args.target:
         raise LeagueError("give a game (selfplay league connect4), status DIR, ladder DIR, or --resume DIR")
     game = games.make(args.target, **games.parse_options(args.option))
-    train = with_overrides(preset(args.target, args.preset or "small", dict(game.options)), overrides)
+    train, league_defaults = league_preset(game.name, args.preset or "small", dict(game.options))
+    train = with_overrides(train, overrides)
+    league_overrides = {**league_defaults, **league_overrides}
     if league_overrides.get("init") and not any(key.startswith("net.") for key in overrides):
         from ..model.checkpoint import load_checkpoint  # the members take the seed checkpoint's network
 
