@@ -786,6 +786,18 @@ def test_the_arena_league_defaults_to_its_measured_settings_and_flags_still_win(
     assert c4.league == LeagueConfig() and c4.train == preset("connect4", "small", dict(games.make("connect4").options))
 
 
+def test_an_arena_exploiter_trains_with_the_arena_leagues_member_settings(monkeypatch):
+    import argparse
+
+    from selfplay.league import run as league_run
+    parser = argparse.ArgumentParser()
+    league_run.add_arguments(parser)
+    seen = {}
+    monkeypatch.setattr(league_run, "run_exploiter", lambda target, train, *a, **k: seen.setdefault(target, train))
+    assert league_run.main(parser.parse_args(["exploit", "mcts:200", "--game", "arena", "--minutes", "1"])) == 0
+    assert seen["mcts:200"].selfplay.random_opening_moves == 2 and seen["mcts:200"].run.minutes == 1.0
+
+
 def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsys):
     import argparse
     from dataclasses import fields

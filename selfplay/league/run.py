@@ -786,7 +786,9 @@ def main(args: argparse.Namespace) -> int:
             from ..model.checkpoint import load_checkpoint
 
             game = _exploit_game(args)
-            train = with_overrides(preset(game.name, args.preset or "small", dict(game.options)), overrides_from_args(args))
+            # the league's member settings: an exploiter trains as the agents it is compared with did
+            train = with_overrides(league_preset(game.name, args.preset or "small", dict(game.options))[0],
+                                   overrides_from_args(args))
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             run_exploiter(args.directory, train, args.run_dir or Path("runs") / f"exploit-{game.name}-{stamp}",
                           games_=args.games, init=args.init)
