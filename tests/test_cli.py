@@ -141,3 +141,40 @@ def test_every_help_page_prints(command, capsys):
         build_parser(argv).parse_args(argv)
     assert exit_info.value.code == 0
     assert "usage: " in capsys.readouterr().out
+
+
+# The first import of torch in a fresh `selfplay` process: what OMP_WAIT_POLICY was at that moment
+# (OpenMP reads it once, when torch loads), then the command line's exit code.
+_WATCH_TORCH = """
+import os, sys
+
+class FirstTorchImport:
+    policy = "torch never imported"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and FirstTorchImport.policy == "torch never imported":
+            FirstTorchImport.policy = os.environ.get("OMP_WAIT_POLICY")
+        return None
+
+sys.meta_path.insert(0, FirstTorchImport())
+from selfplay.tools.cli import main
+
+code = main(sys.argv[1:])
+print(f"OMP_WAIT_POLICY when torch loaded: {FirstTorchImport.policy}; exit {code}")
+"""
+
+
+@pytest.mark.parametrize("command", [["train", "tictactoe"], ["league", "tictactoe"]], ids=" ".join)
+def test_a_training_command_sets_a_passive_omp_wait_policy_before_torch_loads(command, tmp_path):
+    """docs/training.md, "CPU threads": a learner's spinning OpenMP threads make it tens of times
+    slower on shared cores. Setting OMP_WAIT_POLICY after torch is imported does nothing, and
+    building the parser of `selfplay train` imports torch, so the program must set it first."""
+    import os
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-c", _WATCH_TORCH, *command, "--preset", "tiny", "--print-config"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "OMP_WAIT_POLICY when torch loaded: PASSIVE; exit 0"

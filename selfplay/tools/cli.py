@@ -264,7 +264,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=integer(0), default=0, help="opponent's random seed")
     p.set_defaults(func=cmd_play_text)
 
-    chosen = next((a for a in argv or [] if not a.startswith("-")), None)
+    chosen = _chosen(argv)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
         dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors}", required=True, parser_class=_Parser
@@ -363,6 +363,25 @@ _MODULE_COMMANDS = [
 ]
 
 
+def _chosen(argv: list[str] | None) -> str | None:
+    """The command ``argv`` asks for: its first word that is not an option."""
+    return next((a for a in argv or [] if not a.startswith("-")), None)
+
+
+def _trains(argv: list[str]) -> bool:
+    """Whether ``argv`` trains a network (a learner with torch's OpenMP threads)."""
+    chosen = _chosen(argv)
+    return chosen in ("train", "league") or (chosen == "bench" and "actors" in argv)
+
+
+def parse_only(argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed as ``selfplay`` parses it, the chosen command's own arguments included
+    (``league exploit``, ``pretrained make``), and nothing run. Raises :class:`UsageError` for
+    what the command line itself rejects (an unknown flag, a missing argument, a bad choice);
+    the tests check every command in the docs this way."""
+    return build_parser(argv).parse_args(argv)
+
+
 def _module_main(module: str):
     def run(args) -> int:
         return importlib.import_module(module).main(args)
@@ -383,9 +402,16 @@ def main(argv: list[str] | None = None) -> int:
     # The program may set its own environment (importing our packages never does): no pygame
     # banner on stdout, where `selfplay analyze` writes its answers.
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    argv = sys.argv[1:] if argv is None else argv
+    if _trains(argv):
+        # torch's OpenMP threads spin while they wait for work: on cores shared with actors (or
+        # anything else) a two-thread learner runs tens of times slower (docs/training.md, "CPU
+        # threads"). OpenMP reads this once, when torch loads, and building a training command's
+        # parser loads torch (its network flags), so it is set here, first. Actor processes
+        # inherit it; the library (`Trainer`, `train`) leaves a caller's environment alone.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        argv = sys.argv[1:] if argv is None else argv
-        args = build_parser(argv).parse_args(argv)
+        args = parse_only(argv)
         return int(args.func(args) or 0)
     except (UsageError, ValueError) as e:
         if not _is_ours(e):

@@ -926,11 +926,8 @@ def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
     from .ray_actors import ClusterError
 
-    # torch's OpenMP threads spin while waiting for work; on a CPU shared with actors (or anything
-    # else) that makes a two-thread learner tens of times slower. The command is the program, so
-    # it sets its own environment (actor processes inherit it) before torch is imported; the
-    # library (`Trainer`, `train`) leaves a caller's environment alone.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY=PASSIVE is set by the program (selfplay.tools.cli.main, or the block below),
+    # before building the parser loads torch; by now it would be too late.
     try:
         config, run_dir, resume = config_from_args(args)
         if args.print_config:
@@ -943,6 +940,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # python -m selfplay.training.trainer GAME ... (the CLI's `selfplay train` is the same)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `selfplay train`: before the parser loads torch
     parser = argparse.ArgumentParser(prog="selfplay train", description="Train by self-play.")
     add_arguments(parser)
     try:
