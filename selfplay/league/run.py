@@ -144,18 +144,34 @@ def _append_lines(path: Path, lines: list[dict]) -> None:
 
 
 def read_log(run_dir: str | Path, upto: int | None = None) -> list[dict]:
-    """The game log's complete lines (a torn last line is skipped), those with ``seq <= upto``."""
+    """The game log's records, those with ``seq <= upto``.
+
+    Records are appended with consecutive ``seq`` numbers from 1, so the log is all or nothing up
+    to its last line: a torn last line (a crash in the middle of an append) is dropped, but a
+    damaged line or a missing record before it is refused (LeagueError naming the line), since a
+    resume would otherwise rewrite the log without it."""
     path = Path(run_dir) / LOG_FILE
-    out = []
+    out: list[dict] = []
     if not path.exists():
         return out
-    for text in path.read_bytes().split(b"\n"):
+    texts = path.read_bytes().split(b"\n")
+    for number, text in enumerate(texts, 1):
+        last = number == len(texts)  # after the final newline: empty, or the torn end of an append
         try:
             line = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(line, dict) and isinstance(line.get("seq"), int) and (upto is None or line["seq"] <= upto):
-            out.append(line)
+            if not (isinstance(line, dict) and type(line.get("seq")) is int):
+                raise ValueError("not a game record")
+        except ValueError as e:
+            if last:
+                break
+            raise LeagueError(f"{path}: line {number} is damaged ({' '.join(str(e).split())[:80]}); "
+                              "the records after it cannot be trusted") from None
+        if line["seq"] != number:
+            raise LeagueError(f"{path}: line {number} holds record {line['seq']} where record {number} belongs "
+                              "(a record is missing or repeated)")
+        if upto is not None and line["seq"] > upto:
+            break
+        out.append(line)
     return out
 
 
@@ -204,7 +220,7 @@ class League:
         self.stop = stop if stop is not None else _LeagueStop(self._time_up)
         self.trainers: dict[str, Any] = {}
         self._weights: dict[str, Any] = {}  # snapshot name -> Weights
-        self._retired: list[Path] = []
+        self._retired: list[Path] = []  # member directories and snapshot sidecars to delete after the next commit
         self._plotted = -math.inf
         (self.run_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
         (self.run_dir / MEMBERS).mkdir(parents=True, exist_ok=True)
@@ -272,8 +288,10 @@ class League:
         return load_checkpoint(self._snapshot_path(step), expect_game=self.game, expect_net=self.config.train.net).model_state
 
     def _commit(self) -> None:
-        """league.json, atomically: the turn is done. Then the retired directories go."""
-        from ..model.checkpoint import atomic_write
+        """league.json, atomically: the turn is done. Then the retired member directories and
+        pruned snapshots go (deleted before the commit, a kill in between would leave a state that
+        names missing files)."""
+        from ..model.checkpoint import atomic_write, delete_checkpoint
 
         state = {
             "format": STATE_FORMAT,
@@ -288,14 +306,17 @@ class League:
         }
         with atomic_write(self.run_dir / STATE_FILE) as f:
             f.write(json.dumps(state, indent=1).encode())
-        for directory in self._retired:
-            shutil.rmtree(directory, ignore_errors=True)
+        for path in self._retired:  # only now that the committed state no longer names them
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                delete_checkpoint(path)
         self._retired = []
 
     def _resume(self) -> None:
         """Back to the last committed turn: the state, the log up to it, member checkpoints no
         newer than it; files the state does not name are removed."""
-        from ..model.checkpoint import atomic_write, list_checkpoints
+        from ..model.checkpoint import atomic_write, delete_checkpoint, list_checkpoints
 
         state = load_state(self.run_dir)
         try:
@@ -321,10 +342,7 @@ class League:
         for sidecar in list_checkpoints(self.run_dir / SNAPSHOTS):
             step = int(sidecar.stem.split("-")[1])
             if step not in known:
-                record = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-                sidecar.unlink()
-                if isinstance(record, dict) and record.get("file"):
-                    (sidecar.parent / record["file"]).unlink(missing_ok=True)
+                delete_checkpoint(sidecar)
         # member directories: only the current incarnations, at their committed generation
         current = {m.label for m in self.members}
         for directory in (self.run_dir / MEMBERS).iterdir():
@@ -333,10 +351,7 @@ class League:
         for member in self.members:
             for sidecar in list_checkpoints(self._member_dir(member)):
                 if int(sidecar.stem.split("-")[1]) > member.generation:  # the buffer is cut back on load
-                    record = json.loads(sidecar.read_text())
-                    sidecar.unlink()
-                    if isinstance(record, dict) and isinstance(record.get("file"), str):
-                        (sidecar.parent / record["file"]).unlink(missing_ok=True)
+                    delete_checkpoint(sidecar)
 
     def _rebuild_payoff(self) -> Payoff:
         """The decayed payoff, replayed from the committed log (so it is never saved twice)."""
@@ -508,13 +523,10 @@ class League:
                 break
             if snapshot.name in keep:
                 continue
-            sidecar = self._snapshot_path(snapshot.step)
-            record = json.loads(sidecar.read_text())
             self.snapshots.remove(snapshot)
             self.pruned.append(snapshot.name)
             self._weights.pop(snapshot.name, None)
-            sidecar.unlink()
-            (sidecar.parent / record["file"]).unlink(missing_ok=True)
+            self._retired.append(self._snapshot_path(snapshot.step))  # its files go once league.json stops naming it
             excess -= 1
 
     def report(self, quiet: bool = False) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "atomic_write",
     "best_checkpoint",
     "checkpoint_sidecar",
+    "delete_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",
@@ -217,6 +218,16 @@ def _delete(sidecar: Path, step: int) -> None:
     sidecar.unlink(missing_ok=True)
     if name is not None:
         (sidecar.parent / name).unlink(missing_ok=True)
+
+
+def delete_checkpoint(sidecar: str | os.PathLike) -> None:
+    """Delete the checkpoint whose sidecar is ``sidecar`` (as :func:`list_checkpoints` names it):
+    the sidecar first, so that from then on it does not exist, then its tensors."""
+    sidecar = Path(sidecar)
+    match = _SIDECAR.match(sidecar.name)
+    if match is None:
+        raise CheckpointError(f"{sidecar}: not a checkpoint sidecar (ckpt-NNNNNN.json)")
+    _delete(sidecar, int(match.group(1)))
 
 
 def _prune(directory: Path, keep_last: int, best_metric: str | None, higher_is_better: bool) -> None:
