@@ -69,17 +69,18 @@ def toolchain_versions() -> dict[str, str]:
 
 def torch_reference(network: torch.nn.Module):
     """A :data:`export.verify.Reference` from the network itself, through its plain ``forward``
-    (not the export wrapper): softmax over the legal actions of its logits, and its value."""
+    (not the export wrapper): softmax over the legal actions of its logits, its value, and the
+    logits themselves (which the brain's ``logits`` output must equal on legal actions)."""
     shape = tuple(int(d) for d in network.obs_shape)
 
-    def reference(obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def reference(obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         was_training = network.training
         network.eval()
         try:
             with torch.inference_mode():
                 logits, value = network(torch.from_numpy(obs).reshape(-1, *shape))
-                logits = logits.masked_fill(torch.from_numpy(mask) == 0, float("-inf"))
-                return torch.softmax(logits, dim=-1).numpy(), value.reshape(-1).numpy()
+                masked = logits.masked_fill(torch.from_numpy(mask) == 0, float("-inf"))
+                return torch.softmax(masked, dim=-1).numpy(), value.reshape(-1).numpy(), logits.numpy()
         finally:
             network.train(was_training)
 

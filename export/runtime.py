@@ -132,8 +132,12 @@ class Brain:
         else:
             if rng is None:
                 raise BrainError("act with temperature > 0 draws moves: pass rng=np.random.default_rng(seed)")
-            legal = masks > 0
-            weights = np.where(legal, np.exp(np.log(np.maximum(probs, 1e-300)) / temperature), 0.0)
+            # In log space, less each row's maximum before dividing by T: exp(log p / T) alone
+            # underflows to an all-zero row for a small T (NaN weights, and rng.choice raises);
+            # shifted, the most probable action's weight is exactly 1 for any T > 0.
+            log_probs = np.where(masks > 0, np.log(np.maximum(probs, 1e-300)), -np.inf)
+            with np.errstate(over="ignore"):  # a tiny T sends the others to -inf: weight 0
+                weights = np.exp((log_probs - log_probs.max(axis=1, keepdims=True)) / temperature)
             weights /= weights.sum(axis=1, keepdims=True)
             actions = np.array([rng.choice(self.num_actions, p=w) for w in weights])
         actions = actions.astype(np.int64)

@@ -3,6 +3,7 @@
 :func:`verify_model` checks a model's bytes against its manifest; :func:`verify_brain` a brain
 on disk (the file's sha256 and size first). Each check has a name; the first that fails raises
 :class:`export.contract.BrainError` with one line: ``<where>: check '<name>' failed: <why>``.
+A check that cannot be made is never reported as passed: the report's ``not_done`` says why.
 
 =================  ===========================================================================
 check              what it asserts
@@ -17,19 +18,24 @@ operators          every node, subgraphs included, is a standard-domain operator
 interface          inputs and outputs have the contract's names, dtypes and shapes, only the
                    batch axis is dynamic, and the manifest says the same
 metadata           ``metadata_props["selfplay.manifest"]`` is the manifest (less hash and size)
-masks              on real positions with their real masks: illegal actions get exactly 0,
-                   every row sums to 1 (within 1e-5), nothing is NaN
+masks              on real positions with their real masks: illegal actions get exactly 0
+                   probability and exactly the manifest's ``masked_logit``, every row sums to
+                   1 (within 1e-5), nothing is NaN (ML-Agents: the actions chosen are legal).
+                   Not done when no position has an illegal action
 optimizations      onnxruntime with graph optimisations off and on agree (max abs error on
-                   probs <= tolerance), at every batch size asked for
-reference          with a reference (the torch network), onnxruntime's probs (and value)
-                   equal it, max abs error <= tolerance (1e-4), at every batch size
+                   probs <= tolerance; ML-Agents: the same actions), at every batch size
+reference          with a reference (the torch network), onnxruntime's probs, logits on legal
+                   actions (when the reference gives logits) and value equal it, max abs
+                   error <= tolerance (1e-4; for logits relative to their largest magnitude,
+                   if above 1), at every batch size (ML-Agents: the actions are its most
+                   probable)
 =================  ===========================================================================
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -55,9 +61,11 @@ TOLERANCE = 1e-4
 METADATA_KEY = "selfplay.manifest"
 _ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64", onnx.TensorProto.DOUBLE: "float64"}
 
-#: ``reference(obs float32[N, D], mask float32[N, A]) -> (probs float32[N, A], value float32[N] or None)``:
-#: what the model must compute, e.g. the torch network it was exported from.
-Reference = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
+#: ``reference(obs float32[N, D], mask float32[N, A]) -> (probs float32[N, A], value float32[N] or
+#: None[, logits float32[N, A]])``: what the model must compute, e.g. the torch network it was
+#: exported from. ``logits`` (optional) are the network's own, compared on legal actions only; a
+#: reference without them leaves the model's legal logits unchecked (the report says so).
+Reference = Callable[[np.ndarray, np.ndarray], tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -68,18 +76,28 @@ class VerificationReport:
     checks: tuple[str, ...]  # names of the checks that passed, in order
     positions: int  # real positions run through onnxruntime
     batches: tuple[int, ...]
-    max_error_optimizations: float  # max |probs(optimised) - probs(unoptimised)|
+    max_error_optimizations: float | None  # max |probs(optimised) - probs(unoptimised)|; None for
+    # the ML-Agents shape, which outputs actions (compared for equality instead)
     max_error_reference: float | None  # max |probs - reference probs|, None without a reference
     max_error_value: float | None  # max |value - reference value|, when both have one
+    max_error_logits: float | None = None  # max |logits - reference logits| on legal actions, when both have them
+    not_done: tuple[str, ...] = ()  # "<check>: why" for each check (or part) not made
 
     def summary(self) -> str:
         if self.max_error_reference is not None:
             ref = f"max error vs reference {self.max_error_reference:.1e}"
+            if self.max_error_logits is not None:
+                ref += f" (legal logits {self.max_error_logits:.1e})"
         else:  # the ML-Agents shape outputs actions: they are checked to be the reference's best
             ref = "actions are the reference's most probable" if "reference" in self.checks else "no reference"
+        if self.max_error_optimizations is not None:
+            optimised = f"optimised vs not {self.max_error_optimizations:.1e}"
+        else:
+            optimised = "optimised and not choose the same actions" if "optimizations" in self.checks else "optimised vs not unchecked"
+        not_done = f"; NOT DONE: {'; '.join(self.not_done)}" if self.not_done else ""
         return (
             f"{self.model}: verified ({', '.join(self.checks)}); {self.positions} positions at batches "
-            f"{', '.join(map(str, self.batches))}; {ref}; optimised vs not {self.max_error_optimizations:.1e}"
+            f"{', '.join(map(str, self.batches))}; {ref}; {optimised}{not_done}"
         )
 
 
@@ -230,9 +248,25 @@ def _run_batched(session: Any, manifest: Manifest, obs: np.ndarray, mask: np.nda
     return outputs
 
 
+@dataclass
+class _Numbers:
+    """What :func:`_check_numbers` measured, and the checks (or parts) it could not make."""
+
+    error_optimizations: float | None = None
+    error_reference: float | None = None
+    error_value: float | None = None
+    error_logits: float | None = None
+    not_done: list[str] = field(default_factory=list)  # "<check>: why", for the report
+    unmade: set[str] = field(default_factory=set)  # checks not made at all: never reported as passed
+
+
+def _max_error(errors: float | None, error: float) -> float:
+    return max(errors or 0.0, error)
+
+
 def _check_numbers(
     data: bytes, manifest: Manifest, positions: Positions, reference: Reference | None, batches: Sequence[int], tolerance: float
-) -> tuple[float, float | None, float | None]:
+) -> _Numbers:
     obs, mask = positions.obs, positions.mask
     if obs.shape[1] != manifest.obs_size or mask.shape[1] != manifest.num_actions:
         _fail(f"positions are [{obs.shape[1]}] / [{mask.shape[1]}], the brain takes [{manifest.obs_size}] / [{manifest.num_actions}]", "positions")
@@ -240,40 +274,83 @@ def _check_numbers(
         plain, optimised = _sessions(data)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
         _fail(f"onnxruntime cannot load the model: {' '.join(str(e).split())[:300]}", "onnxruntime")
-    ref_probs, ref_value = reference(obs, mask) if reference is not None else (None, None)
-    error_opt, error_ref, error_value = 0.0, None, None
+    ref_probs = ref_value = ref_logits = None
+    if reference is not None:
+        ref_probs, ref_value, *rest = reference(obs, mask)
+        ref_logits = rest[0] if rest else None
+    numbers = _Numbers()
     legal = mask > 0
+    if legal.all():  # every check of masked actions would pass whatever the model does with them
+        numbers.unmade.add("masks")
+        numbers.not_done.append(f"masks: none of the {len(positions)} positions has an illegal action, so masked actions went unchecked")
+    if reference is not None and ref_logits is None and manifest.kind != "mlagents":
+        numbers.not_done.append("reference: logits on legal actions (the reference gives no logits)")
+    names = [s.name for s in manifest.outputs]
     for batch in batches:
         runs = [_run_batched(s, manifest, obs, mask, batch) for s in (plain, optimised)]
         for level, outputs in zip(("unoptimised", "optimised"), runs):
-            named = {spec.name: out for spec, out in zip(manifest.outputs, outputs)}
+            named = dict(zip(names, outputs))
             if manifest.kind == "mlagents":
                 _check_mlagents(named, manifest, legal, ref_probs, batch, level)
                 continue
-            probs = named["probs"]
-            if not np.isfinite(probs).all() or not np.isfinite(named["logits"]).all():
-                _fail(f"NaN or infinite outputs at batch {batch} ({level})", "masks")
-            if (probs[~legal] != 0.0).any():
-                _fail(f"an illegal action has probability {probs[~legal].max():.3g}, not exactly 0 (batch {batch}, {level})", "masks")
-            if (probs < 0).any() or np.abs(probs.sum(axis=1) - 1.0).max() > 1e-5:
-                _fail(f"a row of probs sums to {probs.sum(axis=1)[np.abs(probs.sum(axis=1) - 1).argmax()]:.6f}, not 1 (batch {batch}, {level})", "masks")
+            _check_masks(named, manifest, legal, batch, level)
             if ref_probs is not None:
-                error = float(np.abs(probs - ref_probs).max())
-                error_ref = max(error_ref or 0.0, error)
-                if error > tolerance:
-                    _fail(f"onnxruntime's probs differ from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
-                if ref_value is not None and "value" in named:
-                    error = float(np.abs(named["value"].reshape(-1) - ref_value.reshape(-1)).max())
-                    error_value = max(error_value or 0.0, error)
-                    if error > tolerance:
-                        _fail(f"onnxruntime's value differs from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
-        if manifest.kind != "mlagents":
-            k = [s.name for s in manifest.outputs].index("probs")
+                _check_reference(named, legal, ref_probs, ref_value, ref_logits, numbers, batch, level, tolerance)
+        if manifest.kind == "mlagents":
+            _compare_mlagents_actions(runs, names.index("discrete_actions"), ref_probs, batch, tolerance)
+        else:
+            k = names.index("probs")
             error = float(np.abs(runs[0][k] - runs[1][k]).max())
-            error_opt = max(error_opt, error)
+            numbers.error_optimizations = _max_error(numbers.error_optimizations, error)
             if error > tolerance:
                 _fail(f"probs with graph optimisations on and off differ by {error:.2e} > {tolerance:g} (batch {batch})", "optimizations")
-    return error_opt, error_ref, error_value
+    return numbers
+
+
+def _check_masks(named: dict[str, np.ndarray], manifest: Manifest, legal: np.ndarray, batch: int, level: str) -> None:
+    """Probs exactly 0 and logits exactly the manifest's ``masked_logit`` on illegal actions, rows
+    summing to 1, nothing NaN or infinite."""
+    probs, logits = named["probs"], named["logits"]
+    if not np.isfinite(probs).all() or not np.isfinite(logits).all():
+        _fail(f"NaN or infinite outputs at batch {batch} ({level})", "masks")
+    if (probs[~legal] != 0.0).any():
+        _fail(f"an illegal action has probability {probs[~legal].max():.3g}, not exactly 0 (batch {batch}, {level})", "masks")
+    masked = logits[~legal]
+    if (masked != np.float32(manifest.masked_logit)).any():
+        wrong = masked[masked != np.float32(manifest.masked_logit)][0]
+        _fail(f"an illegal action has logit {wrong:.6g}, not the masked_logit {manifest.masked_logit:g} (batch {batch}, {level})", "masks")
+    if (probs < 0).any() or np.abs(probs.sum(axis=1) - 1.0).max() > 1e-5:
+        _fail(f"a row of probs sums to {probs.sum(axis=1)[np.abs(probs.sum(axis=1) - 1).argmax()]:.6f}, not 1 (batch {batch}, {level})", "masks")
+
+
+def _check_reference(
+    named: dict[str, np.ndarray],
+    legal: np.ndarray,
+    ref_probs: np.ndarray,
+    ref_value: np.ndarray | None,
+    ref_logits: np.ndarray | None,
+    numbers: _Numbers,
+    batch: int,
+    level: str,
+    tolerance: float,
+) -> None:
+    """Probs, logits on legal actions and value equal the reference's."""
+    error = float(np.abs(named["probs"] - ref_probs).max())
+    numbers.error_reference = _max_error(numbers.error_reference, error)
+    if error > tolerance:
+        _fail(f"onnxruntime's probs differ from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
+    if ref_logits is not None:
+        want = np.asarray(ref_logits, dtype=np.float64)[legal]
+        error = float(np.abs(named["logits"][legal] - want).max())
+        numbers.error_logits = _max_error(numbers.error_logits, error)
+        bound = tolerance * max(1.0, float(np.abs(want).max()))  # float32 logits carry relative error
+        if error > bound:
+            _fail(f"onnxruntime's logits on legal actions differ from the reference by {error:.2e} > {bound:.2g} (batch {batch}, {level})", "reference")
+    if ref_value is not None and "value" in named:
+        error = float(np.abs(named["value"].reshape(-1) - ref_value.reshape(-1)).max())
+        numbers.error_value = _max_error(numbers.error_value, error)
+        if error > tolerance:
+            _fail(f"onnxruntime's value differs from the reference by {error:.2e} > {tolerance:g} (batch {batch}, {level})", "reference")
 
 
 def _check_mlagents(
@@ -295,6 +372,20 @@ def _check_mlagents(
         _fail(f"discrete_actions chose an illegal action (batch {batch}, {level})")
     if ref_probs is not None and (ref_probs[rows, actions] < ref_probs.max(axis=1) - TOLERANCE).any():
         _fail(f"discrete_actions is not the reference's most probable action (batch {batch}, {level})", "reference")
+
+
+def _compare_mlagents_actions(runs: list[list[np.ndarray]], k: int, ref_probs: np.ndarray | None, batch: int, tolerance: float) -> None:
+    """The ML-Agents shape's optimisations check: graph optimisations on and off choose the same
+    actions, but where the reference shows both within ``tolerance`` of the most probable (a
+    near tie, which rounding may break either way)."""
+    plain, optimised = runs[0][k].reshape(-1), runs[1][k].reshape(-1)
+    differ = plain != optimised
+    if ref_probs is not None and differ.any():
+        rows = np.flatnonzero(differ)
+        best = ref_probs[rows].max(axis=1) - tolerance
+        differ[rows] = (ref_probs[rows, plain[rows]] < best) | (ref_probs[rows, optimised[rows]] < best)
+    if differ.any():
+        _fail(f"discrete_actions with graph optimisations on and off differ at {int(differ.sum())} of {differ.size} positions (batch {batch})", "optimizations")
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -340,11 +431,21 @@ def verify_model(
             passed.append(check)
 
         check = "masks"
-        errors = _check_numbers(data, manifest, positions, reference, batches, tolerance)
-        passed += ["masks", "optimizations"] + (["reference"] if reference is not None else [])
+        numbers = _check_numbers(data, manifest, positions, reference, batches, tolerance)
+        passed += [c for c in ("masks", "optimizations") if c not in numbers.unmade] + (["reference"] if reference is not None else [])
     except _Failure as failure:
         raise BrainError(f"{where}: check '{failure.check or check}' failed: {failure}") from None
-    return VerificationReport(where, tuple(passed), len(positions), tuple(batches), *errors)
+    return VerificationReport(
+        where,
+        tuple(passed),
+        len(positions),
+        tuple(batches),
+        numbers.error_optimizations,
+        numbers.error_reference,
+        numbers.error_value,
+        numbers.error_logits,
+        tuple(numbers.not_done),
+    )
 
 
 def verify_brain(
@@ -375,6 +476,5 @@ def verify_brain(
     if positions is None:
         positions = sample_positions(game_of(manifest, str(model_path)), count, seed)
     report = verify_model(data, manifest, positions, reference, batches, where=str(model_path))
-    return VerificationReport(report.model, ("file", *report.checks), *[getattr(report, f) for f in
-                              ("positions", "batches", "max_error_optimizations", "max_error_reference", "max_error_value")])  # fmt: skip
+    return replace(report, checks=("file", *report.checks))
 

@@ -17,7 +17,7 @@ import games
 from export.contract import ALLOWED_OPS, BrainError, read_manifest, sha256_hex
 from export.encoding import describe_game
 from export.exporter import export_brain
-from export.positions import sample_positions
+from export.positions import Positions, sample_positions
 from export.runtime import Brain
 from export.verify import verify_brain
 from selfplay.model.checkpoint import save_checkpoint
@@ -83,6 +83,7 @@ def test_connect4_and_arena_exports_pass_verification_and_keep_the_contract(c4_r
         report, manifest = exported.report, exported.manifest
         assert report.checks == ("onnx checker", "opset", "operators", "interface", "metadata", "masks", "optimizations", "reference")
         assert report.batches == (1, 2, 7, 64) and report.max_error_reference <= 1e-4 and report.max_error_value <= 1e-4
+        assert report.max_error_logits <= 1e-4 and report.not_done == ()
         model = onnx.load(exported.model_path)
         assert [(o.domain, o.version) for o in model.opset_import] == [("", 15)] and manifest.onnx["opset"] == 15
         assert set(manifest.onnx["operators"]) <= ALLOWED_OPS
@@ -154,6 +155,25 @@ def test_brain_probs_equal_the_checkpoint_networks_softmax_on_real_positions(c4_
         brain.act(c4_positions.obs[:2], c4_positions.mask[:2], temperature=1.0)
     with pytest.raises(BrainError, match="observations must be"):
         brain.evaluate(np.zeros(83, np.float32), c4_positions.mask[0])
+
+
+def test_act_at_a_low_temperature_draws_the_most_probable_move(c4_run, c4_positions):
+    """exp(log p / T) underflows to an all-zero row for a small T; act must stay a valid draw
+    down to T = 1e-6 and become the argmax, as T = 0 is."""
+    root, _, _ = c4_run
+    brain = Brain.load(root / "brain")
+    obs, mask = c4_positions.obs[:300], c4_positions.mask[:300]
+    probs, _ = brain.evaluate(obs, mask)
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    clear = top2[:, 1] > top2[:, 0] * 1.01  # a most probable move with no near tie
+    best = probs.argmax(axis=1)
+    np.testing.assert_array_equal(brain.act(obs, mask, temperature=0.0), best)
+    for temperature in (1e-2, 1e-4, 1e-6, 1e-300):
+        drawn = brain.act(obs, mask, temperature=temperature, rng=np.random.default_rng(0))
+        assert (mask[np.arange(len(drawn)), drawn] == 1).all(), temperature
+        if temperature <= 1e-4:
+            np.testing.assert_array_equal(drawn[clear], best[clear])
+    assert brain.act(obs[0], mask[0], temperature=1e-6, rng=np.random.default_rng(0)) == int(best[0])
 
 
 def test_arena_between_a_checkpoint_and_its_brain_at_zero_visits_plays_identical_moves(c4, c4_run):
@@ -265,6 +285,25 @@ def _flipped_weight(model):
     weight.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(weight), weight.name))
 
 
+def _policy_bias(model):
+    """The policy head's bias (the Gemm feeding the logits)."""
+    weights = {t.name: t for t in model.graph.initializer}
+    gemm = next(n for n in model.graph.node if n.op_type == "Gemm" and weights[n.input[1]].dims[0] == 7)
+    return weights[gemm.input[2]]
+
+
+def _shifted_logits(model):
+    """Every legal logit 0.5 higher: probs (a softmax) unchanged, the logits a search reads not."""
+    bias = _policy_bias(model)
+    bias.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(bias) + np.float32(0.5), bias.name))
+
+
+def _masked_logit_1e8(model):
+    """Illegal actions' logit -1e8, not the manifest's -1e9: probs still exactly 0 there."""
+    constant = next(n for n in model.graph.node if n.op_type == "Constant" and onnx.numpy_helper.to_array(n.attribute[0].t).tolist() == 1e9)
+    constant.attribute[0].t.CopyFrom(onnx.numpy_helper.from_array(np.array(1e8, np.float32)))
+
+
 def _renamed_action(manifest):
     manifest["actions"]["table"][0]["text"] = "left"
 
@@ -282,8 +321,11 @@ def _wrong_output(manifest):
         (_flipped_weight, None, True, "reference", "from the reference by"),
         (None, _renamed_action, True, "metadata", "differ from the manifest in actions"),
         (None, _wrong_output, True, "interface", "the manifest's outputs"),
+        (_masked_logit_1e8, None, True, "masks", "an illegal action has logit -1e+08, not the masked_logit -1e+09"),
+        (_shifted_logits, None, True, "reference", "logits on legal actions differ from the reference by 5.00e-01"),
     ],
-    ids=["wrong-shape", "disallowed-op", "flipped-weight", "flipped-weight-rehashed", "manifest-actions", "manifest-shape"],
+    ids=["wrong-shape", "disallowed-op", "flipped-weight", "flipped-weight-rehashed", "manifest-actions", "manifest-shape",
+         "masked-logit", "shifted-logits"],
 )
 def test_a_tampered_brain_fails_verification_naming_the_check(c4_run, tmp_path, change_model, change_manifest, rehash, check, words):
     root, model, _ = c4_run
@@ -295,6 +337,81 @@ def test_a_tampered_brain_fails_verification_naming_the_check(c4_run, tmp_path, 
         verify_brain(brain, reference=torch_reference(model), positions=positions)
     message = str(failure.value)
     assert "\n" not in message and f"check '{check}' failed" in message and words in message, message
+
+
+def _unmasked_probs(model):
+    """probs = softmax of the raw logits, the mask ignored: illegal actions get probability."""
+    nodes = {n.output[0]: n for n in model.graph.node}
+    raw_logits = nodes["/Mul_output_0"].input[0]  # the policy Gemm's output, before masking
+    softmax = next(n for n in model.graph.node if n.op_type == "Softmax" and n.input[0] == "logits")
+    softmax.input[0] = raw_logits
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.ones(1, np.float32), "ones"))
+    nodes["probs"].input[1] = "ones"
+
+
+def test_sample_positions_hold_an_illegal_action_where_random_play_reaches_one(c4):
+    """Connect Four's first moves allow every column: a short sample used to have no illegal
+    action at all, and a check of masked actions then passed whatever the model did."""
+    for count in (1, 8, 64):
+        positions = sample_positions(c4, count, seed=0)
+        assert len(positions) == count and (positions.mask == 0).any(), count
+        assert all(c4.legal_mask(s).astype(np.float32).tolist() == m.tolist() for s, m in zip(positions.states, positions.mask))
+        np.testing.assert_array_equal(positions.obs[-1], c4.encode(positions.states[-1]).reshape(-1))
+    # the rest of the sample is as before: the first positions of the same random games
+    assert (sample_positions(c4, 8, seed=0).states[:7] == sample_positions(c4, 1000, seed=0).states[:7]).all()
+
+
+def test_a_brain_ignoring_the_mask_fails_verification_on_a_short_sample(c4_run, tmp_path):
+    root, _, _ = c4_run
+    brain = _tampered(root, tmp_path, _unmasked_probs)
+    with pytest.raises(BrainError) as failure:
+        verify_brain(brain, count=8)  # the first 8 positions of a random game allow every move
+    message = str(failure.value)
+    assert "\n" not in message and "check 'masks' failed: an illegal action has probability" in message, message
+
+
+def test_verification_without_an_illegal_action_says_the_masks_check_was_not_done(c4_run, c4_positions):
+    root, _, _ = c4_run
+    every_move = c4_positions.mask.all(axis=1)
+    positions = Positions(c4_positions.obs[every_move][:8], c4_positions.mask[every_move][:8], c4_positions.states[every_move][:8])
+    report = verify_brain(root / "brain", positions=positions)
+    assert "masks" not in report.checks and "optimizations" in report.checks
+    assert report.not_done == ("masks: none of the 8 positions has an illegal action, so masked actions went unchecked",)
+    assert "NOT DONE: masks: none of the 8 positions" in report.summary()
+
+
+def test_mlagents_verification_compares_the_actions_with_optimisations_on_and_off(c4_run, monkeypatch):
+    """The ML-Agents shape outputs actions, not probs: the optimisations check compares them,
+    and fails when the optimised session chooses otherwise (here: the lowest legal action)."""
+    import export.verify as verify
+
+    root, _, _ = c4_run
+    target = root / "brain" / "brain.mlagents.onnx"
+    positions = sample_positions(games.make("connect4"), 80, seed=5)
+
+    class LowestLegal:
+        def __init__(self, session):
+            self.session = session
+
+        def get_inputs(self):
+            return self.session.get_inputs()
+
+        def run(self, names, feeds):
+            outputs = self.session.run(names, feeds)
+            lowest = (feeds["action_masks"] > 0).argmax(axis=1).astype(np.int64).reshape(-1, 1)
+            outputs[2], outputs[4] = lowest, lowest  # discrete_actions, deterministic_discrete_actions
+            return outputs
+
+    sessions = verify._sessions
+    with monkeypatch.context() as patch:
+        patch.setattr(verify, "_sessions", lambda data: (sessions(data)[0], LowestLegal(sessions(data)[1])))
+        with pytest.raises(BrainError) as failure:
+            verify_brain(target, positions=positions)
+    message = str(failure.value)
+    assert "\n" not in message and "check 'optimizations' failed: discrete_actions with graph optimisations on and off differ" in message, message
+    report = verify_brain(target, positions=positions)
+    assert "optimizations" in report.checks and report.max_error_optimizations is None and report.not_done == ()
+    assert "optimised and not choose the same actions" in report.summary()
 
 
 def test_export_and_verify_commands(c4_run, tmp_path, capsys):
