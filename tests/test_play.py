@@ -162,6 +162,46 @@ def test_the_command_reports_bad_input_in_one_line(capsys, tmp_path):
     assert "give --screenshot FILE too" in lines[3] and "move 3 of the line ('9')" in lines[4]
 
 
+@pytest.mark.parametrize(
+    "args, yours",
+    [
+        ([], 1),  # the issue's command: you move first, and nobody clicks
+        (["--agent", "random", "--moves", "4,4"], 3),  # the line ends on your move
+        (["--agent", "random", "--analysis-only", "--moves", "4"], 2),  # the agent never moves
+    ],
+)
+def test_a_screenshot_that_needs_your_moves_is_refused_before_the_window_opens(args, yours, monkeypatch, tmp_path, capsys):
+    """`selfplay play connect4 --screenshot F --after-moves 6` waited forever for a click."""
+    import selfplay.tools.play as play
+
+    opened = []
+
+    def a_few_frames(session, agent_name=None, **options):  # the window, but never forever
+        opened.append(len(session.actions))
+        run_window(session, agent_name, max_frames=5, **options)
+
+    monkeypatch.setattr(play, "run_window", a_few_frames)
+    shot = tmp_path / "shot.png"
+    assert cli_main(["play", "connect4", *args, "--screenshot", str(shot), "--after-moves", "6"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"--after-moves 6 needs your moves (move {yours} is yours)" in lines[0]
+    assert opened == [] and not shot.exists()
+
+
+def test_the_window_refuses_a_screenshot_once_it_would_wait_for_your_click(tmp_path):
+    """The library's window too: the count cannot come without the person, so it says so rather
+    than wait (the agent's own moves may hand the turn over before the count, so it checks as it plays)."""
+    from selfplay.tools.play_window import PlayWindow
+
+    game = games.make("connect4")
+    session = PlaySession(game, RandomAgent(game))
+    session.play_line(["4", "4"])
+    with pytest.raises(PlayError, match=r"--after-moves 4 needs your moves \(move 3 is yours\)"):
+        PlayWindow(session, fps=1000).run(screenshot=tmp_path / "shot.png", after_moves=4, max_frames=5)
+    assert not (tmp_path / "shot.png").exists()
+    PlayWindow(session, fps=1000).run(screenshot=tmp_path / "shot.png", after_moves=2, max_frames=5)
+    assert (tmp_path / "shot.png").is_file()  # a count already reached: the picture, at once
+
 # ----------------------------------------------------------------------------- the window
 def _post(event_type, **fields):
     import pygame

@@ -41,6 +41,7 @@ __all__ = [
     "PlayError",
     "PlaySession",
     "add_arguments",
+    "check_screenshot_moves",
     "load_difficulty",
     "load_opponent",
     "main",
@@ -132,6 +133,12 @@ class PlaySession:
     def _check_turn(self) -> None:
         if not self.human_to_move:
             raise PlayError("the game is over" if self.over else "it is not your turn")
+
+    def waits_for_person(self, moves: int) -> bool:
+        """Whether the game can reach ``moves`` moves only by the person's clicks from here: it is
+        short of them, not over, and the person is to move with a choice (the agent's moves and
+        the person's forced ones play themselves). With ``both_sides`` every move is the person's."""
+        return len(self.actions) < moves and self.human_to_move and self.forced_move() is None
 
     def forced_move(self) -> int | None:
         """The person's only legal move when no click can make it (a pass in Othello)."""
@@ -425,6 +432,17 @@ def _ladder_difficulty(
 # ------------------------------------------------------------------------------ the command
 
 
+def check_screenshot_moves(session: PlaySession, after_moves: int) -> None:
+    """A screenshot is taken with nobody at the window: one line when ``after_moves`` needs a
+    move of the person's from here (the agent plays only its own side), which would never come."""
+    if session.waits_for_person(after_moves):
+        moves = len(session.actions)
+        raise PlayError(
+            f"--after-moves {after_moves} needs your moves (move {moves + 1} is yours), and a --screenshot waits "
+            f"for no click: give them with --moves, or ask for at most {moves} moves"
+        )
+
+
 def run_window(session: PlaySession, agent_name: str | None = None, **options) -> None:
     """Show ``session`` in a pygame window and play it until the window is closed (or Esc);
     ``options`` are :class:`selfplay.tools.play_window.PlayWindow`'s and its ``run``'s."""
@@ -461,6 +479,8 @@ def main(args: argparse.Namespace) -> int:
     session = PlaySession(game, difficulty.agent, human=1 if args.second else 0, seed=args.seed, both_sides=args.analysis_only)
     if args.moves:
         session.play_line([m.strip() for m in args.moves.split(",") if m.strip()])
+    if args.screenshot:
+        check_screenshot_moves(session, args.after_moves)  # before a window opens, not never
     run_window(
         session,
         difficulty=difficulty,

@@ -39,7 +39,7 @@ from search import RolloutEvaluator
 
 from ..evaluation.agents import NetworkAgent
 from .analyze import AnalysisEngine
-from .play import Difficulty, PlayError, PlaySession
+from .play import Difficulty, PlayError, PlaySession, check_screenshot_moves
 from .play_widgets import (
     DIM,
     ERROR,
@@ -161,7 +161,8 @@ class PlayWindow:
     def run(self, max_frames: int | None = None, screenshot: str | Path | None = None, after_moves: int = 0) -> None:
         """Play until the window is closed or Esc (or ``max_frames`` frames, for tests). With
         ``screenshot``: save the window's picture there once ``after_moves`` moves are played
-        and nothing is left to wait for (the agent's move, the overlay's analysis), then close."""
+        and nothing is left to wait for (the agent's move, the overlay's analysis), then close;
+        a :class:`PlayError` once those moves need one of the person's (nobody clicks)."""
         self.open()
         try:
             frame = 0
@@ -172,6 +173,8 @@ class PlayWindow:
                 if screenshot is not None and self.settled(after_moves):
                     self.save(screenshot)
                     return
+                if screenshot is not None:  # the agent's moves can hand the turn over before the count
+                    check_screenshot_moves(self.session, after_moves)
                 self.clock.tick(self.fps)
         finally:
             self.close()
