@@ -47,8 +47,6 @@ class Brain:
         file with its manifest beside it. The file must be the one the manifest describes
         (sha256). ``threads``: onnxruntime intra-op threads (1 suits one decision at a time;
         None lets onnxruntime choose); ``optimize``: graph optimisations (on by default)."""
-        import onnxruntime as ort
-
         model_path, _ = brain_paths(path)
         manifest = read_manifest(path)
         if manifest.kind != "brain":
@@ -58,6 +56,17 @@ class Brain:
             data = model_path.read_bytes()
         except OSError as e:
             raise BrainError(f"{model_path}: cannot read the model ({e.strerror or e})") from None
+        return cls.from_bytes(data, manifest, model_path, threads, optimize)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, manifest: Manifest, path: str | os.PathLike = "brain.onnx",
+                   threads: int | None = 1, optimize: bool = True) -> "Brain":
+        """The brain whose model file holds ``data`` and whose manifest is ``manifest`` (a brain
+        sent to another process whole); ``path`` only names it in messages. Checked as
+        :meth:`load` checks a file."""
+        import onnxruntime as ort
+
+        model_path = Path(path)
         if sha256_hex(data) != manifest.sha256:
             raise BrainError(f"{model_path}: the model's sha256 is not the manifest's: the file was changed after export")
         options = ort.SessionOptions()

@@ -848,8 +848,77 @@ def test_the_exploit_command_finds_a_fixed_players_game_in_game_or_init(tmp_path
     assert _exploit_game(args("mcts:200", init=str(network))).name == "tictactoe"
     arena = _exploit_game(args("mcts:200", game="arena", option=["map=open"]))
     assert arena.name == "arena" and arena.options["map"] == "open"
-    with pytest.raises(LeagueError, match="exploit mcts:200: no such network; .* --game GAME or --init"):
+    with pytest.raises(LeagueError, match="exploit mcts:200: its game is not recorded there; .* --game GAME or --init"):
         _exploit_game(args("mcts:200"))
+
+
+def test_an_exploiter_takes_an_exported_brain_or_its_onnx_as_its_frozen_target(tmp_path, monkeypatch):
+    """Any network `selfplay arena` plays can be exploited: a brain directory, its .onnx, a
+    checkpoint; the actors play the brain itself (its own model bytes), and the final score
+    plays the brain too, so a shipped or exported brain's exploitability can be measured."""
+    import argparse
+
+    from export.exporter import export_brain
+    from export.positions import sample_positions
+    from selfplay.evaluation.agents import NetworkAgent
+    from selfplay.evaluation.matches import play_match
+    from selfplay.league.run import _exploit_game, run_exploiter
+    from selfplay.model.checkpoint import load_checkpoint
+    from selfplay.model.inference import load_evaluator
+    from selfplay.training.trainer import Trainer
+
+    config, target = _exploiter_setup(tmp_path, generations=1)
+    brain = tmp_path / "brain"
+    export_brain(load_checkpoint(target).build_model(), TTT, brain, with_value=True, positions=sample_positions(TTT, 64))
+    trained_against = []
+    original_run = Trainer.run
+
+    def run(self):
+        trained_against.append(self.pairings)
+        return original_run(self)
+
+    monkeypatch.setattr(Trainer, "run", run)
+    for k, spec in enumerate([brain, brain / "brain.onnx"]):
+        args = argparse.Namespace(directory=str(spec), game=None, init=None, option=None)
+        assert _exploit_game(args).name == "tictactoe"  # the brain's manifest names its game
+        report = run_exploiter(spec, config, tmp_path / f"exploiter{k}", games_=10, log=lambda text: None)
+        assert report["target"] == str(spec) and report["generations"] == 1
+        weights = trained_against[-1].weights["target"]
+        assert weights.format == "brain" and weights.data == (brain / "brain.onnx").read_bytes()
+        # the raw score is the exploiter's match against the brain's own raw policy
+        mine = NetworkAgent(TTT, load_evaluator(tmp_path / f"exploiter{k}", TTT), 0)
+        raw = play_match(TTT, mine, NetworkAgent(TTT, load_evaluator(brain, TTT), 0), 10, seed=1, opening_moves=2,
+                         batch_size=10, stop_when_decided=False)
+        assert [report["raw"][x] for x in ("wins", "draws", "losses")] == [raw.wins, raw.draws, raw.losses]
+    # a brain without a value output cannot be searched by the actors: one line, before training
+    export_brain(load_checkpoint(target).build_model(), TTT, tmp_path / "policy", positions=sample_positions(TTT, 64))
+    with pytest.raises(ValueError, match="without a value output"):
+        run_exploiter(tmp_path / "policy", config, tmp_path / "exploiter-policy", games_=10, log=lambda text: None)
+    assert not (tmp_path / "exploiter-policy").exists()
+
+
+def test_each_league_subcommand_has_its_own_help(capsys):
+    from selfplay.tools.cli import main
+
+    own = {"status": [], "ladder": ["--levels", "--kinds"], "final": ["--snapshots", "--workers"],
+           "exploit": ["--init", "--minutes", "TARGET"]}
+    for command, flags in own.items():
+        with pytest.raises(SystemExit) as done:
+            main(["league", command, "--help"])
+        assert done.value.code == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: selfplay league {command} ")
+        assert all(flag in text for flag in flags), command
+        others = {flag for c, fs in own.items() if c != command for flag in fs} - set(flags)
+        if command != "exploit":  # only exploit trains: no training or league flags elsewhere
+            others |= {"--league.keep-snapshots", "--minutes", "--resume"}
+        assert not [flag for flag in others if flag in text], command
+    with pytest.raises(SystemExit):
+        main(["league", "--help"])
+    text = capsys.readouterr().out
+    assert "GAME" in text and "--league.keep-snapshots" in text and "--snapshots" not in text
+    assert main(["league", "ladder"]) == 2
+    assert capsys.readouterr().err.strip() == "selfplay league ladder: error: the following arguments are required: DIR"
 
 
 def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_training(tmp_path):
@@ -910,11 +979,12 @@ def test_an_arena_exploiter_trains_with_the_arena_leagues_member_settings(monkey
     import argparse
 
     from selfplay.league import run as league_run
+    argv = ["exploit", "mcts:200", "--game", "arena", "--minutes", "1"]
     parser = argparse.ArgumentParser()
-    league_run.add_arguments(parser)
+    league_run.add_arguments(parser, argv)
     seen = {}
     monkeypatch.setattr(league_run, "run_exploiter", lambda target, train, *a, **k: seen.setdefault(target, train))
-    assert league_run.main(parser.parse_args(["exploit", "mcts:200", "--game", "arena", "--minutes", "1"])) == 0
+    assert league_run.main(parser.parse_args(argv)) == 0
     assert seen["mcts:200"].selfplay.random_opening_moves == 2 and seen["mcts:200"].run.minutes == 1.0
 
 

@@ -52,7 +52,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ from .population import (
 )
 from ..training.state import StopRequest
 
-__all__ = ["League", "LeagueRunConfig", "add_arguments", "league_preset", "main", "run_exploiter", "run_league"]
+__all__ = ["SUBCOMMANDS", "League", "LeagueRunConfig", "add_arguments", "league_preset", "main", "run_exploiter", "run_league"]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "league.json"
@@ -598,7 +598,8 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
                   visits: int | None = None, log: Callable[[str], None] | None = None,
                   init: str | Path | None = None) -> dict:
     """Exploitability: train a learner (``config``, a Trainer in ``run_dir``) against the fixed
-    network ``target`` only (a checkpoint or run directory) for ``config.run.minutes``, then play
+    network ``target`` only (any network ``selfplay arena`` takes: a checkpoint or run directory,
+    an exported brain or its ``.onnx``, ``pretrained``) for ``config.run.minutes``, then play
     it against the target, ``games_`` games at ``visits`` (default ``eval.final_visits``) and
     ``games_`` as raw policies. The lower the exploiter's score, the harder the target is to
     exploit. Writes ``exploit.json``.
@@ -618,7 +619,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     from ..model.checkpoint import atomic_write, load_checkpoint
     from ..training.actor import evaluator_from_weights
     from ..evaluation.elo import score_interval
-    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, checkpoint_weights
+    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, agent_weights, checkpoint_weights
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     run_dir = Path(run_dir)
@@ -629,7 +630,7 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     if fixed:
         pairings = Pairings((SCRIPT + str(target).strip(),), (1.0,))
     else:
-        aim_weights = checkpoint_weights(load_checkpoint(target, expect_game=game), game)
+        aim_weights = agent_weights(target, game)
         pairings = Pairings(("target",), (1.0,), {"target": aim_weights})
     trainer_config = with_overrides(config, {"eval.every": 0, "eval.final_games": 0})
     seed = load_checkpoint(init, expect_game=game) if init is not None else None
@@ -690,37 +691,72 @@ def _league_flags(parser: argparse.ArgumentParser) -> None:
                            help=f.metadata["help"].replace("%", "%%"))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``selfplay league GAME ...``, ``selfplay league status DIR``, ``selfplay league ladder DIR``."""
-    parser.add_argument("target", nargs="?", help="the game to train a league on; or 'status', 'ladder' or 'final' "
-                        "(the main agents against every snapshot and eval.final_opponents, with search and raw), or "
-                        "'exploit' (train a fresh learner against one fixed network for --minutes, then play it)")
-    parser.add_argument("directory", nargs="?", help="with status, ladder, final: the league directory; with exploit: "
-                        "the network to exploit, or a fixed player (mcts:200, a script: a specialist against it)")
-    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
-    parser.add_argument("--preset", choices=PRESETS, default=None, help="the members' training preset (default: small)")
-    parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the league is written (default: runs/league-GAME-DATE-TIME)")
-    parser.add_argument("--resume", default=None, metavar="DIR", help="continue the league in DIR; may change only: "
-                        + ", ".join(sorted(RESUME_SAFE)))
-    parser.add_argument("--print-config", action="store_true", help="print the league's full config as JSON and exit")
-    parser.add_argument("--no-final", action="store_true", help="skip the final matches of the main agents")
-    parser.add_argument("--levels", type=int, default=5, help="ladder: levels, from beginner to strongest")
-    parser.add_argument("--games", type=int, default=40, help="ladder: games between neighbouring levels; final: games per pairing")
-    parser.add_argument("--visits", type=int, default=0, help="ladder: simulations per move in those games (0: raw policy, an NPC's brain)")
-    parser.add_argument("--opening-moves", type=int, default=2, help="ladder: random plies opening each pair of games")
-    parser.add_argument("--min-games", type=int, default=30, help="ladder: networks with fewer league games are not candidates")
-    parser.add_argument("--snapshots", type=int, default=8, help="final: the snapshots to play, evenly spaced over "
-                        "the main agents' line and over the exploiters' (0: every snapshot on disk)")
-    parser.add_argument("--workers", type=int, default=0, help="final: processes playing the matches, each on one "
-                        "core (0: one per CPU core)")
-    parser.add_argument("--init", default=None, metavar="CHECKPOINT", help="exploit: the network the exploiter starts "
-                        "from (its architecture too; default: a fresh network); use one for every target compared")
-    parser.add_argument("--game", default=None, help="exploit: the game, for a fixed-player target (mcts:200, a "
-                        "script) when --init does not name it")
-    parser.add_argument("--kinds", default="main", help="ladder: members whose networks may be levels, comma-separated "
-                        "(main, main_exploiter, league_exploiter); the seed always may")
-    _league_flags(parser)
-    add_config_arguments(parser)
+#: ``selfplay league WORD ...``: these words are subcommands, each with its own flags and help;
+#: any other word names the game a new league trains on.
+SUBCOMMANDS = {
+    "status": "the league's members, snapshots and ratings",
+    "ladder": "pick and measure a ladder of levels from the league's networks (ladder/)",
+    "final": "the main agents against every snapshot and eval.final_opponents, with search and raw",
+    "exploit": "train a fresh learner against one fixed agent for --minutes, then score it against that agent",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ()) -> None:
+    """The arguments of ``selfplay league`` followed by ``argv``: those of the subcommand that
+    ``argv`` names (``status DIR``, ``ladder DIR``, ``final DIR``, ``exploit TARGET``), else those
+    of a league run (``GAME``, or ``--resume DIR``). So each subcommand's ``--help`` shows its own
+    flags only."""
+    words = [a for a in argv if not a.startswith("-")]
+    command = words[0] if words and words[0] in SUBCOMMANDS else None
+    if command is None:
+        parser.add_argument("target", nargs="?", metavar="GAME", help="the game to train a league on (subcommands: "
+                            + "; ".join(f"{k}: {v}" for k, v in SUBCOMMANDS.items()) + ")")
+        parser.set_defaults(directory=None)
+        parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
+        parser.add_argument("--preset", choices=PRESETS, default=None, help="the members' training preset (default: small)")
+        parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the league is written (default: "
+                            "runs/league-GAME-DATE-TIME)")
+        parser.add_argument("--resume", default=None, metavar="DIR", help="continue the league in DIR; may change only: "
+                            + ", ".join(sorted(RESUME_SAFE)))
+        parser.add_argument("--print-config", action="store_true", help="print the league's full config as JSON and exit")
+        parser.add_argument("--no-final", action="store_true", help="skip the final matches of the main agents")
+        _league_flags(parser)
+        add_config_arguments(parser)
+        return
+    parser.prog, parser.description = f"{parser.prog} {command}", SUBCOMMANDS[command]
+    parser.add_argument("target", choices=[command], help=argparse.SUPPRESS)  # the word itself, shown in prog
+    if command == "exploit":
+        parser.add_argument("directory", metavar="TARGET", help="the agent to exploit, any agent spec selfplay arena "
+                            "takes: a run directory or checkpoint, an exported brain (directory or .onnx), "
+                            "'pretrained', or a fixed player (mcts:200, a script: a specialist against it)")
+        parser.add_argument("--init", default=None, metavar="CHECKPOINT", help="the network the exploiter starts from "
+                            "(its architecture too; default: a fresh network); use one for every target compared")
+        parser.add_argument("--game", default=None, help="the game, where neither TARGET nor --init names it "
+                            "(mcts:200, a script, pretrained, a bare .onnx)")
+        parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
+        parser.add_argument("--preset", choices=PRESETS, default=None, help="the exploiter's training preset "
+                            "(default: small, with the league members' settings for the game)")
+        parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the exploiter is written "
+                            "(default: runs/exploit-GAME-DATE-TIME)")
+        parser.add_argument("--games", type=int, default=40, help="games of the final score, with search and raw each")
+        add_config_arguments(parser)
+        return
+    parser.add_argument("directory", metavar="DIR", help="the league directory")
+    if command == "ladder":
+        parser.add_argument("--levels", type=int, default=5, help="levels, from beginner to strongest")
+        parser.add_argument("--games", type=int, default=40, help="games between neighbouring levels")
+        parser.add_argument("--visits", type=int, default=0, help="simulations per move in those games (0: raw policy, "
+                            "an NPC's brain)")
+        parser.add_argument("--opening-moves", type=int, default=2, help="random plies opening each pair of games")
+        parser.add_argument("--min-games", type=int, default=30, help="networks with fewer league games are not candidates")
+        parser.add_argument("--kinds", default="main", help="members whose networks may be levels, comma-separated "
+                            "(main, main_exploiter, league_exploiter); the seed always may")
+    elif command == "final":
+        parser.add_argument("--games", type=int, default=40, help="games per pairing")
+        parser.add_argument("--snapshots", type=int, default=8, help="the snapshots to play, evenly spaced over "
+                            "the main agents' line and over the exploiters' (0: every snapshot on disk)")
+        parser.add_argument("--workers", type=int, default=0, help="processes playing the matches, each on one "
+                            "core (0: one per CPU core)")
 
 
 def league_preset(game: str, name: str, options: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
@@ -772,16 +808,22 @@ def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, b
 
 
 def _exploit_game(args: argparse.Namespace) -> games.Game:
-    """The game of ``selfplay league exploit TARGET``: ``--game``, else the target network's, else
-    (a fixed player such as ``mcts:200`` has no game of its own) ``--init``'s."""
+    """The game of ``selfplay league exploit TARGET``: ``--game``, else the one TARGET (a
+    checkpoint, a run, a brain) was made for, else ``--init``'s (a fixed player such as
+    ``mcts:200``, ``pretrained`` or a bare ``.onnx`` has no game of its own)."""
+    from export.contract import game_of, is_brain, read_manifest
+
     from ..model.checkpoint import load_checkpoint
 
     if args.game:
         return games.make(args.game, **games.parse_options(args.option))
-    source = args.directory if Path(os.path.expanduser(args.directory)).exists() else args.init
+    target = Path(os.path.expanduser(args.directory))
+    if is_brain(target):
+        return game_of(read_manifest(target), str(target))
+    source = args.directory if target.exists() and target.suffix != ".onnx" else args.init
     if source is None:
-        raise LeagueError(f"selfplay league exploit {args.directory}: no such network; to train against a fixed "
-                          "player (mcts:N, random, a script) name its game with --game GAME or --init CHECKPOINT")
+        raise LeagueError(f"selfplay league exploit {args.directory}: its game is not recorded there; name it with "
+                          "--game GAME or --init CHECKPOINT")
     found = load_checkpoint(source)
     return games.make(found.game.rsplit("_v", 1)[0], **dict(found.game_options or {}))
 
@@ -790,13 +832,8 @@ def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
     from ..training.ray_actors import ClusterError
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay train: before torch loads
     try:
         if args.target == "exploit":
-            if not args.directory:
-                raise LeagueError("selfplay league exploit CHECKPOINT: give the network to exploit (a run or checkpoint)")
-            from ..model.checkpoint import load_checkpoint
-
             game = _exploit_game(args)
             # the league's member settings: an exploiter trains as the agents it is compared with did
             train = with_overrides(league_preset(game.name, args.preset or "small", dict(game.options))[0],
@@ -806,8 +843,6 @@ def main(args: argparse.Namespace) -> int:
                           games_=args.games, init=args.init)
             return 0
         if args.target in ("status", "ladder", "final"):
-            if not args.directory:
-                raise LeagueError(f"selfplay league {args.target} DIR: give the league directory")
             from .report import status_text, write_ladder
 
             if args.target == "status":
@@ -836,8 +871,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # python -m selfplay.league.run GAME ... (the same as `selfplay league`)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as selfplay.tools.cli.main: before the parser loads torch
     parser = argparse.ArgumentParser(prog="selfplay league", description="Train a league of learners.")
-    add_arguments(parser)
+    add_arguments(parser, sys.argv[1:])
     try:
         sys.exit(main(parser.parse_args()))
     except (LeagueError, GameError, ValueError) as e:

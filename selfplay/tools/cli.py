@@ -346,7 +346,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name, module, help in _MODULE_COMMANDS:
         p = sub.add_parser(name, help=help)
         if name == chosen:
-            importlib.import_module(module).add_arguments(p)
+            loaded = importlib.import_module(module)
+            if hasattr(loaded, "SUBCOMMANDS"):  # its arguments depend on the subcommand the rest names
+                loaded.add_arguments(p, argv[argv.index(name) + 1:])
+            else:
+                loaded.add_arguments(p)
             p.set_defaults(func=_module_main(module))
     return parser
 
@@ -354,7 +358,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 _MODULE_COMMANDS = [
     ("play", "selfplay.tools.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
     ("train", "selfplay.training.trainer", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
-    ("league", "selfplay.league.run", "train a league (main agents, exploiters, PFSP); status DIR; ladder DIR"),
+    ("league", "selfplay.league.run", "train a league (main agents, exploiters, PFSP); status, ladder, final DIR; "
+     "exploit TARGET"),
     ("arena", "selfplay.evaluation.matches", "play two agents against each other: W/D/L and Elo with a 95%% interval"),
     ("analyze", "selfplay.tools.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
     ("export", "selfplay.tools.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),

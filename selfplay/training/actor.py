@@ -107,8 +107,9 @@ __all__ = [
 @dataclass(frozen=True)
 class Weights:
     """A network as bytes, for sending to actors. ``format`` is ``"onnx"`` (a serialized ONNX
-    model, run by onnxruntime) or ``"safetensors"`` (a state dict, run by torch; ``net`` is its
-    ``NetConfig.to_dict()``)."""
+    model, run by onnxruntime), ``"safetensors"`` (a state dict, run by torch; ``net`` is its
+    ``NetConfig.to_dict()``) or ``"brain"`` (an exported brain's model file, run by
+    ``export.runtime``; ``net`` is its manifest, ``Manifest.to_dict()``)."""
 
     format: str
     data: bytes
@@ -295,9 +296,14 @@ class _RoutedEvaluator:
 
 def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", threads: int = 1) -> Callable:
     """A search evaluator running ``weights``: onnxruntime with ``threads`` intra-op threads for
-    ONNX, torch on ``device`` for safetensors."""
+    ONNX and brains, torch on ``device`` for safetensors."""
     if weights.format == "onnx":
         return OnnxEvaluator(weights.data, threads=threads)
+    if weights.format == "brain":
+        from export.contract import Manifest
+        from export.runtime import Brain
+
+        return Brain.from_bytes(weights.data, Manifest.from_dict(weights.net), threads=threads).evaluator()
     if weights.format == "safetensors":
         from safetensors.torch import load as load_tensors
 
@@ -311,7 +317,7 @@ def evaluator_from_weights(weights: Weights, game: Game, device: str = "cpu", th
 
             torch.set_num_threads(threads)
         return evaluator_for(model, game.obs_shape, device, backend="torch")
-    raise ValueError(f"unknown weights format {weights.format!r}; expected 'onnx' or 'safetensors'")
+    raise ValueError(f"unknown weights format {weights.format!r}; expected 'onnx', 'safetensors' or 'brain'")
 
 
 class Actor:

@@ -124,6 +124,31 @@ def checkpoint_weights(checkpoint, game: Game):
     return export_weights(checkpoint.build_model(), game, "cpu", "onnx")
 
 
+def agent_weights(spec: str | Path, game: Game):
+    """The network that the agent spec ``spec`` names, as :class:`selfplay.training.actor.Weights`
+    an actor plays a fixed opponent with: whatever ``selfplay arena`` loads as a network (a run
+    directory or checkpoint, an exported brain directory or its ``.onnx``, a bare evaluator
+    ``.onnx``, ``pretrained``), after checking that it plays ``game``. A brain must have its
+    value output (the actors search with it). One-line errors for anything else."""
+    from export.contract import brain_paths, is_brain, read_manifest
+
+    from ..evaluation.agents import pretrained_path
+    from ..model.checkpoint import load_checkpoint
+    from ..model.inference import load_brain_evaluator, load_evaluator
+    from .actor import Weights
+
+    text = str(spec).strip()
+    path = pretrained_path(game) if text == "pretrained" else Path(os.path.expanduser(text))
+    if is_brain(path):
+        load_brain_evaluator(path, game)  # its game, sizes and value output, checked
+        manifest = read_manifest(path)
+        return Weights("brain", brain_paths(path)[0].with_name(manifest.model_file).read_bytes(), manifest.to_dict())
+    if path.suffix == ".onnx":
+        load_evaluator(path, game)  # an evaluator model (obs -> logits, value) of the game's shape
+        return Weights("onnx", path.read_bytes())
+    return checkpoint_weights(load_checkpoint(path, expect_game=game), game)
+
+
 def resolve_device(device: str) -> str:
     import torch
 
