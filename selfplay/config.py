@@ -119,6 +119,11 @@ class SelfPlayConfig:
         "(never one that ends the game). Only moves the search chose are learned, so the value "
         "targets stay honest, and the network sees positions off the lines good play keeps to"
     )
+    root_value_weight: float = _f(
+        0.0, "value target = (1 - w) * the game's result + w * the full search's root value at the position "
+        "(both from the player to move): the search's estimate is less noisy than one game's result, the "
+        "result unbiased (0: the result alone, AlphaZero's target)"
+    )
     positions_per_generation: int = _f(
         2000, "training positions (full-search moves of finished games) collected per generation, "
         "over all actors"
@@ -160,6 +165,7 @@ class SelfPlayConfig:
         _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
         _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
         _need(self.random_opening_moves >= 0, s, f"random_opening_moves must be >= 0, got {self.random_opening_moves}")
+        _need(0 <= self.root_value_weight <= 1, s, f"root_value_weight must be in [0, 1], got {self.root_value_weight}")
         _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")
         _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
         _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")
@@ -204,6 +210,12 @@ class LearnerConfig:
     buffer_capacity: int = _f(100_000, "positions the replay buffer holds; the oldest are overwritten")
     min_positions: int = _f(1000, "no training until the buffer holds this many positions")
     augment: bool = _f(True, "sample each position through a random symmetry of the board")
+    ema_decay: float = _f(
+        0.0, "play with an exponential moving average of the trained weights (KataGo's self-play networks "
+        "average theirs): after every step, average = decay * average + (1 - decay) * weights. The average "
+        "plays self-play, ratings and the final matches, and is the checkpoint's network (0: the weights as "
+        "trained)"
+    )
     threads: int = _f(0, "torch threads for learning on the CPU (0: one per core)")
 
     def __post_init__(self) -> None:
@@ -225,6 +237,7 @@ class LearnerConfig:
             f"min_positions ({self.min_positions}) cannot exceed buffer_capacity ({self.buffer_capacity})",
         )
         _need(self.threads >= 0, s, f"threads must be >= 0, got {self.threads}")
+        _need(0 <= self.ema_decay < 1, s, f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)
@@ -246,6 +259,10 @@ class EvalConfig:
         0, "connect4: also measure error rates against the perfect solver on this many positions per "
         "stage (0: skip; solving them the first time takes up to a second each, then they are cached)"
     )
+    solver_sets: int = _f(
+        1, "connect4: the final report measures solver errors on this many sets of solver_positions per "
+        "stage (seeds 0, 1, ...; the first three ship with selfplay), ratings on the first"
+    )
     final_games: int = _f(100, "games against each final opponent when the run ends (0: skip)")
     final_visits: int = _f(200, "the network agent's simulations per move in the final games")
     final_opponents: str = _f("random,greedy,mcts:200", "opponents of the final games, comma-separated")
@@ -256,6 +273,7 @@ class EvalConfig:
         for name in ("every", "games", "visits", "previous", "opening_moves", "solver_positions", "final_games",
                      "final_visits"):
             _need(getattr(self, name) >= 0, s, f"{name} must be >= 0, got {getattr(self, name)}")
+        _need(self.solver_sets >= 1, s, f"solver_sets must be >= 1, got {self.solver_sets}")
         for name in ("opponents", "final_opponents"):
             specs = [x.strip() for x in getattr(self, name).split(",")]
             _need(all(specs) or getattr(self, name) == "", s, f"{name} has an empty entry: {getattr(self, name)!r}")
@@ -285,7 +303,11 @@ class RunConfig:
         "(onnxruntime on the CPU, where it is faster; torch on CUDA)"
     )
     seed: int = _f(0, "seed of every random choice in the run")
-    keep_last: int = _f(3, "checkpoints kept (besides the best-rated one)")
+    keep_last: int = _f(3, "checkpoints kept (besides the best-rated one and the minute marks)")
+    keep_every_minutes: float = _f(
+        5.0, "also keep for good the last checkpoint of every this many minutes of the run, so that "
+        "`selfplay bench curve` can measure the run at those marks (0: none)"
+    )
     checkpoint_seconds: float = _f(
         60.0, "save a checkpoint (with the replay buffer) at most this often, in seconds of wall-clock; rated "
         "generations, the last one and a stop always save (0: every generation)"
@@ -300,6 +322,8 @@ class RunConfig:
         _need(self.device in DEVICES, s, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         _need(self.inference in BACKENDS, s, f"inference must be one of {', '.join(BACKENDS)}, got {self.inference!r}")
         _need(self.keep_last >= 1, s, f"keep_last must be >= 1, got {self.keep_last}")
+        _need(self.keep_every_minutes >= 0 and math.isfinite(self.keep_every_minutes), s,
+              f"keep_every_minutes must be >= 0, got {self.keep_every_minutes}")
         _need(self.checkpoint_seconds >= 0 and math.isfinite(self.checkpoint_seconds), s,
               f"checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
@@ -495,11 +519,13 @@ RESUME_SAFE = frozenset(
         "run.inference",
         "run.progress",
         "run.keep_last",
+        "run.keep_every_minutes",
         "run.checkpoint_seconds",
         "selfplay.num_actors",
         "learner.threads",
         "eval.final_games",
         "eval.final_visits",
+        "eval.solver_sets",
         "eval.final_opponents",
         *(f"cluster.{f.name}" for f in fields(ClusterConfig)),
     }

@@ -34,7 +34,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 from safetensors import SafetensorError
@@ -230,9 +230,10 @@ def delete_checkpoint(sidecar: str | os.PathLike) -> None:
     _delete(sidecar, int(match.group(1)))
 
 
-def _prune(directory: Path, keep_last: int, best_metric: str | None, higher_is_better: bool) -> None:
+def _prune(directory: Path, keep_last: int, best_metric: str | None, higher_is_better: bool,
+           keep_steps: set[int] = frozenset()) -> None:
     sidecars = _sidecars(directory)
-    keep = set(sorted(sidecars)[-keep_last:])
+    keep = set(sorted(sidecars)[-keep_last:]) | keep_steps
     if best_metric is not None and (best := best_checkpoint(directory, best_metric, higher_is_better)):
         keep.add(int(_SIDECAR.match(best.name).group(1)))
     for step in sorted(set(sidecars) - keep):
@@ -262,6 +263,7 @@ def save_checkpoint(
     keep_last: int = 3,
     best_metric: str | None = None,
     higher_is_better: bool = True,
+    keep_steps: Iterable[int] = (),
 ) -> Path:
     """Write checkpoint ``step`` into ``directory`` (created if needed) and prune older ones.
 
@@ -272,9 +274,9 @@ def save_checkpoint(
     JSON-ready facts (the run's config). ``replay`` (anything with ``save(path, step=step)``, e.g.
     a :class:`selfplay.training.replay.ReplayBuffer`) is saved to ``directory / "replay.npz"`` first.
 
-    Retention: the ``keep_last`` newest checkpoints stay, and, with ``best_metric``, the one with
-    the best ``metrics[best_metric]`` (highest, or lowest if not ``higher_is_better``). Returns
-    the checkpoint's sidecar path.
+    Retention: the ``keep_last`` newest checkpoints stay, the steps in ``keep_steps``, and, with
+    ``best_metric``, the one with the best ``metrics[best_metric]`` (highest, or lowest if not
+    ``higher_is_better``). Returns the checkpoint's sidecar path.
     """
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
         raise CheckpointError(f"checkpoint step must be a non-negative integer, got {step!r}")
@@ -328,7 +330,7 @@ def save_checkpoint(
         f.write(sidecar_text.encode())
     if previous is not None and previous != data_name:
         (directory / previous).unlink(missing_ok=True)
-    _prune(directory, keep_last, best_metric, higher_is_better)
+    _prune(directory, keep_last, best_metric, higher_is_better, set(keep_steps))
     return sidecar_path
 
 

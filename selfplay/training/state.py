@@ -71,6 +71,7 @@ class RunState:
     lr_progress: float = -1.0  # the schedule's progress in [0, 1] at the checkpoint (-1: not recorded)
     resign_threshold: float | None = None  # the resignation threshold in force (None: resign_value)
     resign_games: list = field(default_factory=list)  # record lows of the latest played-out games
+    milestones: list = field(default_factory=list)  # generations kept for good: the last checkpoint of each run.keep_every_minutes
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -101,6 +102,8 @@ class RunState:
             raise ValueError("rng must be a generator state and rated a list")
         if not all(number(g, True) for g in state.rated):
             raise ValueError("rated must list generations")
+        if not isinstance(state.milestones, list) or not all(number(g, True) for g in state.milestones):
+            raise ValueError("milestones must list generations")
         if not number(state.replay_added, True) or not number(state.lr_progress) or state.lr_progress > 1:
             raise ValueError(f"bad replay_added {state.replay_added!r} or lr_progress {state.lr_progress!r}")
         if state.resign_threshold is not None and not (number(state.resign_threshold) and -1 <= state.resign_threshold <= 1):

@@ -238,7 +238,7 @@ class Trainer:
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
         self._last_stats = None  # the latest generation's self-play stats
-        self._solver_positions = None  # connect4 benchmark positions, loaded at the first rating
+        self._solver_positions: list[dict] = []  # connect4 benchmark positions by set, each loaded when first needed
 
     # ------------------------------------------------------------------ resuming
     def _resume(self) -> None:
@@ -287,9 +287,11 @@ class Trainer:
             self.log(f"{REPLAY_FILE} was saved for {saved_for}, {ahead} positions past {sidecar.name}: dropped the "
                      f"{dropped} newest, so the buffer is the checkpoint's" + (
                          f" (less {ahead - dropped} older ones they had overwritten)" if dropped < min(ahead, buffer.capacity) else ""))
-        self.model.load_state_dict(model_state)
+        self.learner.playing.load_state_dict(model_state)  # the checkpoint's network is the one that plays
         if optimizer_state is not None:
             self.learner.load_state_dict(optimizer_state)
+        elif self.learner.playing is not self.model:
+            self.model.load_state_dict(model_state)
         if rng_state:
             self.rng.bit_generator.state = rng_state
         self.state, self.table, self.buffer = state, table, buffer
@@ -625,7 +627,7 @@ class Trainer:
     def _export(self):
         # an inference actor on a GPU runs torch, which takes safetensors
         torch_server = getattr(getattr(self, "actors", None), "needs_torch_weights", False)
-        return export_weights(self.model, self.game, "cuda" if torch_server else self.device,
+        return export_weights(self.learner.playing, self.game, "cuda" if torch_server else self.device,
                               "torch" if torch_server else self.config.run.inference)
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
@@ -695,29 +697,33 @@ class Trainer:
             for stage, row in report[who].items()
         }
 
-    def _benchmark_positions(self) -> dict[str, list]:
-        """The solved Connect Four positions of ``eval.solver_positions`` per stage, loaded once."""
+    def _benchmark_positions(self, sets: int = 1) -> dict[str, list]:
+        """The solved Connect Four positions of ``eval.solver_positions`` per stage from the first
+        ``sets`` seeds, each stage's positions of every set together; loaded once."""
         from ..evaluation.strength import load_positions
 
-        if self._solver_positions is None:
-            self._solver_positions = load_positions(self.game, self.config.eval.solver_positions, seed=0, progress=True)
-        return self._solver_positions
+        while len(self._solver_positions) < sets:
+            seed = len(self._solver_positions)
+            self._solver_positions.append(load_positions(self.game, self.config.eval.solver_positions, seed=seed, progress=True))
+        return {stage: [p for positions in self._solver_positions[:sets] for p in positions[stage]]
+                for stage in self._solver_positions[0]}
 
     def _reload_rated(self) -> None:
         """After a resume: the weights of the latest rated generations still on disk."""
         from ..model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 
         wanted = set(self.state.rated[-max(self.config.eval.previous, 1):])
-        saved_model = {k: v.clone() for k, v in self.model.state_dict().items()}
+        playing = self.learner.playing
+        saved_model = {k: v.clone() for k, v in playing.state_dict().items()}
         for sidecar in list_checkpoints(self.run_dir):
             step = int(sidecar.stem.split("-")[1])
             if step in wanted:
                 try:
-                    self.model.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
+                    playing.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
                 except CheckpointError:
                     continue
                 self.rated_weights[step] = self._export()
-        self.model.load_state_dict(saved_model)
+        playing.load_state_dict(saved_model)
 
     def final_report(self) -> list[dict[str, Any]]:
         """Matches of the final network against ``eval.final_opponents``, printed and saved to
@@ -743,7 +749,8 @@ class Trainer:
         if config.solver_positions and self.game.name == "connect4":
             from ..evaluation.strength import error_rates, format_report
 
-            final["solver"] = error_rates(self.game, me.evaluator, self._benchmark_positions(), config.final_visits, seed=0)
+            final["solver"] = error_rates(self.game, me.evaluator, self._benchmark_positions(config.solver_sets),
+                                          config.final_visits, seed=0, config=me.config)
             self.log("  error rates against the perfect solver (moves that throw away a better result):")
             for line in format_report(final["solver"]).splitlines():
                 self.log("    " + line)
@@ -788,15 +795,21 @@ class Trainer:
     def _save(self, metrics: dict[str, float] | None = None) -> None:
         from ..model.checkpoint import save_checkpoint
 
+        every = 60 * self.config.run.keep_every_minutes
+        elapsed = self.elapsed()
+        if (every and self._saved_generation < self.state.generation and self._saved_generation not in self.state.milestones
+                and elapsed // every > self.state.elapsed // every):
+            # the previous checkpoint was the last of its interval: the run's state at that minute mark
+            self.state.milestones.append(self._saved_generation)
         self._saved, self._saved_generation = time.monotonic(), self.state.generation
-        self.state.elapsed = self.elapsed()
+        self.state.elapsed = elapsed
         self.state.rng = self.rng.bit_generator.state
         self.state.replay_added = self.buffer.total_added
         self.state.lr_progress = self._lr_progress(self._budget_position(self.state.elapsed, self.state.generation))
         save_checkpoint(
             self.run_dir,
             self.state.generation,
-            self.model,
+            self.learner.playing,  # what plays (the moving average, with learner.ema_decay); the trained weights ride in the learner's state
             self.learner.state_dict(),
             meta={"run": self.state.to_dict(), "ratings": self.table.matches, "config": self.config.to_dict()},
             game=self.game,
@@ -804,6 +817,7 @@ class Trainer:
             replay=self.buffer,
             keep_last=self.config.run.keep_last,
             best_metric=BEST_METRIC,
+            keep_steps=self.state.milestones,
         )
 
     def _plot(self) -> None:
