@@ -139,6 +139,173 @@ def test_a_league_plays_its_games_on_ray_actors(tmp_path, local_ray):
     assert lines and sum(line["wins"] + line["draws"] + line["losses"] for line in lines if "wins" in line) > 0
 
 
+# ----------------------------------------------------------------------------- deliveries and the inference actor
+
+
+HANG_GUARD = 120.0  # seconds: only so that a hang fails instead of blocking the suite; no assertion is about time
+
+
+def _ray_pool(count: int):
+    """``count`` Ray actors playing tic-tac-toe with a tiny network, its weights broadcast, each
+    started (so that each delivers from the first poll on)."""
+    from selfplay.model.network import build_network
+    from selfplay.training.actor import ActorSpec
+    from selfplay.training.trainer import export_weights
+
+    config = tiny_config(**RAY_TINY)
+    spec = ActorSpec("tictactoe", {}, config.search, config.selfplay, seed=11)
+    actors = ray_actors.RayActors(spec, count, config.cluster)
+    weights = export_weights(build_network(config.net, TTT.obs_shape, TTT.num_actions), TTT, "cpu", "onnx")
+    actors.broadcast(0, weights)
+    actors.ray.get([slot.handle.__ray_ready__.remote() for slot in actors.slots], timeout=HANG_GUARD)
+    return actors
+
+
+def _deliveries(actors, each: int) -> list:
+    """Poll until every actor has delivered ``each`` play calls (each asks for 5 positions: a game or two)."""
+    out = []
+    for _ in range(1000):  # a hang guard: each poll waits (up to HANG_GUARD) for a delivery
+        out += actors.poll(HANG_GUARD, num_positions=5)
+        if all(sum(d.actor == i for d in out) >= each for i in range(actors.count)):
+            return out
+    raise AssertionError(f"{len(out)} deliveries, not {each} from each of {actors.count} actors")
+
+
+def test_every_delivery_is_a_distinct_play_call_numbered_in_order(local_ray):
+    """Every position counted once: each delivery carries the id of the play call that made it,
+    (Ray actor id, call number), and no id comes twice or is skipped. (A position count and the
+    buffer's count both come from the same delivery, so they agree on a duplicate too.)"""
+    actors = _ray_pool(2)
+    try:
+        deliveries = _deliveries(actors, 3)
+    finally:
+        actors.close()
+    calls = [d.call for d in deliveries]
+    assert len(set(calls)) == len(calls), f"a play call delivered twice: {calls}"
+    by_actor: dict = {}
+    for d in deliveries:
+        by_actor.setdefault(d.call[0], []).append(d.call[1])
+    assert len(by_actor) == 2 and all(numbers == list(range(len(numbers))) for numbers in by_actor.values()), by_actor
+    assert sum(len(d.positions) for d in deliveries) == sum(d.stats.positions for d in deliveries) > 0
+
+
+def test_a_play_call_delivered_twice_or_never_stops_the_run(local_ray, monkeypatch):
+    """The check above can fail: a driver that hands a play call's result out again (its games
+    would be counted twice), or drops one (its games lost), stops with one line naming it."""
+    from selfplay.training.actor import ActorError
+
+    actors = _ray_pool(1)
+    try:
+        sent, send = [], actors._send
+
+        def send_and_record(slot, num_positions):
+            send(slot, num_positions)
+            sent.append(slot.pending)
+
+        monkeypatch.setattr(actors, "_send", send_and_record)
+        (first,) = _deliveries(actors, 1)
+        assert first.call[1] == 0 and len(sent) == 1
+        # the next poll waits on the play call it has delivered already
+        monkeypatch.setattr(actors, "_send", lambda slot, num_positions: setattr(slot, "pending", sent[0]))
+        with pytest.raises(ActorError, match=r"^ray: actor 0 delivered play call 0 of Ray actor \w+ twice "
+                                             r"\(its games would be counted twice\)$"):
+            actors.poll(HANG_GUARD)
+
+        # a play call's result dropped: the actor's next call arrives first
+        def send_two(slot, num_positions):
+            send(slot, num_positions)
+            send(slot, num_positions)  # replaces the first call's ref, which is never delivered
+
+        monkeypatch.setattr(actors, "_send", send_two)
+        with pytest.raises(ActorError, match=r"^ray: actor 0 delivered play call 2 of Ray actor \w+, but its call 1 "
+                                             r"never arrived \(its games would be lost\)$"):
+            _deliveries(actors, 1)
+    finally:
+        actors.close()
+
+
+class _AppendSignals(list):
+    """A list that releases ``appended`` after each append: the test sees each request queued."""
+
+    def __init__(self, appended) -> None:
+        super().__init__()
+        self.appended = appended
+
+    def append(self, item) -> None:
+        super().append(item)
+        self.appended.release()
+
+
+def test_a_failing_evaluator_fails_every_call_of_its_batch_and_the_host_stays_usable():
+    """Three calls wait for the network in one batch; the evaluator raises. Each caller gets the
+    error (not only the thread that ran the batch: the others would wait forever). The host
+    keeps no error: with a working evaluator the next call is answered."""
+    import threading
+
+    from selfplay.training.actor import ActorError
+
+    host = ray_actors._InferenceHost("tictactoe", {}, "cpu")
+
+    def broken(obs, mask):
+        raise RuntimeError("the network broke")
+
+    host.evaluator = broken
+    appended = threading.Semaphore(0)
+    host.waiting = _AppendSignals(appended)
+    outcomes: dict[int, str] = {}
+    finished = threading.Semaphore(0)
+
+    def call(k: int) -> None:
+        try:
+            host.evaluate(np.zeros((1, *TTT.obs_shape), np.float32), np.ones((1, TTT.num_actions), bool))
+            outcomes[k] = "answered"
+        except BaseException as e:
+            outcomes[k] = f"{type(e).__name__}: {e}"
+        finished.release()
+
+    threads = [threading.Thread(target=call, args=(k,), daemon=True) for k in range(3)]  # daemon: a hang cannot block exit
+    with host.network_lock:  # so that the three requests queue up, and the first thread to get the network takes them all
+        for thread in threads:
+            thread.start()
+        assert all(appended.acquire(timeout=HANG_GUARD) for _ in threads)
+    all(finished.acquire(timeout=HANG_GUARD) for _ in threads)  # (stops at the first caller left waiting)
+    error = "ActorError: inference actor: the evaluator failed on a batch of 3 positions from 3 calls: RuntimeError: the network broke"
+    assert outcomes == {0: error, 1: error, 2: error}
+    # still usable: the next batch is evaluated afresh
+    host.evaluator = lambda obs, mask: (np.zeros(mask.shape, np.float32), np.full(obs.shape[0], 0.5, np.float32))
+    logits, values = host.evaluate(np.zeros((2, *TTT.obs_shape), np.float32), np.ones((2, TTT.num_actions), bool))
+    assert logits.shape == (2, TTT.num_actions) and values.tolist() == [0.5, 0.5]
+    # an evaluator that answers for too few positions fails its batch too, rather than hand back short rows
+    host.evaluator = lambda obs, mask: (np.zeros((1, TTT.num_actions), np.float32), np.zeros(1, np.float32))
+    with pytest.raises(ActorError, match="it returned 1 logits and 1 values for 2 positions$"):
+        host.evaluate(np.zeros((2, *TTT.obs_shape), np.float32), np.ones((2, TTT.num_actions), bool))
+
+
+def test_every_caller_of_a_failing_inference_actor_gets_the_error_through_ray(local_ray):
+    """The inference actor as a Ray actor: calls before it has weights all fail with the one-line
+    error (none waits forever), and once it has weights it answers."""
+    import ray
+
+    from selfplay.model.network import build_network
+    from selfplay.training.trainer import export_weights
+
+    host = ray.remote(num_cpus=0, max_concurrency=4)(ray_actors._InferenceHost).remote("tictactoe", {}, "cpu")
+    try:
+        obs, mask = np.zeros((1, *TTT.obs_shape), np.float32), np.ones((1, TTT.num_actions), bool)
+        calls = [host.evaluate.remote(obs, mask) for _ in range(4)]
+        for ref in calls:
+            with pytest.raises(ray.exceptions.RayTaskError, match="inference actor: the evaluator failed on a batch of "
+                                                                  r"\d+ positions from \d+ calls: RuntimeError: it has no weights yet"):
+                ray.get(ref, timeout=HANG_GUARD)
+        config = tiny_config(**RAY_TINY)
+        weights = export_weights(build_network(config.net, TTT.obs_shape, TTT.num_actions), TTT, "cpu", "onnx")
+        ray.get(host.set_weights.remote(0, weights), timeout=HANG_GUARD)
+        logits, values = ray.get(host.evaluate.remote(obs, mask), timeout=HANG_GUARD)
+        assert logits.shape == (1, TTT.num_actions) and values.shape == (1,)
+    finally:
+        ray.kill(host)
+
+
 # ----------------------------------------------------------------------------- a two-node cluster
 
 
@@ -221,7 +388,10 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
     assert len(re.findall(r"ray: actor \d (?:on node \S+ )?lost", text)) == 3, _events(log)
     state = load_checkpoint(run).meta["run"]
     replay = ReplayBuffer.load(run / "replay.npz", expect_game=TTT.version_tag)
-    assert replay.total_added == state["positions"]  # every position counted once
+    # every position counted once: the two counts come from the same deliveries, so they agree on
+    # a duplicate too; what catches one is the driver's check of each delivery's call id, which
+    # stops the run (failing the waits above): test_a_play_call_delivered_twice_or_never_stops_the_run
+    assert replay.total_added == state["positions"]
     return run
 
 

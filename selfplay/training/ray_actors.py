@@ -13,7 +13,9 @@ Chunks. An actor plays in calls of ``cluster.chunk_seconds`` (or until it has th
 for); each call returns the positions of the games that finished in it, tagged with the
 generation of the weights it played with. Games in progress carry on into the next call. A call
 is the unit of delivery: its positions arrive whole or not at all, and nothing retries it
-(``max_task_retries=0``), so no game is ever counted twice.
+(``max_task_retries=0``), so no game is ever counted twice. Each delivery carries the id of its
+call, ``(Ray actor id, call number)`` (:attr:`Delivery.call`); the driver checks that each actor's
+calls arrive once and in order, and stops the run on one that arrives twice or is skipped.
 
 Faults. An actor whose call fails because it, or its node, died (``RayActorError``) is replaced by a
 new actor with a fresh seed; its unfinished games are lost and simply played again by others.
@@ -159,6 +161,7 @@ class _ActorHost:
     def __init__(self, spec: ActorSpec, server=None) -> None:
         self.actor = Actor(spec)
         self.server = server
+        self.calls = 0  # play calls so far: the next one's number
 
     def configure(self, generation: int, weights: Weights | None, resign_threshold: float | None, pairings: Any) -> None:
         """New weights (None: keep), resignation threshold (None: keep), pairings (KEEP: keep).
@@ -173,26 +176,37 @@ class _ActorHost:
         if not (isinstance(pairings, str) and pairings == KEEP):
             self.actor.set_pairings(pairings)
 
-    def play(self, num_positions: int, seconds: float) -> tuple[int, Positions, dict, str]:
+    def play(self, num_positions: int, seconds: float) -> tuple[int, Positions, dict, str, tuple[str, int]]:
         """Play for up to ``seconds`` or until ``num_positions`` positions are in; returns
-        ``(generation of the weights, positions, stats, node id)``."""
+        ``(generation of the weights, positions, stats, node id, call)``, ``call`` the id of this
+        delivery: ``(Ray actor id, this actor's play call number from 0)``."""
         import ray
 
+        context = ray.get_runtime_context()
+        call, self.calls = (context.get_actor_id(), self.calls), self.calls + 1
         deadline = time.monotonic() + seconds
         positions, stats = self.actor.play(num_positions, lambda: time.monotonic() >= deadline)
-        return self.actor.generation, positions, stats.to_dict(), ray.get_runtime_context().get_node_id()
+        return self.actor.generation, positions, stats.to_dict(), context.get_node_id(), call
 
 
 class _InferenceHost:
     """The network for every actor, in one Ray actor (a GPU's, when it has one). Calls arrive on
     several threads; whichever thread gets the network next evaluates every call waiting, in one
-    batch, so the batch grows with the number of actors."""
+    batch, so the batch grows with the number of actors.
+
+    A batch that fails (the evaluator raised, or no weights yet) fails every call in it, each with
+    a one-line :class:`ActorError` whose cause is the evaluator's exception: the callers whose
+    requests another thread took wait on their events, and would otherwise wait forever. The host
+    keeps no error: the next batch is evaluated afresh. A broken network fails that batch the
+    same way, at once, so remembering the error would add nothing there; and it would turn a
+    failure that passes (a merged batch too large for the GPU's memory) or one that new weights
+    fix into a host that can only fail."""
 
     def __init__(self, game: str, game_options: dict, device: str) -> None:
         self.game = games.make(game, **game_options)
         self.device = device
         self.evaluator: Callable | None = None
-        self.waiting: list[list] = []  # [obs, mask, result, done event]
+        self.waiting: list[list] = []  # [obs [n, ...], mask [n, A], result or exception, done event]
         self.queue_lock = threading.Lock()
         self.network_lock = threading.Lock()
 
@@ -202,6 +216,7 @@ class _InferenceHost:
             self.evaluator = evaluator
 
     def evaluate(self, obs: np.ndarray, mask: np.ndarray):
+        """``(logits [n, A], values [n])`` for ``obs`` [n, ...] with legal ``mask`` [n, A]."""
         mine = [obs, mask, None, threading.Event()]
         with self.queue_lock:
             self.waiting.append(mine)
@@ -209,16 +224,37 @@ class _InferenceHost:
             with self.queue_lock:
                 batch, self.waiting = self.waiting, []
             if batch:
-                logits, values = self.evaluator(np.concatenate([b[0] for b in batch]), np.concatenate([b[1] for b in batch]))
-                logits, values = np.asarray(logits, np.float32), np.asarray(values, np.float32).reshape(-1)
-                start = 0
-                for call in batch:
-                    n = call[0].shape[0]
-                    call[2] = (logits[start:start + n], values[start:start + n])
-                    call[3].set()
-                    start += n
+                self._evaluate_batch(batch)
         mine[3].wait()
+        if isinstance(mine[2], BaseException):
+            raise mine[2]
         return mine[2]
+
+    def _evaluate_batch(self, batch: list[list]) -> None:
+        """Evaluate every call in ``batch`` at once, and wake each with its rows of the result;
+        when that fails, with an :class:`ActorError` of its own, caused by the exception."""
+        total = sum(call[0].shape[0] for call in batch)
+        try:
+            if self.evaluator is None:
+                raise RuntimeError("it has no weights yet")
+            logits, values = self.evaluator(np.concatenate([b[0] for b in batch]), np.concatenate([b[1] for b in batch]))
+            logits, values = np.asarray(logits, np.float32), np.asarray(values, np.float32).reshape(-1)
+            if logits.shape[0] != total or values.shape[0] != total:
+                raise ValueError(f"it returned {logits.shape[0]} logits and {values.shape[0]} values for {total} positions")
+        except BaseException as error:  # every call in the batch fails with it, not only this thread's
+            text = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+            for call in batch:
+                call[2] = ActorError(f"inference actor: the evaluator failed on a batch of {total} positions from "
+                                     f"{len(batch)} calls: {text}")
+                call[2].__cause__ = error
+                call[3].set()
+            return
+        start = 0
+        for call in batch:
+            n = call[0].shape[0]
+            call[2] = (logits[start:start + n], values[start:start + n])
+            call[3].set()
+            start += n
 
 
 # ----------------------------------------------------------------------------- on the driver
@@ -239,6 +275,7 @@ class Delivery:
     stats: SelfPlayStats
     actor: int  # the slot
     epoch: tuple  # (weights, pairings) broadcast it was played under: RayActors.epoch
+    call: tuple = ()  # (Ray actor id, its play call number from 0): which play call this is, unique in a run
 
 
 @dataclass
@@ -298,6 +335,7 @@ class RayActors:
         self.pairings_epoch = 0
         self.suspects: dict[str, float] = {}  # node id -> when an actor there became unreachable
         self.replaced = 0  # actors replaced so far
+        self.calls: dict[str, int] = {}  # Ray actor id -> the number of its next play call to deliver
         self._created = 0
         self._announced = False
         self.server = None
@@ -428,17 +466,18 @@ class RayActors:
             slot = self.slots[i]
             slot.pending = None  # (pending_epoch stays: the delivery's)
             try:
-                generation, positions, stats, node = ray.get(ref)
+                generation, positions, stats, node, call = ray.get(ref)
             except _lost(ray) as e:
                 self._replace(i, e)
                 continue
             except ray.exceptions.RayTaskError as e:
                 raise ActorError(f"ray: actor {i} failed:\n{e}") from None
+            self._check_call(i, call)
             if slot.replacement and not slot.delivered:
                 self.log(f"ray: actor {i} replaced on node {node[:8]}")
             slot.node, slot.delivered, slot.failures = node, True, 0
             self.suspects.pop(node, None)
-            out.append(Delivery(generation, positions, SelfPlayStats(**stats), i, slot.pending_epoch))
+            out.append(Delivery(generation, positions, SelfPlayStats(**stats), i, slot.pending_epoch, call))
         if out and not self._announced and all(slot.delivered for slot in self.slots):
             self._announced = True
             where: dict[str, int] = {}
@@ -447,6 +486,20 @@ class RayActors:
             self.log(f"ray: {self.count} actors playing, on node{'s' if len(where) > 1 else ''} "
                      + ", ".join(f"{node} ({n})" for node, n in where.items()))
         return out
+
+    def _check_call(self, i: int, call: tuple[str, int]) -> None:
+        """Every play call of an actor is delivered once, in order: a call delivered twice would
+        count its games twice, and one skipped would lose them (a bug of ours, never a lost
+        machine: a lost actor's call fails, and its replacement is another Ray actor)."""
+        actor_id, number = call
+        expected = self.calls.get(actor_id, 0)
+        if number < expected:
+            raise ActorError(f"ray: actor {i} delivered play call {number} of Ray actor {actor_id} twice "
+                             f"(its games would be counted twice)")
+        if number > expected:
+            raise ActorError(f"ray: actor {i} delivered play call {number} of Ray actor {actor_id}, but its call "
+                             f"{expected} never arrived (its games would be lost)")
+        self.calls[actor_id] = number + 1
 
     # ------------------------------------------------------------------ the pool interface
     def collect(
