@@ -1,13 +1,18 @@
 """The ``selfplay play`` window played as a person plays it: whole games by posted pygame mouse
 clicks and key presses (``SDL_VIDEODRIVER=dummy``, set in conftest), one frame at a time through
-``PlayWindow.frame``. The real window under an X server is ``tests/test_play_window.py``."""
+``PlayWindow.frame``. The real window under an X server is ``tests/test_play_window.py``.
+
+No test here measures time: the agent's and the analysis's threads are waited for between frames
+(:func:`frames_until`), and a fake searching agent (:class:`HeldAgent`) shows when a search is
+told to stop and which of its moves the window plays."""
 
 from __future__ import annotations
 
 import functools
 import io
 import json
-import time
+import queue
+import threading
 
 import numpy as np
 import pytest
@@ -21,7 +26,7 @@ from selfplay.model.network import NetConfig, build_network
 from selfplay.tools.cli import main as cli_main
 from selfplay.tools.play import PlaySession, load_difficulty
 from selfplay.tools.play_widgets import BEST, LOSS
-from selfplay.tools.play_window import INFO_HEIGHT, PANEL_MIN_HEIGHT, PANEL_WIDTH, PlayWindow
+from selfplay.tools.play_window import INFO_HEIGHT, PANEL_MIN_HEIGHT, PANEL_WIDTH, Job, PlayWindow
 
 pygame = pytest.importorskip("pygame")
 
@@ -39,13 +44,63 @@ def press(key: int, ctrl: bool = False, unicode: str = "") -> None:
     post(pygame.KEYDOWN, key=key, mod=pygame.KMOD_LCTRL if ctrl else 0, unicode=unicode)
 
 
-def frames_until(window: PlayWindow, done, seconds: float = 20.0) -> None:
-    """Step the open window until ``done()`` (the agent and the analysis work on threads)."""
-    deadline = time.monotonic() + seconds
-    while not done():
+def finish(*jobs) -> None:
+    """Wait for each job's thread (None: none) to end, however long a loaded machine takes."""
+    for job in jobs:
+        if job is not None:
+            assert job.join(threading.TIMEOUT_MAX)
+
+
+def frames_until(window: PlayWindow, done, frames: int = 20) -> None:
+    """Step the open window until ``done()``. The agent and the analysis work on threads; each is
+    waited for before the next frame, so the frames it takes do not depend on the machine's speed,
+    and running out of ``frames`` means the window never gets there."""
+    for _ in range(frames):
+        if done():
+            return
         assert window.frame(), "the window closed"
-        assert time.monotonic() < deadline, "the window never got there"
-        time.sleep(0.002)
+        finish(window.thinking, window.analyzing)
+    assert done(), f"not there after {frames} frames: {window.note}"
+
+
+class HeldAgent:
+    """A searching agent in the test's hands. Each ``think`` puts its move number on
+    ``thinking_on``, then searches until its ``stop`` says so or the test sets ``release``, and
+    answers the next of ``answers`` (value 0.25). ``stopped`` records, per search, whether it
+    ended because ``stop`` said so."""
+
+    name = "held"
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = list(answers)
+        self.thinking_on: queue.Queue[int] = queue.Queue()
+        self.release = threading.Event()
+        self.stopped: list[bool] = []
+
+    def act(self, states, move_numbers, rng_seed):
+        return self.think(states, move_numbers, rng_seed)[0]
+
+    def think(self, states, move_numbers, rng_seed, stop=None):
+        self.thinking_on.put(int(move_numbers[0]))
+        told = stop is not None and stop()
+        while not told and not self.release.is_set():
+            self.release.wait(0.001)  # one search step; a search polls ``stop`` between its steps
+            told = stop is not None and stop()
+        self.stopped.append(told)
+        return np.array([self.answers.pop(0)], np.int64), np.array([0.25], np.float32)
+
+
+def record_commits(session: PlaySession) -> list[int]:
+    """The agent moves the window hands to ``session.commit``, as they come."""
+    committed: list[int] = []
+    commit = session.commit
+
+    def recording(action: int, value: float) -> None:
+        committed.append(action)
+        commit(action, value)
+
+    session.commit = recording
+    return committed
 
 
 @pytest.fixture
@@ -102,7 +157,8 @@ def test_a_person_beats_random_by_clicks(opened):
     assert len(session.actions) >= 5 and window.note.startswith("you played")
 
 
-def test_undo_restores_the_position_and_an_illegal_click_changes_nothing(opened):
+def test_undo_restores_the_position_and_an_illegal_click_changes_nothing(opened, monkeypatch):
+    monkeypatch.setattr("selfplay.tools.play_window.REFUSAL_SECONDS", 3600.0)  # the mark outlasts any pause
     game = games.make("tictactoe")
     session = PlaySession(game, RandomAgent(game), seed=1)
     window = opened(session, fps=1000)
@@ -131,36 +187,76 @@ def cell_of_previous(session: PlaySession, ply: int) -> tuple[int, int]:
     return int(row), int(col)
 
 
-def test_a_click_while_the_agent_thinks_is_refused_and_closing_stops_its_search_at_once(opened):
-    """The agent's search would take 5 s on an idle 2-core machine (more under load); closing the
-    window 0.3 s into it returns within a second, and the search thread has ended by then."""
+def test_a_click_while_the_agent_thinks_is_refused_and_closing_cancels_its_search(opened, monkeypatch):
+    """Closing the window in the middle of the agent's search tells the search to stop (by the
+    close: its time would never run out), waits for its thread, and plays nothing it found."""
+    joins: list[tuple[Job, bool]] = []  # (job, cancelled already) for each wait for a job's thread
+    join = Job.join
+    monkeypatch.setattr(Job, "join", lambda job, timeout: joins.append((job, job.cancelled)) or join(job, timeout))
     game = games.make("connect4")
-    slow = MCTSAgent(game, 2_000_000)
-    session = PlaySession(game, slow, human=1)
-    window = opened(session, fps=100, move_time=60)
-    frames_until(window, lambda: window.thinking is not None and window.thinking.elapsed > 0.3)
+    agent = HeldAgent(answers=[3])
+    session = PlaySession(game, agent, human=1)
+    committed = record_commits(session)
+    window = opened(session, fps=100, move_time=3600)
+    assert window.frame()
     job = window.thinking
+    assert job is not None and agent.thinking_on.get() == 0  # the search is under way
     click(window, (5, 3))
-    assert window.frame() and session.actions == [] and "thinking" in window.note
+    assert window.frame() and session.actions == [] and "thinking" in window.note and window.note_is_error
+    assert window.thinking is job and not job.cancelled  # the refused click left the search alone
 
     post(pygame.QUIT)
-    closing = time.monotonic()
     assert not window.frame()  # the close is seen at the next frame
     window.close()
-    took = time.monotonic() - closing
-    assert job.cancelled and job.done, "the search did not stop"
-    assert took < 1.0 and job.elapsed < 2.0, (took, job.elapsed)
-    assert session.actions == []  # the stopped search played nothing
+    assert job.cancelled and job.stop_requested() and joins == [(job, True)]  # told to stop, then waited for
+    finish(job)  # close waits a moment only (a long evaluator call is left behind): wait it out here
+    assert agent.stopped == [True], "the search never saw the close"
+    assert job.result == (3, 0.25)  # the search answered, and the closed window played none of it
+    assert committed == [] and session.actions == []
 
 
 def test_the_agent_moves_when_its_time_is_up(opened):
+    """A search that never ends by itself is stopped by ``move_time`` (not by a cancel), and the
+    move it has by then is played."""
     game = games.make("connect4")
-    session = PlaySession(game, MCTSAgent(game, 2_000_000), human=1)  # 5 s of search, idle
-    window = opened(session, fps=100, move_time=0.3)
-    started = time.monotonic()
-    frames_until(window, lambda: len(session.actions) == 1, seconds=10)
-    assert time.monotonic() - started < 2.5  # 0.3 s and a frame or two, not the whole search
-    assert game.legal_mask(session.states[0])[session.actions[0]] and window.note.startswith("mcts:2000000 played")
+    agent = HeldAgent(answers=[2])
+    session = PlaySession(game, agent, human=1)
+    window = opened(session, fps=100, move_time=0.05)
+    assert window.frame()
+    job = window.thinking
+    frames_until(window, lambda: len(session.actions) == 1)
+    assert job.done and not job.cancelled and agent.stopped == [True]
+    assert session.actions == [2] and session.values == [0.25]
+    assert window.note == "held played 3 (value +0.25 for it)"
+
+
+def test_a_move_found_for_a_position_taken_back_is_dropped_and_the_next_search_plays(opened):
+    """Ctrl+Z while the agent searches: that search is told to stop and its move, which arrives
+    after the position changed, is never played; the search on the new position plays."""
+    game = games.make("connect4")
+    agent = HeldAgent(answers=[6, 5])
+    session = PlaySession(game, agent)
+    committed = record_commits(session)
+    window = opened(session, fps=1000, move_time=3600)
+    click(window, (5, 3))
+    assert window.frame() and session.actions == [3]
+    stale = window.thinking
+    assert stale is not None and agent.thinking_on.get() == 1
+
+    press(pygame.K_z, ctrl=True, unicode="\x1a")
+    assert window.frame() and session.actions == [] and window.thinking is None and stale.stop_requested()
+    finish(stale)
+    assert stale.result == (6, 0.25) and agent.stopped == [True]  # its move came, after the undo
+    for _ in range(3):
+        assert window.frame()
+    assert session.actions == [] and committed == []
+
+    click(window, (5, 0))
+    assert window.frame() and session.actions == [0]
+    assert window.thinking is not stale and agent.thinking_on.get() == 1
+    agent.release.set()  # this search ends by itself
+    frames_until(window, lambda: len(session.actions) == 2)
+    assert session.actions == [0, 5] and committed == [5] and agent.stopped == [True, False]
 
 
 def test_the_arena_is_played_to_the_end_by_clicks(opened):
@@ -334,7 +430,15 @@ def test_a_screenshot_is_the_window_after_the_moves(tmp_path):
     session = PlaySession(game, RandomAgent(game), human=1, seed=2)
     path = tmp_path / "shot.png"
     window = PlayWindow(session, fps=1000)
-    window.run(screenshot=path, after_moves=1, max_frames=500)
+    step = window.frame
+
+    def frame() -> bool:  # the agent's move is in before the next frame: max_frames counts steps, not speed
+        shown = step()
+        finish(window.thinking, window.analyzing)
+        return shown
+
+    window.frame = frame
+    window.run(screenshot=path, after_moves=1, max_frames=10)
     assert len(session.actions) == 1 and path.is_file()
     picture = pygame.image.load(str(path))
     width, height = window.board_size
