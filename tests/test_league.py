@@ -665,10 +665,53 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
     for member in after["members"]:
         label = member["name"] if member["incarnation"] == 0 else f"{member['name']}.{member['incarnation']}"
         assert load_checkpoint(run / "members" / label).step == member["generation"]
-    # the ratings cover every committed game
+    # the ratings cover every committed game, and are their Elo: refitted here from the game log
+    # alone, apart from the league's fit (which could otherwise be checked only against itself)
     ratings = json.loads((run / "ratings.json").read_text())
+    lines = read_log(run)
     games_rated = sum(m["wins"] + m["draws"] + m["losses"] for m in ratings["matches"])
-    assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in read_log(run) if "opponent" in l)
+    assert games_rated == sum(l["wins"] + l["draws"] + l["losses"] for l in lines if "opponent" in l)
+    expected = _reference_elo(lines)
+    assert ratings["ratings"].keys() == expected.keys()
+    for player, elo in expected.items():
+        assert ratings["ratings"][player] == pytest.approx(elo, abs=0.01), player
+
+
+def _reference_elo(lines: list[dict]) -> dict[str, float]:
+    """``{player: Elo}`` of the log's games: the league's model (Bradley-Terry, a draw half a win,
+    2 virtual draws between every two players who met), fitted by Hunter's minorise-maximise
+    iteration instead of the library's Newton steps. The seed is at 0; a group of players that no
+    chain of games joins to the seed is centred on 0, as the league's ratings document."""
+    matches = [line for line in lines if "opponent" in line and line["wins"] + line["draws"] + line["losses"] > 0]
+    players = sorted({match[k] for match in matches for k in ("learner", "opponent")})
+    where = {p: n for n, p in enumerate(players)}
+    points = np.zeros((len(players), len(players)))  # [P, P]: points of row against column
+    played = np.zeros_like(points)  # [P, P]: games of row against column
+    for match in matches:
+        a, b = where[match["learner"]], where[match["opponent"]]
+        points[a, b] += match["wins"] + match["draws"] / 2
+        points[b, a] += match["losses"] + match["draws"] / 2
+        played[a, b] += match["wins"] + match["draws"] + match["losses"]
+    played += played.T
+    met = played > 0
+    points, played = points + met, played + 2 * met  # the prior's draws
+    strength = np.ones(len(players))  # [P]: 10^(Elo / 400), up to a factor per group
+    for _ in range(100_000):
+        expected = (played * strength[:, None] / (strength[:, None] + strength[None, :])).sum(1)
+        if np.abs(points.sum(1) - expected).max() < 1e-9:  # the likelihood's gradient, in games
+            break
+        strength = points.sum(1) / (played / (strength[:, None] + strength[None, :])).sum(1)
+    else:
+        raise AssertionError("the reference Elo fit did not converge")
+    group = np.arange(len(players))  # [P]: the lowest index each player is joined to by games
+    for _ in players:
+        group = np.minimum(group, np.where(met, group[None, :], len(players)).min(axis=1))
+    elo = 400 * np.log10(strength)
+    for g in np.unique(group):
+        members = group == g
+        home = SEED in where and group[where[SEED]] == g
+        elo[members] -= elo[where[SEED]] if home else elo[members].mean()
+    return dict(zip(players, elo.tolist()))
 
 
 def test_sigkill_at_a_seeded_moment_loses_no_snapshot_rating_or_game_record(tmp_path):
