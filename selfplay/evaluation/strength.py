@@ -38,8 +38,9 @@ class StrengthError(games.GameError):
     """Bad input to the strength benchmark."""
 
 
-#: Positions shipped with selfplay (the defaults: 7x6, 50 per stage, seed 0), answered once by
-#: ``load_positions`` and copied here, so a fresh install does not spend minutes solving them.
+#: Positions shipped with selfplay (7x6, 50 per stage, seeds 0, 1 and 2: the default set and the
+#: two more the final report of ``make train`` measures), answered once by ``load_positions`` and
+#: copied here, so a fresh install does not spend minutes solving them.
 PACKAGED = Path(__file__).parent.parent / "data"
 
 

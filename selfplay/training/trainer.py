@@ -95,6 +95,8 @@ PLOT_EVERY_SECONDS = 60.0  # plots take a second or two to draw: after a rating,
 # Actor processes that ``num_actors -1`` starts on CUDA: each holds a CUDA context (about half a
 # gigabyte), and on an H200 with 16 cores 15 of them made no more positions/s than 8.
 CUDA_ACTORS = 8
+#: Replay positions that calibrate the int8 network's activation ranges (run.inference int8)
+INT8_CALIBRATION = 256
 
 
 class TrainError(ValueError):
@@ -106,7 +108,7 @@ def export_weights(model, game: Game, device: str, inference: str):
     ``inference`` is ``torch``), safetensors for torch otherwise."""
     from .actor import Weights
 
-    if device == "cpu" and inference in ("auto", "onnx"):
+    if device == "cpu" and inference in ("auto", "onnx", "int8"):
         from ..model.inference import onnx_bytes
 
         with warnings.catch_warnings():  # the tracer's notes on shape checks, every export
@@ -237,6 +239,7 @@ class Trainer:
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
+        self._int8_cache: tuple[int, Any] = (-1, None)  # (generation, Weights quantized for the actors)
         self._last_stats = None  # the latest generation's self-play stats
         self._solver_positions: list[dict] = []  # connect4 benchmark positions by set, each loaded when first needed
 
@@ -489,7 +492,7 @@ class Trainer:
         # 1. self-play with the current network; stops early on a stop request or the end of the budget
         positions, stats = self.actors.collect(
             state.generation,
-            self._weights(),
+            self._actor_weights(),
             config.selfplay.positions_per_generation,
             should_stop=lambda: self.stop() or self._time_up(),
             on_progress=progress.selfplay,
@@ -521,7 +524,7 @@ class Trainer:
         from .actor import SelfPlayStats
 
         config, state, actors, learner = self.config, self.state, self.actors, self.learner
-        actors.broadcast(state.generation, self._weights(), state.resign_threshold, self.pairings)
+        actors.broadcast(state.generation, self._actor_weights(), state.resign_threshold, self.pairings)
         target = config.selfplay.positions_per_generation
         stats, arrived, lags = SelfPlayStats(), 0, []
         sums, steps_done, train_seconds = np.zeros(3), 0, 0.0
@@ -623,6 +626,22 @@ class Trainer:
         if self._weights_cache[0] != self.state.generation:
             self._weights_cache = (self.state.generation, self._export())
         return self._weights_cache[1]
+
+    def _actor_weights(self):
+        """What the actors play with: :meth:`_weights`, or with ``run.inference int8`` those
+        quantized to int8, calibrated on positions from the replay buffer (float32 until it holds
+        :data:`INT8_CALIBRATION` of them)."""
+        weights = self._weights()
+        if self.config.run.inference != "int8" or weights.format != "onnx" or len(self.buffer) < INT8_CALIBRATION:
+            return weights
+        if self._int8_cache[0] != self.state.generation:
+            from ..model.inference import int8_onnx
+            from .actor import Weights
+
+            rng = np.random.default_rng([self.config.run.seed, self.state.generation, 8])
+            rows = rng.choice(len(self.buffer), INT8_CALIBRATION, replace=False)
+            self._int8_cache = (self.state.generation, Weights("onnx", int8_onnx(weights.data, self.buffer.obs[rows])))
+        return self._int8_cache[1]
 
     def _export(self):
         # an inference actor on a GPU runs torch, which takes safetensors
