@@ -839,6 +839,22 @@ def _exploiter_setup(tmp_path: Path, generations: int) -> tuple:
     return config, save_checkpoint(tmp_path / "target", 0, build_network(config.net, TTT.obs_shape, TTT.num_actions), game=TTT)
 
 
+@pytest.fixture
+def trained_against(monkeypatch) -> list:
+    """The pairings of every Trainer.run from now on, in order: whom each learner trained against."""
+    from selfplay.training.trainer import Trainer
+
+    seen = []
+    original_run = Trainer.run
+
+    def run(self):
+        seen.append(self.pairings)
+        return original_run(self)
+
+    monkeypatch.setattr(Trainer, "run", run)
+    return seen
+
+
 def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
     from selfplay.league.run import run_exploiter
 
@@ -851,22 +867,12 @@ def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_pa
     assert sum(report["raw"][k] for k in ("wins", "draws", "losses")) == 10
 
 
-def test_an_exploiter_of_a_fixed_player_trains_against_it_alone_and_is_scored_against_it(tmp_path, monkeypatch):
+def test_an_exploiter_of_a_fixed_player_trains_against_it_alone_and_is_scored_against_it(tmp_path, trained_against):
     from selfplay.evaluation.agents import NetworkAgent, RandomAgent
     from selfplay.evaluation.matches import play_match
     from selfplay.league.report import checkpoint_evaluator
     from selfplay.league.run import run_exploiter
 
-    from selfplay.training.trainer import Trainer
-
-    trained_against = []
-    original_run = Trainer.run
-
-    def run(self):
-        trained_against.append(self.pairings)
-        return original_run(self)
-
-    monkeypatch.setattr(Trainer, "run", run)
     config, _ = _exploiter_setup(tmp_path, generations=2)
     report = run_exploiter("random", config, tmp_path / "exploiter", games_=10, log=lambda text: None)
     assert report["target"] == "random" and report["generations"] == 2
@@ -895,7 +901,7 @@ def test_the_exploit_command_finds_a_fixed_players_game_in_game_or_init(tmp_path
         _exploit_game(args("mcts:200"))
 
 
-def test_an_exploiter_takes_an_exported_brain_or_its_onnx_as_its_frozen_target(tmp_path, monkeypatch):
+def test_an_exploiter_takes_an_exported_brain_or_its_onnx_as_its_frozen_target(tmp_path, trained_against):
     """Any network `selfplay arena` plays can be exploited: a brain directory, its .onnx, a
     checkpoint; the actors play the brain itself (its own model bytes), and the final score
     plays the brain too, so a shipped or exported brain's exploitability can be measured."""
@@ -908,19 +914,10 @@ def test_an_exploiter_takes_an_exported_brain_or_its_onnx_as_its_frozen_target(t
     from selfplay.league.run import _exploit_game, run_exploiter
     from selfplay.model.checkpoint import load_checkpoint
     from selfplay.model.inference import load_evaluator
-    from selfplay.training.trainer import Trainer
 
     config, target = _exploiter_setup(tmp_path, generations=1)
     brain = tmp_path / "brain"
     export_brain(load_checkpoint(target).build_model(), TTT, brain, with_value=True, positions=sample_positions(TTT, 64))
-    trained_against = []
-    original_run = Trainer.run
-
-    def run(self):
-        trained_against.append(self.pairings)
-        return original_run(self)
-
-    monkeypatch.setattr(Trainer, "run", run)
     for k, spec in enumerate([brain, brain / "brain.onnx"]):
         args = argparse.Namespace(directory=str(spec), game=None, init=None, option=None)
         assert _exploit_game(args).name == "tictactoe"  # the brain's manifest names its game
