@@ -71,7 +71,7 @@ def int8_onnx(model: bytes, calibration: np.ndarray) -> bytes:
 
     class Quiet(logging.Filter):  # the quantizer advises pre-processing on the root logger, every time
         def filter(self, record: logging.LogRecord) -> bool:
-            return not record.getMessage().startswith("Please consider pre-processing")
+            return "pre-processing before quantization" not in record.getMessage()
 
     root, quiet = logging.getLogger(), Quiet()
     root.addFilter(quiet)
