@@ -624,7 +624,7 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
     start = red + [h * w - 1 - cell for cell in red]  # blue: red's cells turned by a half turn
     assert not walls[start].any(), f"map {map} has a wall on a start cell"
     params = _params(h, w, limit, lineup, start, walls)
-    from .arena_scripts import SCRIPTS  # scripted opponents (they read this module's layout)
+    from .arena_scripts import HELD_OUT, SCRIPTS  # scripted opponents (they read this module's layout)
 
     names = tuple(f"{team}_{k}" for team in TEAM_NAMES for k in range(n))
     planes = (
@@ -668,5 +668,7 @@ def make(lineup: str = "FAF", map: str = "pillars", turn_limit: int = 60) -> Gam
             "move_deltas": np.stack([np.stack([_DROW, _DCOL], 1), -np.stack([_DROW, _DCOL], 1)]),
             # name -> games.arena_scripts.Script: the NPC logic a game ships today, as agents
             "scripts": SCRIPTS,
+            # scripts no league's pool contains (`scripts all` neither): a generalisation check
+            "held_out_scripts": HELD_OUT,
         },
     )

@@ -16,6 +16,19 @@ broken by the lowest enemy slot, then by the order wait, forward, right, back, l
   that never walks into anyone's range, so it is beaten only by a side that attacks it from
   where it cannot answer (an archer against a fighter), not by waiting it out.
 
+Two more are **held out** of every league (:data:`HELD_OUT`, the game's
+``extra["held_out_scripts"]``): no league's pool contains them, not even with ``scripts all``,
+so how a brain fares against them measures how it generalises to NPC logic it never met.
+
+* ``hunter``: go for the archers first: shoot or strike an archer in range (the weakest), else
+  the weakest enemy in range; otherwise step towards the nearest enemy archer (the nearest
+  enemy once none is left).
+* ``phalanx``: advance only in formation. Fighters step towards the nearest enemy but never
+  more than one rank ahead of the rearmost living fighter; archers follow one rank behind the
+  rearmost fighter (without fighters, archers keep the fighters' rule among themselves). Every
+  unit attacks the weakest enemy in range first. A rank is how far a unit stands from its own
+  edge of the board, counted in its team's forward direction.
+
 Distances for stepping are shortest paths around walls and other units (breadth-first search),
 so a script does not get stuck behind the pillars; attack ranges are Manhattan distances, as in
 the rules. Plain Python: a decision takes tens of microseconds, far below any network's.
@@ -31,7 +44,7 @@ import numpy as np
 from . import arena
 from .core import Game
 
-__all__ = ["SCRIPTS", "Script", "script_action"]
+__all__ = ["HELD_OUT", "SCRIPTS", "Script", "rank", "script_action"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +202,55 @@ def guard(game: Game, state: np.ndarray) -> int:
     return _attack(units, _weakest(units, in_range)) if in_range else arena.WAIT
 
 
+def _ranged(units: _Units, agent: int) -> bool:
+    return bool(units.reach[agent] > 1)
+
+
+def hunter(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    me = units.cell[units.me]
+    in_range = _in_range(game, units, me)
+    archers = [e for e in in_range if _ranged(units, e)]
+    if archers or in_range:
+        return _attack(units, _weakest(units, archers or in_range))
+    prey = [e for e in units.enemies if _ranged(units, e)] or units.enemies
+    return _towards(game, state, units, min(prey, key=lambda e: (_distance(game, me, units.cell[e]), e)))
+
+
+def rank(game: Game, agent: int, cell: int) -> int:
+    """How far ``cell`` is from ``agent``'s own edge of the board, in its team's forward
+    direction: 0 on the back row, ``H - 1`` on the enemy's (red looks north, blue south)."""
+    h, w, n = int(game.params[arena.P_H]), int(game.params[arena.P_W]), int(game.params[arena.P_N])
+    row = cell // w
+    return h - 1 - row if agent < n else row
+
+
+def phalanx_limit(game: Game, state: np.ndarray, agent: int) -> int:
+    """The furthest rank ``agent`` may step to under ``phalanx``: one rank ahead of the rearmost
+    living fighter of its team for a fighter, one rank behind it for an archer; without
+    fighters, one rank ahead of the rearmost living teammate."""
+    n = int(game.params[arena.P_N])
+    units = _units(game, state)
+    team = range(0, n) if agent < n else range(n, 2 * n)
+    alive = [i for i in team if units.hp[i] > 0]
+    fighters = [i for i in alive if not _ranged(units, i)]
+    if not fighters:
+        return min(rank(game, i, int(units.cell[i])) for i in alive) + 1
+    rearmost = min(rank(game, i, int(units.cell[i])) for i in fighters)
+    return rearmost - 1 if _ranged(units, agent) else rearmost + 1
+
+
+def phalanx(game: Game, state: np.ndarray) -> int:
+    units = _units(game, state)
+    me = units.cell[units.me]
+    in_range = _in_range(game, units, me)
+    if in_range:
+        return _attack(units, _weakest(units, in_range))
+    limit = phalanx_limit(game, state, units.me)
+    target = min(units.enemies, key=lambda e: (_distance(game, me, units.cell[e]), e))
+    return _towards(game, state, units, target, safe=lambda cell: rank(game, units.me, cell) <= limit)
+
+
 @dataclass(frozen=True)
 class Script:
     """A scripted arena opponent: its name, what it does, and its move function."""
@@ -209,7 +271,21 @@ SCRIPTS: dict[str, Script] = {
     )
 }
 
+#: Scripts kept out of every league's pool (``scripts all`` included): a brain's score against
+#: them is a generalisation check. Agents by name like the others.
+HELD_OUT: dict[str, Script] = {
+    s.name: s
+    for s in (
+        Script("hunter", "go for the archers: attack an archer in range, else the weakest in range; "
+               "else step towards the nearest archer", hunter),
+        Script("phalanx", "advance only in formation: fighters at most one rank ahead of the rearmost fighter, "
+               "archers one rank behind it; attack the weakest in range", phalanx),
+    )
+}
+
 
 def script_action(game: Game, name: str, state: np.ndarray) -> int:
-    """The move of script ``name`` for the unit to act in ``state`` (an arena position)."""
-    return int(SCRIPTS[name].act(game, np.asarray(state, dtype=np.int64)))
+    """The move of script ``name`` (of :data:`SCRIPTS` or :data:`HELD_OUT`) for the unit to act
+    in ``state`` (an arena position)."""
+    script = SCRIPTS.get(name) or HELD_OUT[name]
+    return int(script.act(game, np.asarray(state, dtype=np.int64)))

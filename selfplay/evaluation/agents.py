@@ -10,8 +10,9 @@ every game in which it is to move.
   win next move).
 * :class:`MCTSAgent`: pure MCTS, ``N`` simulations with one random rollout per leaf.
 * :class:`NetworkAgent`: a policy-value network; the raw policy (``visits=0``) or a search.
-* :class:`ScriptAgent`: a game's scripted NPC (``game.extra["scripts"]``; the arena's are in
-  ``games.arena_scripts``: ``nearest``, ``focus``, ``kite``).
+* :class:`ScriptAgent`: a game's scripted NPC (``game.extra["scripts"]``, and the ones held out
+  of leagues, ``game.extra["held_out_scripts"]``; the arena's are in ``games.arena_scripts``:
+  ``nearest``, ``focus``, ``kite``, ``guard``; held out ``hunter``, ``phalanx``).
 * :func:`load_agent`: an agent from a command-line spec (``random``, ``greedy``, ``mcts:N``, a
   script's name, an ``.onnx`` file or a checkpoint).
 
@@ -47,6 +48,7 @@ __all__ = [
     "NetworkAgent",
     "RandomAgent",
     "ScriptAgent",
+    "game_scripts",
     "is_baseline",
     "is_fixed_player",
     "load_agent",
@@ -327,19 +329,28 @@ class NetworkAgent:
         return actions, np.asarray(values, dtype=np.float32).reshape(G)
 
 
+def game_scripts(game: Game) -> dict[str, Any]:
+    """Every scripted opponent of ``game`` by name: its league scripts (``extra["scripts"]``)
+    and those held out of leagues (``extra["held_out_scripts"]``), each an object with
+    ``act(game, state) -> action``."""
+    return {**game.extra.get("scripts", {}), **game.extra.get("held_out_scripts", {})}
+
+
 @dataclass
 class ScriptAgent:
-    """One of the game's scripted opponents (``game.extra["scripts"]``, name -> an object with
-    ``act(game, state) -> action``), deterministic, one position at a time."""
+    """One of the game's scripted opponents (:func:`game_scripts`), deterministic, one position
+    at a time."""
 
     game: Game
     script: str
     name: str = ""
 
     def __post_init__(self) -> None:
-        scripts = self.game.extra.get("scripts", {})
+        scripts = game_scripts(self.game)
         if self.script not in scripts:
-            known = ", ".join(scripts) or "none"
+            known = ", ".join(self.game.extra.get("scripts", {})) or "none"
+            held_out = ", ".join(self.game.extra.get("held_out_scripts", {}))
+            known += f" (held out of leagues: {held_out})" if held_out else ""
             raise AgentError(f"{self.game.name} has no script {self.script!r}; its scripts: {known}")
         self._act = scripts[self.script].act
         self.name = self.name or self.script
@@ -355,8 +366,8 @@ class ScriptAgent:
 # ------------------------------------------------------------------------------ specs
 
 SPEC_HELP = (
-    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite, guard), pretrained (the brain shipped "
-    "for the game), a checkpoint, an exported brain directory or an .onnx file"
+    "random, greedy, mcts:N, a game's script (arena: nearest, focus, kite, guard; held out of leagues: hunter, "
+    "phalanx), pretrained (the brain shipped for the game), a checkpoint, an exported brain directory or an .onnx file"
 )
 
 
@@ -388,8 +399,9 @@ def played_search(path: str | Path) -> dict[str, Any]:
 
 def is_fixed_player(spec: str, game: Game) -> bool:
     """Whether ``spec`` names an agent with no network: a baseline (:func:`is_baseline`) or one of
-    ``game``'s scripts. These can sit in a league's pool as fixed players."""
-    return is_baseline(spec) or str(spec).strip() in game.extra.get("scripts", {})
+    ``game``'s scripts (:func:`game_scripts`, the held-out ones too). These can be a league's
+    fixed players or an exploiter's target."""
+    return is_baseline(spec) or str(spec).strip() in game_scripts(game)
 
 
 def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", search: Mapping[str, Any] | None = None) -> Agent:
@@ -405,7 +417,7 @@ def load_agent(spec: str, game: Game, visits: int = 200, device: str = "cpu", se
         return RandomAgent(game)
     if text == "greedy":
         return GreedyAgent(game)
-    if text in game.extra.get("scripts", {}):
+    if text in game_scripts(game):
         return ScriptAgent(game, text)
     if text.startswith("mcts:") or text == "mcts":
         count = text.partition(":")[2]
