@@ -34,6 +34,7 @@ from selfplay.league.population import (
     freeze_due,
     opponent_distribution,
     pfsp_weights,
+    remove_monotonic_suffix,
     reset_after_freeze,
 )
 from selfplay.league.report import pick_levels, rating_table
@@ -86,10 +87,11 @@ def test_main_agents_mix_selfplay_pfsp_and_verification():
     config = LeagueConfig()
     payoff = _league({("main0", SEED): 0.9, ("main0", "main0/g4"): 0.8, ("main0", "mexp0/g4"): 0.8, ("main0", "main0/g8"): 0.6})
     got = opponent_distribution(MAIN0, MEMBERS, POOL, payoff, config)
-    # PFSP (1-p)^2 over all four: 0.01, 0.04, 0.04, 0.16 (sum 0.25); verification: the one main
-    # snapshot under 70% (main0/g8); self-play: itself
-    expected = {"main0": 0.35, SEED: 0.5 * 0.01 / 0.25, "main0/g4": 0.5 * 0.04 / 0.25, "mexp0/g4": 0.5 * 0.04 / 0.25,
-                "main0/g8": 0.5 * 0.16 / 0.25 + 0.15}
+    # PFSP (1-p)^2 over all four: 0.01, 0.04, 0.04, 0.16 (sum 0.25); verification: nothing, since
+    # main0 wins less against its newer snapshot (0.8, then 0.6: learning, not forgetting), so
+    # that share is self-play too
+    expected = {"main0": 0.35 + 0.15, SEED: 0.5 * 0.01 / 0.25, "main0/g4": 0.5 * 0.04 / 0.25, "mexp0/g4": 0.5 * 0.04 / 0.25,
+                "main0/g8": 0.5 * 0.16 / 0.25}
     assert got.keys() == expected.keys()
     for name, p in expected.items():
         assert got[name] == pytest.approx(p)
@@ -105,6 +107,79 @@ def test_main_agents_mix_selfplay_pfsp_and_verification():
     assert got["main0"] == pytest.approx(0.5)
     # an empty pool: self-play only
     assert opponent_distribution(MAIN0, MEMBERS, [], Payoff(0.9), config) == {"main0": 1.0}
+
+
+def test_remove_monotonic_suffix_keeps_the_history_up_to_its_last_rise():
+    """AlphaStar's filter, by hand: oldest snapshot first, the suffix where the win rate never
+    rises is dropped."""
+    names = ["g2", "g4", "g6", "g8"]
+    assert remove_monotonic_suffix([0.9, 0.5, 0.8, 0.6], names) == ([0.9, 0.5, 0.8], ["g2", "g4", "g6"])
+    assert remove_monotonic_suffix([0.9, 0.5, 0.4, 0.6], names) == ([0.9, 0.5, 0.4, 0.6], names)
+    assert remove_monotonic_suffix([0.9, 0.8, 0.8, 0.6], names) == ([], [])  # never rises: all learning
+    assert remove_monotonic_suffix([0.5, 0.6], names[:2]) == ([0.5, 0.6], ["g2", "g4"])
+    assert remove_monotonic_suffix([0.2], ["g2"]) == ([], [])  # one snapshot has nothing to compare
+    assert remove_monotonic_suffix([], []) == ([], [])
+
+
+def test_verification_plays_the_snapshots_a_main_agent_forgot_how_to_beat():
+    config = LeagueConfig()
+    history = [Snapshot(f"main0/g{g}", "main0", "main", g) for g in (2, 4, 6, 8)]
+    pool = [Snapshot(SEED, "", "", 0), *history]
+    rates = {SEED: 0.9, "main0/g2": 0.9, "main0/g4": 0.5, "main0/g6": 0.8, "main0/g8": 0.6}
+    got = opponent_distribution(MAIN0, MEMBERS, pool, _league({("main0", n): p for n, p in rates.items()}), config)
+    # PFSP (1-p)^2 over all five: 0.01, 0.01, 0.25, 0.04, 0.16 (sum 0.47); verification: g8 is the
+    # monotonic suffix (0.8 then 0.6), dropped; of g2, g4, g6 (0.01, 0.25, 0.04, sum 0.30) g4 is
+    # under 70%, so all three by (1-p)^2
+    expected = {"main0": 0.35, SEED: 0.5 * 0.01 / 0.47, "main0/g2": 0.5 * 0.01 / 0.47 + 0.15 * 0.01 / 0.30,
+                "main0/g4": 0.5 * 0.25 / 0.47 + 0.15 * 0.25 / 0.30, "main0/g6": 0.5 * 0.04 / 0.47 + 0.15 * 0.04 / 0.30,
+                "main0/g8": 0.5 * 0.16 / 0.47}
+    assert got == pytest.approx(expected)
+    # g6 at 0.4: the rate rises at g8 (0.4 then 0.6), so nothing is dropped: 0.01, 0.25, 0.36, 0.16
+    # (sum 0.78); PFSP: 0.01, 0.01, 0.25, 0.36, 0.16 (sum 0.79)
+    rates["main0/g6"] = 0.4
+    got = opponent_distribution(MAIN0, MEMBERS, pool, _league({("main0", n): p for n, p in rates.items()}), config)
+    assert got["main0/g8"] == pytest.approx(0.5 * 0.16 / 0.79 + 0.15 * 0.16 / 0.78)
+    assert got["main0/g6"] == pytest.approx(0.5 * 0.36 / 0.79 + 0.15 * 0.36 / 0.78)
+    assert got["main0"] == pytest.approx(0.35)
+    # every snapshot left beaten at least 70%: no verification, that share is self-play
+    rates = {SEED: 0.9, "main0/g2": 0.9, "main0/g4": 0.7, "main0/g6": 0.8, "main0/g8": 0.6}
+    got = opponent_distribution(MAIN0, MEMBERS, pool, _league({("main0", n): p for n, p in rates.items()}), config)
+    assert got["main0"] == pytest.approx(0.5)
+
+
+def test_verification_plays_every_main_exploiter_snapshot_once_one_holds_the_main_agent_under_30_percent():
+    config = LeagueConfig()
+    pool = [Snapshot("mexp0/g3", "mexp0", "main_exploiter", 1), Snapshot("mexp0.1/g3", "mexp0", "main_exploiter", 2),
+            Snapshot("main0/g4", "main0", "main", 3), Snapshot("main0/g8", "main0", "main", 4)]
+    payoff = _league({("main0", "mexp0/g3"): 0.8, ("main0", "mexp0.1/g3"): 0.2, ("main0", "main0/g4"): 0.5,
+                      ("main0", "main0/g8"): 0.9})
+    got = opponent_distribution(MAIN0, MEMBERS, pool, payoff, config)
+    # PFSP (1-p)^2: 0.04, 0.64, 0.25, 0.01 (sum 0.94); verification: both exploiter snapshots,
+    # the one beaten 80% too, by (1-p)^2: 0.04, 0.64 (sum 0.68); the forgotten main0/g4 waits
+    expected = {"main0": 0.35, "mexp0/g3": 0.5 * 0.04 / 0.94 + 0.15 * 0.04 / 0.68,
+                "mexp0.1/g3": 0.5 * 0.64 / 0.94 + 0.15 * 0.64 / 0.68, "main0/g4": 0.5 * 0.25 / 0.94,
+                "main0/g8": 0.5 * 0.01 / 0.94}
+    assert got == pytest.approx(expected)
+    # none under 30%: the forgetting check, main0/g4 then main0/g8 (a rise: both kept), (1-p)^2 0.25, 0.01
+    payoff = _league({("main0", "mexp0/g3"): 0.8, ("main0", "mexp0.1/g3"): 0.4, ("main0", "main0/g4"): 0.5,
+                      ("main0", "main0/g8"): 0.9})
+    got = opponent_distribution(MAIN0, MEMBERS, pool, payoff, config)
+    assert got["main0/g4"] == pytest.approx(0.5 * 0.25 / (0.04 + 0.36 + 0.25 + 0.01) + 0.15 * 0.25 / 0.26)
+    assert got["mexp0.1/g3"] == pytest.approx(0.5 * 0.36 / (0.04 + 0.36 + 0.25 + 0.01))
+
+
+def test_verification_checks_the_history_of_a_main_agent_picked_at_random():
+    """Two main agents: the verification share is split between them as AlphaStar's coin picks
+    one; main0 has no history (its half is self-play), main1's snapshots rise, so both count."""
+    main1 = Member("main1", "main")
+    pool = [Snapshot("main1/g2", "main1", "main", 1), Snapshot("main1/g4", "main1", "main", 2)]
+    payoff = _league({("main0", "main1/g2"): 0.4, ("main0", "main1/g4"): 0.6})
+    got = opponent_distribution(MAIN0, [MAIN0, main1], pool, payoff, LeagueConfig())
+    # PFSP (1-p)^2: 0.36, 0.16 (sum 0.52); self-play: half main0, half main1 (never met: 0.5 > 30%);
+    # verification: half main0's (none: self-play), half main1's, (1-p)^2 0.36, 0.16
+    expected = {"main0": 0.35 / 2 + 0.15 / 2, "main1": 0.35 / 2, "main1/g2": (0.5 + 0.075) * 0.36 / 0.52,
+                "main1/g4": (0.5 + 0.075) * 0.16 / 0.52}
+    assert got == pytest.approx(expected)
 
 
 def test_a_main_agent_losing_to_another_main_agent_practises_on_its_snapshots():
@@ -199,9 +274,11 @@ def test_scripted_players_sit_in_the_pool_for_pfsp_and_freezing_but_not_verifica
     pool = [Snapshot(SEED, "", "", 0), Snapshot("script:nearest", "", "script", -1), Snapshot("main0/g4", "main0", "main", 1)]
     payoff = _league({("main0", SEED): 0.9, ("main0", "script:nearest"): 0.2, ("main0", "main0/g4"): 0.6})
     got = opponent_distribution(MAIN0, MEMBERS, pool, payoff, config)
-    # PFSP (1-p)^2: 0.01, 0.64, 0.16 (sum 0.81); verification: main0/g4 only (under 70%, a main snapshot)
+    # PFSP (1-p)^2: 0.01, 0.64, 0.16 (sum 0.81); verification: main snapshots only, and one
+    # snapshot alone has no rise to keep: that share is self-play
     assert got["script:nearest"] == pytest.approx(0.5 * 0.64 / 0.81)
-    assert got["main0/g4"] == pytest.approx(0.5 * 0.16 / 0.81 + 0.15)
+    assert got["main0/g4"] == pytest.approx(0.5 * 0.16 / 0.81)
+    assert got["main0"] == pytest.approx(0.35 + 0.15)
     # league exploiters PFSP min(0.5, 1 - p) over the same pool, scripts included
     payoff = _league({("lexp0", SEED): 0.9, ("lexp0", "script:nearest"): 0.2, ("lexp0", "main0/g4"): 0.6})
     got = opponent_distribution(LEXP0, MEMBERS, pool, payoff, config)

@@ -7,10 +7,14 @@ learner (``selfplay.league.run`` runs them on the self-play and learning machine
 
 * **main agents** (``main``): ``main_selfplay`` (35%) self-play, ``main_pfsp`` (50%) prioritized
   fictitious self-play against every frozen player weighted ``(1 - p)^2``, and the rest (15%)
-  *verification*: frozen main exploiters they win fewer than 30% against, else past main-agent
-  snapshots they win fewer than ``verification_win_rate`` (70%) against, both ``(1 - p)^2``.
-  The self-play branch picks a current main agent; when a main agent wins ``main_selfplay_win_rate``
-  (30%) or less against it, it plays that agent's snapshots instead, weighted ``p (1 - p)``.
+  *verification*, AlphaStar's two checks, both ``(1 - p)^2``: exploitation, every frozen main
+  exploiter once the learner wins fewer than 30% (``1 - verification_win_rate``) against any of
+  them; else forgetting: the snapshots of a current main agent (picked at random, as the
+  self-play branch picks one), oldest first, less their monotonic suffix
+  (:func:`remove_monotonic_suffix`), once the learner wins fewer than ``verification_win_rate``
+  (70%) against any of those left; else that share is self-play. The self-play branch picks a
+  current main agent; when a main agent wins ``main_selfplay_win_rate`` (30%) or less against
+  it, it plays that agent's snapshots instead, weighted ``p (1 - p)``.
 * **main exploiters** (``main_exploiter``): play a current main agent while they win more than
   ``exploiter_win_rate`` (10%) against it, else its snapshots weighted ``p (1 - p)``. Reset to
   the seed network after every freeze (``main_exploiter_reset``).
@@ -52,6 +56,7 @@ __all__ = [
     "freeze_due",
     "opponent_distribution",
     "pfsp_weights",
+    "remove_monotonic_suffix",
     "reset_after_freeze",
 ]
 
@@ -83,8 +88,8 @@ class LeagueConfig:
     main_selfplay_win_rate: float = _f(
         0.3, "main agents: at or below this win rate against a current main agent, play its snapshots p (1 - p) instead")
     verification_win_rate: float = _f(
-        0.7, "main agents' verification: past main-agent snapshots they win fewer than this against (main "
-             "exploiter snapshots: fewer than 1 - this)")
+        0.7, "main agents' verification: every main-exploiter snapshot once one holds them under 1 - this; else a "
+             "main agent's snapshots less their monotonic suffix, once one of those holds them under this")
     exploiter_win_rate: float = _f(
         0.1, "main exploiters: play the current main agent while winning more than this against it, else its snapshots")
     main_exploiter_reset: float = _f(1.0, "probability that a main exploiter is reset to the seed network after a freeze")
@@ -260,6 +265,21 @@ def pfsp_weights(win_rates: Any, weighting: str) -> np.ndarray:
     return w / total if total > 1e-10 else np.full(p.size, 1.0 / p.size)
 
 
+def remove_monotonic_suffix(win_rates: Any, players: list[str]) -> tuple[list[float], list[str]]:
+    """AlphaStar's forgetting filter. ``win_rates`` float[K]: the learner's against ``players``,
+    one main agent's snapshots, oldest first. A learner wins less against each newer snapshot
+    when it is learning; a snapshot it wins less against than a newer one is one it has
+    forgotten how to beat. So the longest suffix along which the win rate never rises is
+    dropped: what is left ends with the last snapshot beaten more often than the one before it.
+    Returns ``(win_rates, players)`` cut to that length; both empty when the rate never rises
+    (a single snapshot included)."""
+    rates = [float(p) for p in win_rates]
+    for i in range(len(rates) - 1, 0, -1):
+        if rates[i - 1] < rates[i]:
+            return rates[: i + 1], list(players[: i + 1])
+    return [], []
+
+
 def _pfsp(names: list[str], learner: str, payoff: Payoff, weighting: str) -> dict[str, float]:
     if not names:
         return {}
@@ -287,29 +307,35 @@ def opponent_distribution(member: Member, members: list[Member], snapshots: list
     def main_snapshots(main: str) -> list[str]:
         return [s.name for s in snapshots if s.member == main]
 
+    def selfplay_against(main: str) -> dict[str, float]:
+        # the learner's own name is self-play
+        if main != me and payoff.win_rate(me, main) <= config.main_selfplay_win_rate and main_snapshots(main):
+            return _pfsp(main_snapshots(main), me, payoff, "variance")
+        return {main: 1.0}
+
     def selfplay_branch() -> dict[str, float]:
-        # one current main agent at random; the learner's own name is self-play
-        parts = []
-        for main in mains:
-            if main != me and payoff.win_rate(me, main) <= config.main_selfplay_win_rate and main_snapshots(main):
-                parts.append((1.0 / len(mains), _pfsp(main_snapshots(main), me, payoff, "variance")))
-            else:
-                parts.append((1.0 / len(mains), {main: 1.0}))
-        return _mix(parts)
+        # one current main agent at random
+        return _mix([(1.0 / len(mains), selfplay_against(main)) for main in mains])
 
     everyone = [s.name for s in snapshots]
     if member.kind == MAIN:
-        exploiters = [s.name for s in snapshots if s.kind == MAIN_EXPLOITER
-                      and payoff.win_rate(me, s.name) < 1 - config.verification_win_rate]
-        if exploiters:
-            verification = _pfsp(exploiters, me, payoff, "squared")
-        else:
-            losing = [s.name for s in snapshots if s.kind == MAIN
-                      and payoff.win_rate(me, s.name) < config.verification_win_rate]
-            verification = _pfsp(losing, me, payoff, "squared")
+        exploiters = [s.name for s in snapshots if s.kind == MAIN_EXPLOITER]
+        exploited = any(payoff.win_rate(me, n) < 1 - config.verification_win_rate for n in exploiters)
+
+        def verification_against(main: str) -> dict[str, float]:
+            # AlphaStar: exploitation first (every main exploiter snapshot), then forgetting
+            if exploited:
+                return _pfsp(exploiters, me, payoff, "squared")
+            history = main_snapshots(main)
+            rates, history = remove_monotonic_suffix([payoff.win_rate(me, n) for n in history], history)
+            if rates and min(rates) < config.verification_win_rate:
+                return _pfsp(history, me, payoff, "squared")
+            return selfplay_against(main)  # nothing to verify: this main agent's self-play branch
+
+        verification = _mix([(1.0 / len(mains), verification_against(main)) for main in mains])
         branches = [(config.main_selfplay, selfplay_branch()), (config.main_pfsp, _pfsp(everyone, me, payoff, "squared")),
                     (config.main_verification, verification)]
-        # a branch without candidates plays the self-play branch instead
+        # a branch without candidates (PFSP in an empty pool) plays the self-play branch instead
         fallback = sum(share for share, dist in branches if not dist)
         return _mix([(share, dist) for share, dist in branches if dist] + [(fallback, selfplay_branch())])
     if member.kind == MAIN_EXPLOITER:
