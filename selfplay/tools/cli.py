@@ -376,7 +376,8 @@ def _chosen(argv: list[str] | None) -> str | None:
 def _trains(argv: list[str]) -> bool:
     """Whether ``argv`` trains a network (a learner with torch's OpenMP threads)."""
     chosen = _chosen(argv)
-    return chosen in ("train", "league") or (chosen == "bench" and "actors" in argv)
+    exploits = chosen == "pretrained" and ("exploit" in argv or any(a.startswith("--exploit-minutes") for a in argv))
+    return chosen in ("train", "league") or (chosen == "bench" and "actors" in argv) or exploits
 
 
 def parse_only(argv: list[str]) -> argparse.Namespace:

@@ -1,6 +1,7 @@
 """``selfplay play``: play a game against an agent in a pygame window.
 
     selfplay play connect4                                  # against the brain shipped in the package
+    selfplay play arena                                     # the shipped ladder, at level 3 (Up/Down change it)
     selfplay play --agent runs/connect4-20261123-1200       # the game comes from the checkpoint
     selfplay play connect4 --agent mcts:1000 --second       # you move second
     selfplay play --agent runs/league-c4/ladder --level 2   # a difficulty ladder, at level 2
@@ -330,9 +331,9 @@ def load_opponent(
 ) -> tuple[Game, Agent]:
     """The game and the agent ``spec`` names (:func:`selfplay.evaluation.agents.load_agent`,
     or a league ladder at ``level``). A checkpoint or ladder records its game, so ``game_name``
-    may then be left out; a baseline or ONNX file needs it. ``spec`` None: the brain shipped for
-    the game, else greedy. ``visits`` None: 200, or for a ladder the visits its levels were
-    measured at."""
+    may then be left out; a baseline or ONNX file needs it. ``spec`` None: the ladder shipped
+    for the game (at its start level), else the brain shipped for it, else greedy. ``visits``
+    None: 200, or for a ladder the visits its levels were measured at."""
     game, difficulty = load_difficulty(spec, game_name, options, visits, device, level)
     return game, difficulty.agent
 
@@ -366,15 +367,19 @@ def load_difficulty(
 
 
 def _pretrained_or_greedy(spec: str | None, game_name: str | None, options: list[str] | None) -> tuple[str, list[str] | None]:
-    """The opponent when none is named (``spec`` None), or ``pretrained``: the brain shipped for
-    the game (:mod:`selfplay.pretrained`), else greedy. With no ``-o`` options, a game whose brain
-    plays other options opens with those (6x6 Othello), and says so. Returns (spec, options)."""
+    """The opponent when none is named (``spec`` None): the difficulty ladder shipped for the
+    game, else the brain shipped for it (:mod:`selfplay.pretrained`), else greedy; for
+    ``pretrained``, the brain. With no ``-o`` options, a game whose brain plays other options
+    opens with those (6x6 Othello), and says so. Returns (spec, options)."""
     from ..evaluation.agents import AgentError, pretrained_path
-    from ..pretrained import variants
+    from ..pretrained import ladder_for_game, variants
 
     if not game_name:
         raise PlayError("name the game to play, e.g. selfplay play connect4 (or give --agent CHECKPOINT)")
     game = games.make(game_name, **games.parse_options(options))
+    ladder = ladder_for_game(game) if spec is None else None
+    if ladder is not None:
+        return str(ladder.path), options
     try:
         return str(pretrained_path(game)), options
     except AgentError:
@@ -406,26 +411,33 @@ def _checkpoint_agent(
 def _ladder_difficulty(
     path: Path, game_name: str | None, options: list[str] | None, visits: int | None, device: str, level: int | None
 ) -> tuple[Game, Difficulty]:
-    """A league ladder's levels, each its checkpoint at the ladder's visits (or ``visits``)."""
+    """A league ladder's levels, each its checkpoint (or brain) at its own visits where the
+    ladder names them per level (a shipped ladder), else at the ladder's, or at ``visits`` when
+    given. ``level`` None: the ladder's ``start_level``, else 1."""
     from ..league.report import read_ladder
 
     directory, ladder = read_ladder(path)
     levels = ladder["levels"]
-    chosen = 1 if level is None else level
+    chosen = int(ladder.get("start_level", 1)) if level is None else level
     if not 1 <= chosen <= len(levels):
         raise PlayError(f"{directory}: the ladder has levels 1..{len(levels)}, not {chosen}")
-    visits = int(ladder.get("visits", 0)) if visits is None else visits
+
+    def visits_of(i: int) -> int:
+        return visits if visits is not None else int(levels[i].get("visits", ladder.get("visits", 0)))
+
     loaded: dict[int, tuple[Game, Agent]] = {}
 
     def load(i: int) -> tuple[Game, Agent]:
         if i not in loaded:
             checkpoint = directory / levels[i]["checkpoint"]
-            game, found = _checkpoint_agent(checkpoint, game_name, options, visits, device, name=f"level {i + 1}")
+            game, found = _checkpoint_agent(checkpoint, game_name, options, visits_of(i), device, name=f"level {i + 1}")
             loaded[i] = game, found.agent
         return loaded[i]
 
     game, _ = load(chosen - 1)  # checks the game and options, and fails early on a bad checkpoint
-    labels = tuple(f"level {e['level']} (Elo {e.get('elo', '?')})" for e in levels)
+    per_level = visits is None and all("visits" in e for e in levels)
+    labels = tuple(f"level {e['level']} (Elo {e.get('elo', '?')}" + (f", {visits_of(i)} visits)" if per_level else ")")
+                   for i, e in enumerate(levels))
     return game, Difficulty(labels, lambda i: load(i)[1], chosen - 1)
 
 
@@ -454,9 +466,10 @@ def run_window(session: PlaySession, agent_name: str | None = None, **options) -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("game", nargs="?", help="game name (optional when --agent is a checkpoint or a ladder)")
-    parser.add_argument("--agent", help=f"your opponent: {SPEC_HELP}, or a league ladder directory (default: pretrained "
-                        "when a brain ships for the game, else greedy)")
-    parser.add_argument("--level", type=integer(1), help="with a ladder as --agent: the level to start at (1 is the weakest)")
+    parser.add_argument("--agent", help=f"your opponent: {SPEC_HELP}, or a league ladder directory (default: the "
+                        "ladder shipped for the game, else pretrained when a brain ships for it, else greedy)")
+    parser.add_argument("--level", type=integer(1), help="with a ladder (as --agent, or the one shipped for the game): "
+                        "the level to start at (1 is the weakest; default: the ladder's start level, else 1)")
     parser.add_argument("--visits", type=integer(0), help="search visits per move of a network agent (0: raw policy; default 200, or a ladder's own)")
     parser.add_argument("--second", action="store_true", help="let the agent move first")
     parser.add_argument("--analysis-only", action="store_true", help="make both sides' moves yourself (the agent only analyzes)")
