@@ -405,6 +405,31 @@ def test_make_ladder_ships_every_level_with_one_card_that_replays(tmp_path, ttt_
     assert listing.stdout.startswith("ttt_ladder ") and "a ladder of 3 levels" in listing.stdout and "opens at level 2" in listing.stdout
 
 
+def test_make_ladder_picks_the_levels_of_a_league_in_one_command(tmp_path):
+    """From a league directory: the levels are picked as `selfplay league ladder` picks them
+    (its ladder/ is written in the league), then shipped with the league's ratings beside the
+    measured steps, and its minutes on the card."""
+    league = tmp_path / "league"
+    fast = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-actor", "16",
+            "--selfplay.positions-per-generation", "100", "--search.num-simulations", "4", "--search.gumbel-considered", "4",
+            "--learner.batch-size", "32", "--learner.min-positions", "50", "--learner.threads", "1",
+            "--league.min-generations", "2", "--league.max-generations", "3", "--run.progress", "false"]
+    trained = subprocess.run([sys.executable, "-m", "selfplay", "league", "tictactoe", "--minutes", "0", "--generations", "4",
+                              "--run-dir", str(league), "--no-final", *fast], capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    done = _selfplay("pretrained", "make-ladder", "ttt_ladder", str(league), "--root", str(tmp_path / "brains"),
+                     "--reproduce", "selfplay league tictactoe --minutes 1", "--levels", "3", "--pick-games", "4",
+                     "--min-games", "1", "--games", "4", "--opponents", "none", "--visits", "0", "--start-level", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    picked = json.loads((league / "ladder" / "ladder.json").read_text())["levels"]
+    card = json.loads((tmp_path / "brains" / "ttt_ladder" / CARD_FILE).read_text())
+    assert len(card["levels"]) == len(picked) == 3
+    assert [(e["player"], e["league_elo"]) for e in card["levels"]] == [(e["player"], e["elo"]) for e in picked]
+    state = json.loads((league / "league.json").read_text())
+    assert card["training"]["league"] == "league" and card["training"]["minutes"] == round(state["elapsed"] / 60, 1)
+    assert all(e["vs_below"]["games"] == 4 for e in card["levels"][1:])
+
+
 def test_play_with_no_agent_opens_the_shipped_ladder_at_its_start_level(tmp_path, ttt_ladder, monkeypatch):
     import selfplay.pretrained
     from selfplay.tools.play import PlayError, load_difficulty
