@@ -251,6 +251,10 @@ class EvalConfig:
         "random,greedy,mcts:100", "fixed opponents, comma-separated agent specs (random, greedy, mcts:N)"
     )
     previous: int = _f(2, "also play the latest this many rated generations (the Elo ladder)")
+    milestones: bool = _f(
+        False, "also play the checkpoints kept at run.keep_every_minutes marks: direct games with the network of "
+        "minute 5, 10, ... keep the Elo curve honest once the fixed opponents are beaten"
+    )
     opening_moves: int = _f(
         2, "random plies opening each pair of rating games (each side plays both colours of an opening), "
         "so deterministic players do not replay one game"

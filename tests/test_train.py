@@ -524,6 +524,21 @@ def test_the_last_checkpoint_of_every_interval_is_kept_for_the_strength_curve(tm
     assert [c["generation"] for c in checkpoints_at(run, [0.5, 1, 2, 3, 3.5])] == [1, 1, 3, 5, 7]
 
 
+def test_ratings_play_the_checkpoints_kept_at_minute_marks(tmp_path, monkeypatch):
+    """eval.milestones: each rating also plays the checkpoints kept at the minute marks, so late
+    generations are rated by games against the network of minute 1, 2, ... directly."""
+    monkeypatch.setattr(train_module.Trainer, "elapsed", lambda self: 30.0 * self.state.generation)
+    settings = {"run.keep_last": 1, "run.keep_every_minutes": 1.0, "eval.every": 1, "eval.previous": 1,
+                "eval.milestones": True, "run.generations": 6}
+    trainer = train(tiny_config(**settings), tmp_path / "run", final_report=False)
+    assert trainer.state.milestones == [1, 3, 5]
+    pairs = {(m["a"], m["b"]) for m in trainer.table.matches}
+    # generation g plays g - 1 (the ladder) and every milestone before it
+    assert {("gen4", "gen1"), ("gen5", "gen1"), ("gen5", "gen3"), ("gen6", "gen1"), ("gen6", "gen3")} <= pairs
+    without = train(tiny_config(**{**settings, "eval.milestones": False}), tmp_path / "plain", final_report=False)
+    assert not {("gen5", "gen1"), ("gen6", "gen3")} & {(m["a"], m["b"]) for m in without.table.matches}
+
+
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     run = tmp_path / "run"
     settings = {**TINY, "run.generations": 10_000, "eval.every": 0}

@@ -240,6 +240,7 @@ class Trainer:
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
         self._int8_cache: tuple[int, Any] = (-1, None)  # (generation, Weights quantized for the actors)
+        self._milestones: dict[int, Any] = {}  # generation -> Weights of a checkpoint kept at a minute mark
         self._last_stats = None  # the latest generation's self-play stats
         self._solver_positions: list[dict] = []  # connect4 benchmark positions by set, each loaded when first needed
 
@@ -669,8 +670,12 @@ class Trainer:
         weights = self._weights()
         me = self._network_agent(generation, weights, config.visits, f"gen{generation}")
         opponents = [load_agent(spec, self.game) for spec in config.opponent_specs]
-        for old in sorted(self.rated_weights)[-config.previous:] if config.previous else []:
+        recent = sorted(self.rated_weights)[-config.previous:] if config.previous else []
+        for old in recent:
             opponents.append(self._network_agent(old, self.rated_weights[old], config.visits, f"gen{old}"))
+        for old in self.state.milestones if config.milestones else []:
+            if old not in recent and old != generation:
+                opponents.append(self._network_agent(old, self._milestone_weights(old), config.visits, f"gen{old}"))
         scores = {}
         for k, result in enumerate(self._matches(me, opponents, config.games, [generation, 2])):
             self.table.add(result, generation=generation)
@@ -688,6 +693,15 @@ class Trainer:
         if config.solver_positions and self.game.name == "connect4":
             rating.update(self._solver_errors(me.evaluator))
         return rating, scores
+
+    def _milestone_weights(self, generation: int):
+        """The float32 network of the checkpoint kept at a minute mark, exported once."""
+        if generation not in self._milestones:
+            from ..model.checkpoint import load_checkpoint
+
+            model = load_checkpoint(self.run_dir / f"ckpt-{generation:06d}.json", expect_game=self.game).build_model()
+            self._milestones[generation] = export_weights(model, self.game, "cpu", "onnx")
+        return self._milestones[generation]
 
     def _matches(self, me, opponents: list, games_each: int, seed_key: list[int], progress: bool = False) -> list:
         """``play_match(me, opponent)`` for every opponent, one thread per core (the search
