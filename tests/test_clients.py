@@ -218,9 +218,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def page_server(brains):
-    handler = type("Handler", (_Handler,), {"brains": brains})
+def _serving(served: dict[str, Path]):
+    """A page server of examples/ with the brain directories ``served`` under /web/brains/."""
+    handler = type("Handler", (_Handler,), {"brains": served})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(EXAMPLES)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -229,6 +229,31 @@ def page_server(brains):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def page_server(brains):
+    yield from _serving(brains)
+
+
+@pytest.fixture(scope="session")
+def arena_ladder(tmp_path_factory):
+    """A shipped ladder's layout (``selfplay pretrained make-ladder``): two arena levels of seeded
+    random weights and the ladder.json that command writes, opening at level 2."""
+    from selfplay.tools.pretrained_cmd import ladder_index
+
+    root = tmp_path_factory.mktemp("arena_ladder")
+    levels = [{"level": k, "brain": f"level_{k}", "player": f"main0/g{10 * k}", "elo": 150.0 * (k - 1), "visits": 100 * k}
+              for k in (1, 2)]
+    for entry in levels:
+        export_test_brain("arena", root / entry["brain"], seed=10 + entry["level"])
+    (root / "ladder.json").write_text(json.dumps(ladder_index(games.make("arena"), levels, 200, start_level=2)))
+    return root
+
+
+@pytest.fixture
+def ladder_server(brains, arena_ladder):
+    yield from _serving({**brains, "arena_ladder": arena_ladder})
 
 
 def _require_chromium() -> None:
@@ -266,6 +291,46 @@ def test_a_person_plays_the_brain_in_the_browser_and_it_moves_as_python(brains, 
     if os.environ.get("SELFPLAY_SCREENSHOTS"):  # to refresh docs/img: SELFPLAY_SCREENSHOTS=docs/img
         for k, name in enumerate(urls):
             shutil.copy(tmp_path / f"page-{k}.png", Path(os.environ["SELFPLAY_SCREENSHOTS"]) / f"web-{name}.png")
+
+
+def test_the_page_reads_a_ladders_levels_as_the_python_side_writes_them(arena_ladder):
+    """examples/web/brain.js's ladderLevels (Node: no browser needed) on the ladder.json of a
+    shipped ladder: every level's brain directory, label and visits, the start level."""
+    _require(NODE is not None, "node is not installed (Debian: apt-get install nodejs npm)")
+    script = (f"import {{ ladderLevels }} from {json.dumps((EXAMPLES / 'web' / 'brain.js').as_uri())};\n"
+              "const index = JSON.parse(process.argv[1]);\n"
+              "const out = [ladderLevels(index, 'http://host/web/brains/arena_ladder/'), "
+              "ladderLevels(index, 'http://host/web/brains/arena_ladder/', '1').start];\n"
+              "try { ladderLevels(index, 'http://host/', '3'); } catch (e) { out.push(e.message); }\n"
+              "console.log(JSON.stringify(out));")
+    index = (arena_ladder / "ladder.json").read_text()
+    done = subprocess.run([NODE, "--input-type=module", "-e", script, index], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    read, chosen, refused = json.loads(done.stdout)
+    assert read["start"] == 2 and chosen == 1 and refused == "level 3: the ladder has levels 1..2"
+    assert read["levels"] == [
+        {"level": 1, "elo": 0.0, "visits": 100, "label": "Level 1, Elo 0", "url": "http://host/web/brains/arena_ladder/level_1/"},
+        {"level": 2, "elo": 150.0, "visits": 200, "label": "Level 2, Elo 150", "url": "http://host/web/brains/arena_ladder/level_2/"},
+    ]
+
+
+def test_a_person_picks_a_ladder_level_in_the_browser(arena_ladder, ladder_server, tmp_path):
+    """A ladder page opens at the ladder's start level and offers every level in its Level box;
+    picking one plays that level's brain. Every logged move equals Python's Brain of the level
+    that made it."""
+    _require_chromium()
+    url = f"{ladder_server}/web/?ladder=brains/arena_ladder/"
+    page = _drive(["--out", str(tmp_path), "--games", "2", "--levels", "2,1", "--seed", "2", url])[url]
+    assert page["errors"] == [], page["errors"]
+    assert page["levels"] == ["Level 1, Elo 0", "Level 2, Elo 150"] and page["level"] == 1
+    assert page["games"] == 2 and "level 1 of 2" in page["about"]
+    made = {d["level"] for d in page["log"]}
+    assert made == {1, 2}
+    for level in made:
+        _check_decisions(arena_ladder / f"level_{level}", [d for d in page["log"] if d["level"] == level], f"browser level {level}")
+    chosen = f"{ladder_server}/web/?ladder=brains/arena_ladder/&level=1"  # a level from the address
+    page = _drive(["--out", str(tmp_path), "--games", "1", chosen])[chosen]
+    assert page["errors"] == [] and {d["level"] for d in page["log"]} == {1}
 
 
 def test_the_page_says_why_when_the_brain_is_missing(page_server, tmp_path):

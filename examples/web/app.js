@@ -3,24 +3,30 @@
 //
 //   http://127.0.0.1:8000/web/?brain=brains/connect4/           (relative to this page)
 //   http://127.0.0.1:8000/web/?brain=brains/arena/&human=second  (the person moves second)
+//   http://127.0.0.1:8000/web/?ladder=brains/arena_ladder/       (a difficulty ladder: a Level box)
+//   http://127.0.0.1:8000/web/?ladder=brains/arena_ladder/&level=1
 //
+// A ladder (`selfplay pretrained make-ladder`, or `selfplay export` of a league ladder) opens at
+// its start level, or at `level`; the Level box switches brains and starts a new game.
 // Observations are built from the brain's manifest (rules.js); the brain plays the most probable
-// legal move. `window.selfplay` exposes what tests need: the log of the brain's decisions, the
-// screen points of the person's legal moves, and a benchmark.
+// legal move (its raw policy: a level's search visits apply in `selfplay play`, not here).
+// `window.selfplay` exposes what tests need: the log of the brain's decisions (with the level
+// that made each), the screen points of the person's legal moves, and a benchmark.
 import * as ort from "../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
-import { benchBrain, loadBrain } from "./brain.js";
+import { benchBrain, ladderLevels, loadBrain } from "./brain.js";
 import { argmax, randomPositions } from "./rules.js";
 
 ort.env.wasm.numThreads = 1; // threads need a cross-origin-isolated page; one decision is tiny anyway
 
 const params = new URLSearchParams(location.search);
-const brainUrl = new URL(params.get("brain") || "brains/connect4/", location.href);
 const canvas = document.getElementById("board"), ctx = canvas.getContext("2d");
 const $ = (id) => document.getElementById(id);
 
 const C4 = { cell: 64, top: 36 }, AR = { cell: 52, pad: 4 }; // board geometry, pixels
-const api = { ready: false, busy: false, error: null, log: [], games: 0 };
+const api = { ready: false, busy: false, error: null, log: [], games: 0, level: null };
 window.selfplay = api;
+
+let ladder = null; // {levels: [{level, elo, visits, label, url}], start} when the page plays a ladder
 
 let brain, game, state, moves, humanSide = params.get("human") === "second" ? 1 : 0, lastProbs = null, lastMove = -1;
 
@@ -52,7 +58,7 @@ async function brainTurn() {
       const mask = game.legalMask(state);
       const { probs, value } = await brain.evaluate(game.encode(state), mask);
       const move = argmax(probs);
-      api.log.push({ game: api.games, moves: [...moves], probs: Array.from(probs), value, move });
+      api.log.push({ game: api.games, level: api.level, moves: [...moves], probs: Array.from(probs), value, move });
       lastProbs = Array.from(probs);
       lastMove = move;
       play(move);
@@ -202,16 +208,56 @@ Object.assign(api, {
   bench: (seconds = 2) => benchBrain(brain, randomPositions(game, 1024, 0), seconds),
 });
 
+// ------------------------------------------------------------------ loading brains and levels
+/** A function reading a file of the directory at `base` as bytes (what loadBrain takes). */
+function fetchFrom(base) {
+  return (name) => fetch(new URL(name, base)).then((r) => {
+    if (!r.ok) throw new Error(`${new URL(name, base)}: HTTP ${r.status} (export a brain there: see docs/export.md)`);
+    return r.arrayBuffer();
+  });
+}
+
+function describe() {
+  const m = brain.manifest, level = ladder?.levels[api.level - 1];
+  $("title").textContent = `${m.game.name === "arena" ? "Arena" : "Connect Four"} against a selfplay brain`;
+  const elo = level ? (level.elo != null ? `, Elo ${Math.round(level.elo)} in its ladder` : "")
+    : m.strength?.elo != null ? `, Elo ${Math.round(m.strength.elo)}` : "";
+  $("about").textContent = `${level ? `level ${level.level} of ${ladder.levels.length}: ` : ""}${m.name} (${m.game.tag}, ${m.network.parameters ?? "?"} parameters${elo}), onnxruntime-web ${ort.env.versions?.web ?? ""} wasm`;
+  if (level) $("level-note").textContent = level.visits ? `Its raw policy here; selfplay play searches ${level.visits} visits a move at this level.` : "";
+}
+
+/** Play ladder level `k` from now: its brain, a new game. Waits for a brain move in progress. */
+async function setLevel(k) {
+  const level = ladder.levels[k - 1];
+  api.ready = false;
+  while (api.busy) await new Promise((done) => setTimeout(done, 10)); // a brain move ends within milliseconds
+  const next = await loadBrain(ort, fetchFrom(level.url), { providers: ["wasm"] });
+  if (next.game.name !== game.name) throw new Error(`level ${k} plays ${next.game.name}, not ${game.name}`);
+  brain = next;
+  game = brain.game;
+  api.level = k;
+  $("level").value = String(k);
+  describe();
+  newGame();
+  api.ready = true;
+}
+
 // ------------------------------------------------------------------ start (after every definition above)
 try {
-  brain = await loadBrain(ort, (name) => fetch(new URL(name, brainUrl)).then((r) => {
-    if (!r.ok) throw new Error(`${new URL(name, brainUrl)}: HTTP ${r.status} (export a brain there: see docs/export.md)`);
-    return r.arrayBuffer();
-  }), { providers: ["wasm"] });
+  let brainUrl = new URL(params.get("brain") || "brains/connect4/", location.href);
+  if (params.get("ladder")) {
+    const ladderUrl = new URL(params.get("ladder"), location.href);
+    const index = JSON.parse(new TextDecoder().decode(await fetchFrom(ladderUrl)("ladder.json")));
+    ladder = ladderLevels(index, ladderUrl, params.get("level"));
+    for (const level of ladder.levels) $("level").add(new Option(level.label, String(level.level)));
+    $("levels").hidden = false;
+    api.level = ladder.start;
+    $("level").value = String(ladder.start);
+    brainUrl = new URL(ladder.levels[ladder.start - 1].url);
+  }
+  brain = await loadBrain(ort, fetchFrom(brainUrl), { providers: ["wasm"] });
   game = brain.game;
-  const m = brain.manifest;
-  $("title").textContent = `${m.game.name === "arena" ? "Arena" : "Connect Four"} against a selfplay brain`;
-  $("about").textContent = `${m.name} (${m.game.tag}, ${m.network.parameters ?? "?"} parameters${m.strength?.elo != null ? `, Elo ${Math.round(m.strength.elo)}` : ""}), onnxruntime-web ${ort.env.versions?.web ?? ""} wasm`;
+  describe();
   $("help").textContent = game.name === "arena"
     ? "You lead the units of your colour. Click a green cell to step, an enemy in a red ring to attack it, your glowing unit to wait."
     : "Click a column to drop a disc.";
@@ -225,6 +271,7 @@ try {
 }
 
 $("new").onclick = () => newGame();
+$("level").onchange = (e) => setLevel(Number(e.target.value)).catch((err) => { api.error = String(err); $("status").textContent = `Cannot load that level: ${err.message ?? err}`; });
 $("swap").onclick = () => { humanSide = 1 - humanSide; newGame(); };
 canvas.addEventListener("click", (e) => {
   const r = canvas.getBoundingClientRect();

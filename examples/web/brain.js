@@ -6,7 +6,8 @@
 //   const { probs, value } = await brain.evaluate(game.encode(state), game.legalMask(state));
 //
 // It checks what docs/export.md promises before playing: the manifest's format, the model's
-// SHA-256, and the input and output names.
+// SHA-256, and the input and output names. `ladderLevels` reads a difficulty ladder's index
+// (ladder.json, as `selfplay pretrained make-ladder` ships it): where each level's brain is.
 import { BrainMismatch, makeGame } from "./rules.js";
 
 export async function sha256Hex(bytes) {
@@ -66,4 +67,24 @@ export async function benchBrain(brain, positions, seconds, batches = [1, 64]) {
     out[batch] = { median_ms: +median.toFixed(4), p90_ms: +p90.toFixed(4), positions_per_s: Math.round((batch / median) * 1000), calls: times.length * group };
   }
   return out;
+}
+
+/** A difficulty ladder's levels from its index (ladder.json, parsed) at `ladderUrl` (a URL of
+ * the ladder's directory): {levels: [{level, elo, visits, label, url}], start}, weakest first,
+ * `url` the level's brain directory; `start` is `wanted` (a level number, or null for the
+ * ladder's start_level, else 1). Throws BrainMismatch on an index that is not a ladder's. */
+export function ladderLevels(index, ladderUrl, wanted = null) {
+  const entries = index && Array.isArray(index.levels) ? index.levels : [];
+  if (!entries.length || entries.some((e, k) => e.level !== k + 1 || typeof e.checkpoint !== "string"))
+    throw new BrainMismatch("ladder.json: not a ladder index (levels 1..N, each with its brain's checkpoint)");
+  const levels = entries.map((e) => {
+    const dir = e.checkpoint.includes("/") ? e.checkpoint.slice(0, e.checkpoint.lastIndexOf("/") + 1) : "./";
+    const elo = typeof e.elo === "number" ? `, Elo ${Math.round(e.elo)}` : "";
+    const visits = typeof e.visits === "number" ? e.visits : index.visits;
+    return { level: e.level, elo: e.elo ?? null, visits: visits ?? null, label: `Level ${e.level}${elo}`, url: new URL(dir, ladderUrl).href };
+  });
+  const start = Number(wanted ?? index.start_level ?? 1);
+  if (!Number.isInteger(start) || start < 1 || start > levels.length)
+    throw new BrainMismatch(`level ${wanted ?? index.start_level}: the ladder has levels 1..${levels.length}`);
+  return { levels, start };
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Drives the browser game in a real headless Chromium (playwright-core with the system's
 // browser): opens each page, plays whole games by clicking the person's moves (uniformly random
-// legal ones), and prints {page: {log, games, errors, screenshot}} as JSON for tests to check
-// against Python. With --bench it times the brain in the page instead.
+// legal ones), and prints {page: {log, games, errors, screenshot, levels}} as JSON for tests to
+// check against Python. With --levels (a ladder page) it picks level K in the Level box before
+// game g, K the g-th of the list. With --bench it times the brain in the page instead.
 //
 //   node examples/web/drive.mjs --chromium /usr/bin/chromium --out DIR --games 2 URL [URL ...]
+//   node examples/web/drive.mjs --chromium /usr/bin/chromium --games 2 --levels 2,1 LADDER_URL
 //   node examples/web/drive.mjs --chromium /usr/bin/chromium --bench 2 URL
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,9 +39,14 @@ try {
       continue;
     }
     const random = randomGenerator(Number(flags.seed) + k);
+    const levels = flags.levels ? flags.levels.split(",").map(Number) : [];
     let clicks = 0;
     for (let g = 0; g < Number(flags.games); g++) {
       if (g > 0) await page.click("#swap"); // the next game with the sides swapped
+      if (g < levels.length && levels[g] !== (await page.evaluate(() => window.selfplay.level))) {
+        await page.selectOption("#level", String(levels[g])); // a new game against that level's brain
+        await page.waitForFunction((level) => window.selfplay.ready && window.selfplay.level === level, levels[g], { timeout: 30000 });
+      }
       for (;;) {
         await page.waitForFunction(() => !window.selfplay.busy, null, { timeout: 30000 });
         if (await page.evaluate(() => window.selfplay.isOver())) break;
@@ -52,7 +59,12 @@ try {
     }
     const screenshot = join(flags.out, `page-${k}.png`);
     await page.screenshot({ path: screenshot });
-    results[url] = { ...(await page.evaluate(() => ({ log: window.selfplay.log, games: window.selfplay.games }))), clicks, errors, screenshot };
+    const state = await page.evaluate(() => ({
+      log: window.selfplay.log, games: window.selfplay.games, level: window.selfplay.level,
+      levels: [...document.querySelectorAll("#level option")].map((o) => o.textContent),
+      about: document.getElementById("about").textContent,
+    }));
+    results[url] = { ...state, clicks, errors, screenshot };
     await page.close();
   }
 } finally {

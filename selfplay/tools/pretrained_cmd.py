@@ -38,7 +38,7 @@ from typing import Any
 
 from .args import integer, number
 
-__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "default_opponents", "main"]
+__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "default_opponents", "ladder_index", "main"]
 
 #: The subcommands; ``selfplay`` passes the words after ``pretrained`` to :func:`add_arguments`,
 #: so only ``exploit`` loads the training settings (and torch) for its flags.
@@ -425,11 +425,7 @@ def _make_ladder(args: argparse.Namespace) -> int:
         "levels": entries,
         "bytes": sum(e["bytes"] for e in entries),
     }
-    play_index = {"game": game.name, "game_options": dict(game.options), "games_per_pair": args.games,
-                  "visits": max(visits), "start_level": args.start_level,
-                  "levels": [{"level": e["level"], "player": e["player"], "elo": e["elo"], "visits": e["visits"],
-                              "checkpoint": f"{e['brain']}/brain.onnx"} for e in entries]}  # fmt: skip
-    _write_card(building / LADDER_FILE, play_index)
+    _write_card(building / LADDER_FILE, ladder_index(game, entries, args.games, args.start_level))
     _write_card(building / CARD_FILE, card)
     _swap_in(building, final)
     print(f"wrote {final}/: {count} levels, {card['bytes'] / 2**20:.2f} MiB")
@@ -442,6 +438,17 @@ def _make_ladder(args: argparse.Namespace) -> int:
         print(f"  levels {', '.join(map(str, short))} score under {100 * args.min_step_score:g}% against the level below: "
               "the card says so (\"ordered\": false); pick other levels or change their visits")
     return 0
+
+
+def ladder_index(game: Any, levels: list[dict[str, Any]], games_per_pair: int, start_level: int) -> dict[str, Any]:
+    """The ``ladder.json`` of a shipped ladder, what ``selfplay play --agent DIR`` and the
+    browser example read, from the card's ``levels`` (each with ``level``, ``brain``, ``player``,
+    ``elo`` and ``visits``): each level's brain and the visits it plays at, and the level to
+    open at."""
+    return {"game": game.name, "game_options": dict(game.options), "games_per_pair": games_per_pair,
+            "visits": max(e["visits"] for e in levels), "start_level": start_level,
+            "levels": [{"level": e["level"], "player": e.get("player"), "elo": e["elo"], "visits": e["visits"],
+                        "checkpoint": f"{e['brain']}/brain.onnx"} for e in levels]}  # fmt: skip
 
 
 def _league_state(league_dir: Path) -> dict[str, Any]:
