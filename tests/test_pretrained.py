@@ -364,8 +364,9 @@ def _make_ladder(root, ladder, *extra):
 def test_make_ladder_ships_every_level_with_one_card_that_replays(tmp_path, ttt_ladder):
     from selfplay.tools.play import load_difficulty
 
-    done = _make_ladder(tmp_path, ttt_ladder)
+    done = _make_ladder(tmp_path, ttt_ladder, "--plot", str(tmp_path / "plot" / "ladder.png"))
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "plot" / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     home = tmp_path / "ttt_ladder"
     assert sorted(p.name for p in home.iterdir()) == ["card.json", "ladder.json", "level_1", "level_2", "level_3"]
     assert not (tmp_path / ".building").exists()
@@ -385,6 +386,7 @@ def test_make_ladder_ships_every_level_with_one_card_that_replays(tmp_path, ttt_
         assert step["wins"] + step["draws"] + step["losses"] == step["games"] == 6
         assert step["meets"] == (step["score"] >= 0.6)
         assert entry["elo"] == pytest.approx(below["elo"] + step["elo_diff"], abs=0.06)
+        assert step["elo_ci95"][0] <= step["elo_diff"] <= step["elo_ci95"][1]
     assert card["ordered"] == all(e["vs_below"]["meets"] for e in levels[1:])
     assert card["bytes"] == sum((home / e["brain"] / "brain.onnx").stat().st_size for e in levels)
     # every level against the opponents, at its own visits (the raw policy once)

@@ -38,7 +38,7 @@ from typing import Any
 
 from .args import integer, number
 
-__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "default_opponents", "ladder_index", "main"]
+__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "default_opponents", "ladder_index", "main", "plot_ladder"]
 
 #: The subcommands; ``selfplay`` passes the words after ``pretrained`` to :func:`add_arguments`,
 #: so only ``exploit`` loads the training settings (and torch) for its flags.
@@ -84,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str] | tuple[str, 
     ladder.add_argument("--pick-visits", type=integer(0), default=0, help="picking from a league: their visits")
     ladder.add_argument("--min-games", type=integer(0), default=30, help="picking from a league: networks with fewer "
                         "league games are not candidates")
+    ladder.add_argument("--plot", metavar="FILE", help="also draw the ladder (each level's Elo and visits, each step's "
+                        "score with its 95%% interval) into this PNG, e.g. docs/img/arena-ladder.png")
     parser.add_argument("--root", dest="list_root", help="list the brains under this directory instead")
 
 
@@ -397,7 +399,8 @@ def _make_ladder(args: argparse.Namespace) -> int:
             elo += result.elo_diff
             entry["vs_below"] = {"games": result.games, "wins": result.wins, "draws": result.draws, "losses": result.losses,
                                  "score": result.score, "ci95": list(score_interval(result.wins, result.draws, result.losses)),
-                                 "elo_diff": result.elo_diff, "meets": result.score >= args.min_step_score}  # fmt: skip
+                                 "elo_diff": result.elo_diff, "elo_ci95": list(result.elo_ci95),
+                                 "meets": result.score >= args.min_step_score}  # fmt: skip
         entry["elo"] = round(elo, 1)
         entry["league_elo"] = picked.get("elo")
         entry["league_elo_ci95"] = picked.get("elo_interval")
@@ -429,6 +432,8 @@ def _make_ladder(args: argparse.Namespace) -> int:
     _write_card(building / CARD_FILE, card)
     _swap_in(building, final)
     print(f"wrote {final}/: {count} levels, {card['bytes'] / 2**20:.2f} MiB")
+    if args.plot:
+        print(f"wrote {plot_ladder(card, args.plot)}")
     for e in entries:
         step = e.get("vs_below")
         print(f"  level {e['level']}: {e['player'] or '?':<16} {e['visits']:>5} visits  Elo {e['elo']:>7.1f}"
@@ -438,6 +443,40 @@ def _make_ladder(args: argparse.Namespace) -> int:
         print(f"  levels {', '.join(map(str, short))} score under {100 * args.min_step_score:g}% against the level below: "
               "the card says so (\"ordered\": false); pick other levels or change their visits")
     return 0
+
+
+def plot_ladder(card: dict[str, Any], path: str | Path) -> Path:
+    """A shipped ladder's card as a PNG: left, each level's Elo (level 1 at 0) labelled with its
+    visits; right, each level's score against the one below with its 95% interval, beside the
+    score every step must reach."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = card["levels"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    xs = [e["level"] for e in levels]
+    left.plot(xs, [e["elo"] for e in levels], "o-", color="tab:blue")
+    for e in levels:
+        left.annotate(f"{e['visits']} visits", (e["level"], e["elo"]), textcoords="offset points", xytext=(0, 8),
+                      ha="center", fontsize=8)
+    left.set(xlabel="level", ylabel="Elo (level 1 at 0)", title=f"{card['name']}: Elo of each level", xticks=xs)
+    steps = [e for e in levels if e.get("vs_below")]
+    scores = [100 * e["vs_below"]["score"] for e in steps]
+    low = [score - 100 * e["vs_below"]["ci95"][0] for score, e in zip(scores, steps)]
+    high = [100 * e["vs_below"]["ci95"][1] - score for score, e in zip(scores, steps)]
+    right.errorbar([e["level"] for e in steps], scores, yerr=[low, high], fmt="o", capsize=4, color="tab:green")
+    right.axhline(100 * card["min_step_score"], color="tab:red", linestyle="--", label=f"{100 * card['min_step_score']:g}%")
+    right.set(xlabel="level", ylabel="score against the level below (%)", ylim=(0, 100), xticks=[e["level"] for e in steps],
+              title=f"each step, {steps[0]['vs_below']['games'] if steps else 0} games")
+    right.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def ladder_index(game: Any, levels: list[dict[str, Any]], games_per_pair: int, start_level: int) -> dict[str, Any]:
