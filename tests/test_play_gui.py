@@ -424,6 +424,38 @@ def test_up_and_down_change_the_agents_strength(opened):
     assert window.frame() and session.agent.rollouts == 10 and window.note_is_error  # the weakest
 
 
+def test_with_no_agent_the_window_opens_at_the_shipped_ladders_start_level_and_up_and_down_change_it(
+        opened, tmp_path, monkeypatch):
+    """What `selfplay play GAME` does when a ladder ships for the game: three tic-tac-toe levels
+    shipped by `selfplay pretrained make-ladder` (start level 2), stepped with the keys."""
+    import selfplay.pretrained
+
+    ladder = tmp_path / "league" / "ladder"
+    game = games.make("tictactoe")
+    entries = []
+    for level in (1, 2, 3):
+        torch.manual_seed(level)
+        model = build_network(NetConfig(kind="mlp", layers=1, hidden=8), game.obs_shape, game.num_actions).eval()
+        sidecar = save_checkpoint(ladder / f"level-{level}", level, model, game=game)
+        entries.append({"level": level, "player": f"main0/g{level}", "elo": 10.0 * level, "checkpoint": f"level-{level}/{sidecar.name}"})
+    (ladder / "ladder.json").write_text(json.dumps({"game": "tictactoe", "game_options": {}, "visits": 0, "levels": entries}))
+    root = tmp_path / "pretrained"
+    assert cli_main(["pretrained", "make-ladder", "ttt_ladder", str(ladder), "--root", str(root), "--reproduce", "x",
+                     "--visits", "0,2,8", "--games", "2", "--opponents", "none", "--start-level", "2"]) == 0
+    monkeypatch.setattr(selfplay.pretrained, "HERE", root)  # as if the package shipped it
+    game, difficulty = load_difficulty(None, "tictactoe", None, visits=None)
+    session = PlaySession(game, difficulty.agent)
+    window = opened(session, difficulty=difficulty, fps=1000)
+    assert session.agent.name == "level 2@2" and session.agent.visits == 2
+    press(pygame.K_UP)
+    assert window.frame() and session.agent.name == "level 3@8" and window.note.startswith("agent: level 3 (Elo ")
+    press(pygame.K_UP)  # the strongest already
+    assert window.frame() and session.agent.name == "level 3@8" and window.note_is_error
+    press(pygame.K_DOWN)
+    press(pygame.K_DOWN)
+    assert window.frame() and session.agent.name == "level 1@0" and session.agent.visits == 0
+
+
 # ----------------------------------------------------------------------------- screenshots
 def test_a_screenshot_is_the_window_after_the_moves(tmp_path):
     game = games.make("connect4")
