@@ -367,7 +367,10 @@ def _make_ladder(args: argparse.Namespace) -> int:
     building, final = _building(root, args.name)
     if (source / LADDER_FILE).is_file():  # a ladder, as it is
         ladder_dir, league_dir = source, source.parent
-    else:  # a league: pick its levels now
+    else:  # a league: pick its levels now (the settings checked first: picking takes a while)
+        _level_visits(args.visits, args.levels)
+        if not 1 <= args.start_level <= args.levels:
+            raise PretrainedError(f"--start-level {args.start_level}: the ladder has levels 1..{args.levels}")
         print(write_ladder(source, args.levels, args.pick_games, args.pick_visits, seed=args.seed,
                            opening_moves=args.opening_moves, min_games=args.min_games), file=sys.stderr, flush=True)
         ladder_dir, league_dir = source / "ladder", source
