@@ -855,10 +855,20 @@ class ActorPool:
 def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[[str], None] | None = None) -> Actors:
     """The actors of a run: ``count`` actor processes, or one actor in this process when ``count``
     is 0; with ``cluster.backend == "ray"`` (a :class:`selfplay.config.ClusterConfig`), ``count``
-    Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`. All
-    three are :class:`Actors`."""
+    Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`; with
+    ``cluster.overlap`` or one inference server (``cluster.inference``), ``count`` (at least one)
+    :class:`selfplay.training.streaming.StreamingActors`. All are :class:`Actors`."""
     if cluster is not None and cluster.backend == "ray":
         from .ray_actors import RayActors
 
         return RayActors(spec, count, cluster, log=log)
+    if cluster is not None:  # a stream for overlapped learning, or one inference server for every actor
+        from .streaming import StreamingActors, serves_locally
+
+        serve = serves_locally(cluster, spec.device)
+        if cluster.overlap or serve:
+            from .inference_server import ServerOptions
+
+            return StreamingActors(spec, max(count, 1), serve=serve, options=ServerOptions(device=spec.device),
+                                   chunk_seconds=cluster.chunk_seconds, log=log)
     return LocalActors(spec) if count == 0 else ActorPool(spec, count)

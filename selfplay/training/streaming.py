@@ -1,0 +1,316 @@
+"""Actor processes that stream positions, optionally sharing one inference server.
+
+:class:`StreamingActors` is the local counterpart of :class:`selfplay.training.ray_actors.RayActors`:
+the :class:`~selfplay.training.actor.Actors` interface (``collect``, ``close``, ``count``) for
+alternating generations, plus the stream that overlapped training reads
+(:meth:`StreamingActors.broadcast`, :meth:`StreamingActors.poll`; ``Trainer._play_overlapped``,
+``cluster.overlap``)::
+
+    driver (the learner)                                        actor processes (one Actor each)
+    broadcast(): weights to the server (or to every actor) ──▶  ("weights", generation, Weights or None)
+    poll(): one play call in flight per actor ──("play", n, seconds)──▶ Actor.play for up to ``seconds``
+            ◀── ("positions", generation, Positions, stats, cpu seconds) ── the games that finished
+
+A play call ends after ``cluster.chunk_seconds``, when its actor has the positions asked for, or
+as soon as a message waits for it (new weights cut a chunk short, so the positions played with
+the old weights arrive first, tagged with their generation).
+
+Where the network runs:
+
+* ``inference actor``: each actor evaluates its own batches (``Actor.set_weights``), as
+  :class:`~selfplay.training.actor.ActorPool` does;
+* ``inference server``: one :class:`~selfplay.training.inference_server.InferenceServer`
+  process holds the network, and every actor sends it its leaves through a channel of shared
+  memory (``Actor.set_evaluator`` with a :class:`~selfplay.training.inference_server.RemoteEvaluator`).
+  Only the server gets the weights; the actors are told the generation.
+
+A benchmark may hand every actor one fixed evaluator instead (a modeled device,
+``selfplay bench pipeline``); weights then only mark generations.
+
+Faults: an actor that fails or dies stops the run with its traceback or exit code
+(:class:`~selfplay.training.actor.ActorError`), as an actor process does; the server serves the
+others meanwhile, and :meth:`StreamingActors.close` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from dataclasses import fields
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable
+
+import games
+
+from .actor import KEEP, Actor, ActorError, ActorSpec, Positions, SelfPlayStats, Weights
+from .inference_server import BackendFactory, Channel, InferenceServer, RemoteEvaluator, ServerOptions, _Half
+from .ray_actors import Delivery
+
+__all__ = ["StreamingActors", "serves_locally"]
+
+
+def serves_locally(cluster: Any, device: str) -> bool:
+    """Whether local actors send their leaves to one inference server: ``cluster.inference``
+    ``server``, or ``auto`` on CUDA (on the CPU each actor's own onnxruntime is at least as fast:
+    docs/training.md, "One inference server")."""
+    inference = getattr(cluster, "inference", "auto")
+    return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
+
+
+def _worker(conn: Connection, spec: ActorSpec, source: Any) -> None:
+    """An actor process. ``source``: the client half of a server channel, a fixed evaluator, or
+    None (the actor runs the weights it is sent)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the actors after saving its work
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+    try:
+        actor = Actor(spec)
+        fixed = RemoteEvaluator(source) if isinstance(source, _Half) else source
+        started = time.process_time()
+        while True:
+            message = conn.recv()
+            kind = message[0]
+            if kind == "stop":
+                break
+            if kind == "weights":
+                if fixed is None:
+                    actor.set_weights(message[1], message[2])
+                else:
+                    actor.set_evaluator(message[1], fixed)
+            elif kind == "resign_threshold":
+                actor.set_resign_threshold(message[1])
+            elif kind == "pairings":
+                actor.set_pairings(message[1])
+            elif kind == "play":
+                deadline = time.monotonic() + message[2]
+
+                def should_stop() -> bool:
+                    if os.getppid() != parent:  # the driver died (SIGKILL): nobody will read
+                        raise SystemExit(0)
+                    return time.monotonic() >= deadline or conn.poll()  # a message cuts the chunk short
+
+                positions, stats = actor.play(message[1], should_stop, lambda s: conn.send(("progress", s.to_dict())))
+                conn.send(("positions", actor.generation, positions, stats.to_dict(), time.process_time() - started))
+            # ("abort",) between plays: nothing to abort
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    except BaseException:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except (OSError, ValueError):
+            pass
+    finally:
+        conn.close()
+
+
+class StreamingActors:
+    """``count`` actor processes (actor ``i`` seeded ``spec.seed + i``) that stream positions.
+    ``serve``: their leaves go to one inference server (``options``; ``factory`` builds its
+    backend from weights, by default a network). ``evaluator``: every actor evaluates with this
+    object instead of weights (benchmarks). ``chunk_seconds``: the longest play call."""
+
+    def __init__(self, spec: ActorSpec, count: int, serve: bool = False, options: ServerOptions | None = None,
+                 factory: BackendFactory | None = None, evaluator: Any = None, chunk_seconds: float = 1.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        if count < 1:
+            raise ValueError(f"streaming actors need at least one actor, got {count}")
+        context = multiprocessing.get_context("spawn")
+        self.game = games.make(spec.game, **spec.game_options)
+        self.count = count
+        self.chunk_seconds = chunk_seconds
+        self.options = options or ServerOptions()
+        self.fixed = serve or evaluator is not None  # the actors do not run the weights themselves
+        self.server: InferenceServer | None = None
+        self.connections: list[Connection] = []
+        self.processes: list[Any] = []
+        self.generation = -1
+        self._weights: Weights | None = None
+        self.weights_epoch = 0
+        self.pairings_epoch = 0
+        self.in_flight: list[tuple | None] = [None] * count  # the epoch each actor's play call was sent under
+        self.cpu_seconds = [0.0] * count  # each actor process's CPU seconds while playing, so far
+        channels: list[Channel] = []
+        try:
+            if serve:
+                capacity = spec.selfplay.games_per_actor * spec.search.leaves_per_step
+                channels = [Channel(capacity, self.game.obs_shape, self.game.num_actions, context) for _ in range(count)]
+                self.server = InferenceServer(channels, spec.game, dict(spec.game_options), self.options, factory, context)
+                (log or (lambda text: None))(f"one inference process ({self.options.device}) evaluates for every actor")
+            for i in range(count):
+                ours, theirs = context.Pipe()
+                spec_i = ActorSpec(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, "seed": spec.seed + i})
+                source = channels[i].client() if serve else evaluator
+                process = context.Process(target=_worker, args=(theirs, spec_i, source), name=f"selfplay-actor-{i}", daemon=True)
+                process.start()
+                theirs.close()
+                self.connections.append(ours)
+                self.processes.append(process)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for channel in channels:
+                channel.release()
+
+    @property
+    def epoch(self) -> tuple:
+        """Which broadcast of weights and pairings the actors play under now."""
+        return self.weights_epoch, self.pairings_epoch
+
+    @property
+    def needs_torch_weights(self) -> bool:
+        """The server runs torch on a GPU: send safetensors, not ONNX."""
+        return self.server is not None and self.options.device.startswith("cuda")
+
+    # ------------------------------------------------------------------ the stream
+    def broadcast(self, generation: int, weights: Weights, resign_threshold: float | None = None, pairings: Any = KEEP) -> None:
+        """From now on every actor plays with ``weights`` of ``generation`` (the server gets the
+        weights; actors in the middle of a play call deliver what they have first), and with the
+        resignation threshold and league pairings, when given."""
+        if weights is not self._weights or generation != self.generation:  # (league members share generation numbers)
+            self.generation, self._weights = generation, weights
+            self.weights_epoch += 1
+            if self.server is not None:
+                self.server.set_weights(generation, weights)
+            self._send_all(("weights", generation, None if self.fixed else weights))
+        if resign_threshold is not None:
+            self._send_all(("resign_threshold", resign_threshold))
+        if not (isinstance(pairings, str) and pairings == KEEP):
+            self.pairings_epoch += 1
+            self._send_all(("pairings", pairings))
+
+    def poll(self, timeout: float, num_positions: int = 1 << 40, issue: bool = True) -> list[Delivery]:
+        """Keep a play call in flight on every actor (unless ``issue`` is false), and return the
+        calls that finished within ``timeout`` seconds (waiting only until the first)."""
+        if issue:
+            for i, sent in enumerate(self.in_flight):
+                if sent is None:
+                    self._send(i, ("play", num_positions, self.chunk_seconds))
+                    self.in_flight[i] = self.epoch
+        return [d for d in self._receive(timeout) if isinstance(d, Delivery)]
+
+    def _receive(self, timeout: float) -> list:
+        """Messages from actors with a call in flight, within ``timeout``: Deliveries, and
+        ``(i, SelfPlayStats)`` progress reports."""
+        waiting = {self.connections[i]: i for i, sent in enumerate(self.in_flight) if sent is not None}
+        out: list = []
+        for conn in wait(list(waiting), timeout=timeout) if waiting else []:
+            i = waiting[conn]
+            while self.in_flight[i] is not None and conn.poll():
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    raise self._failure(i) from None
+                if message[0] == "error":
+                    raise ActorError(f"actor {i} failed:\n{message[1]}")
+                if message[0] == "progress":
+                    out.append((i, SelfPlayStats(**message[1])))
+                elif message[0] == "positions":
+                    _, generation, positions, stats, cpu = message
+                    out.append(Delivery(generation, positions, SelfPlayStats(**stats), i, self.in_flight[i]))
+                    self.in_flight[i] = None
+                    self.cpu_seconds[i] = cpu
+        return out
+
+    # ------------------------------------------------------------------ the pool interface
+    def collect(
+        self,
+        generation: int,
+        weights: Weights,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+        resign_threshold: float | None = None,
+        pairings: Any = KEEP,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Alternating generations, as :meth:`ActorPool.collect`: every actor plays with
+        ``weights`` until it has its share of ``num_positions`` (or ``should_stop()``; then the
+        actors return what they have). Calls still in flight from the stream are waited for and
+        dropped (other weights played them)."""
+        self._abort()
+        while any(sent is not None for sent in self.in_flight):
+            self._receive(0.2)
+        self.broadcast(generation, weights, resign_threshold, pairings)
+        share = -(-num_positions // self.count)
+        for i in range(self.count):
+            self._send(i, ("play", share, math.inf))
+            self.in_flight[i] = self.epoch
+        progress = [SelfPlayStats() for _ in range(self.count)]
+        parts: list[Positions] = []
+        total = SelfPlayStats()
+        aborted = False
+        while any(sent is not None for sent in self.in_flight):
+            if not aborted and should_stop is not None and should_stop():
+                self._abort()
+                aborted = True
+            for item in self._receive(0.2):
+                if isinstance(item, Delivery):
+                    parts.append(item.positions)
+                    total = total.merge(item.stats)
+                    progress[item.actor] = item.stats
+                else:
+                    progress[item[0]] = item[1]
+            if on_progress is not None:
+                merged = SelfPlayStats()
+                for p in progress:
+                    merged = merged.merge(p)
+                merged.seconds = max(p.seconds for p in progress)  # wall-clock: the actors play side by side
+                on_progress(merged)
+        total.seconds = max(p.seconds for p in progress)
+        total.evaluator_seconds /= self.count
+        return Positions.concatenate(parts, self.game), total
+
+    def server_stats(self) -> dict:
+        """The inference server's counters ({} without one)."""
+        return self.server.stats() if self.server is not None else {}
+
+    # ------------------------------------------------------------------ messages
+    def _abort(self) -> None:
+        for i, sent in enumerate(self.in_flight):
+            if sent is not None:
+                self._send(i, ("abort",))
+
+    def _send_all(self, message: tuple) -> None:
+        for i in range(self.count):
+            self._send(i, message)
+
+    def _send(self, i: int, message: tuple) -> None:
+        try:
+            self.connections[i].send(message)
+        except OSError:  # the actor is gone; it may have said why
+            raise self._failure(i) from None
+
+    def _failure(self, i: int) -> ActorError:
+        conn = self.connections[i]
+        try:
+            while conn.poll(1.0):
+                message = conn.recv()
+                if message[0] == "error":
+                    return ActorError(f"actor {i} failed:\n{message[1]}")
+        except (EOFError, OSError):
+            pass
+        self.processes[i].join(timeout=1)
+        return ActorError(f"actor {i} died (exit code {self.processes[i].exitcode})")
+
+    def close(self) -> None:
+        """Stop every actor (each ends its play call first), then the server; reap them all."""
+        for conn in self.connections:
+            try:
+                conn.send(("stop",))
+            except (OSError, ValueError):
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+        for conn in self.connections:
+            conn.close()
+        self.connections, self.processes = [], []
+        if self.server is not None:
+            self.server.close()
+            self.server = None
