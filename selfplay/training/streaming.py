@@ -9,7 +9,7 @@ alternating generations, plus the stream that overlapped training reads
     driver (the learner)                                        actor processes (one Actor each)
     broadcast(): weights to the server (or to every actor) ──▶  ("weights", generation, Weights or None)
     poll(): one play call in flight per actor ──("play", n, seconds)──▶ Actor.play for up to ``seconds``
-            ◀── ("positions", generation, Positions, stats, cpu seconds) ── the games that finished
+            ◀── ("positions", generation, Positions, stats) ── the games that finished
 
 A play call ends after ``cluster.chunk_seconds``, when its actor has the positions asked for, or
 as soon as a message waits for it (new weights cut a chunk short, so the positions played with
@@ -70,7 +70,6 @@ def _worker(conn: Connection, spec: ActorSpec, source: Any) -> None:
     try:
         actor = Actor(spec)
         fixed = RemoteEvaluator(source) if isinstance(source, _Half) else source
-        started = time.process_time()
         while True:
             message = conn.recv()
             kind = message[0]
@@ -94,7 +93,7 @@ def _worker(conn: Connection, spec: ActorSpec, source: Any) -> None:
                     return time.monotonic() >= deadline or conn.poll()  # a message cuts the chunk short
 
                 positions, stats = actor.play(message[1], should_stop, lambda s: conn.send(("progress", s.to_dict())))
-                conn.send(("positions", actor.generation, positions, stats.to_dict(), time.process_time() - started))
+                conn.send(("positions", actor.generation, positions, stats.to_dict()))
             # ("abort",) between plays: nothing to abort
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
@@ -132,7 +131,6 @@ class StreamingActors:
         self.weights_epoch = 0
         self.pairings_epoch = 0
         self.in_flight: list[tuple | None] = [None] * count  # the epoch each actor's play call was sent under
-        self.cpu_seconds = [0.0] * count  # each actor process's CPU seconds while playing, so far
         channels: list[Channel] = []
         try:
             if serve:
@@ -210,10 +208,9 @@ class StreamingActors:
                 if message[0] == "progress":
                     out.append((i, SelfPlayStats(**message[1])))
                 elif message[0] == "positions":
-                    _, generation, positions, stats, cpu = message
+                    _, generation, positions, stats = message
                     out.append(Delivery(generation, positions, SelfPlayStats(**stats), i, self.in_flight[i]))
                     self.in_flight[i] = None
-                    self.cpu_seconds[i] = cpu
         return out
 
     # ------------------------------------------------------------------ the pool interface
