@@ -101,8 +101,9 @@ def _h100(rates: dict) -> dict:
 
 _H100_DOC = "the H200's table, rates at batch >= 4096 scaled by 1.0/1.05 (docs/training.md: an H100 does 1.0M/s bf16 at 4096+)"
 
-#: The shipped tables, by name: DEVICE-NETWORK.
+#: The shipped tables, by name: DEVICE-NETWORK; ``null`` answers at once (what the CPU alone can feed).
 TABLES = {
+    "null": LatencyTable("null", {"none": {1: 1e15}}, "no device time: the pipeline's CPU bound"),
     "h200-128x10": LatencyTable("h200-128x10", _H200_128X10, _H200_DOC),
     "h200-32x3": LatencyTable("h200-32x3", _H200_32X3, _H200_DOC + "; bf16 only"),
     "h100-128x10": LatencyTable("h100-128x10", _h100(_H200_128X10), _H100_DOC),

@@ -16,9 +16,10 @@ process owns the network, and the actors send it their leaves::
   by one side while the other waits.
 * **Batching.** The server launches a batch when ``target_batch`` leaves wait; and while the device
   is idle, as soon as every live actor waits or the oldest request has waited ``max_wait``
-  seconds. While a batch runs, requests gather for the next, so when the device is the bottleneck
-  batches grow by themselves, and when the actors are, nobody waits longer than ``max_wait``.
-  Up to two batches are in flight (two staging slots): one on the device, one being gathered.
+  seconds (by default none). While a batch runs, requests gather for the next, so when the device
+  is the bottleneck batches grow by themselves, and when the actors are, the device takes what
+  comes at once. Up to two batches are in flight (two staging slots): one on the device, one
+  being gathered.
 * **One synchronisation per batch.** :class:`TorchBackend` copies the gathered batch from pinned
   memory, runs one forward (bf16 from ``bf16_from`` leaves on, fp32 below, where fp32 is faster;
   channels-last; optionally ``torch.compile`` with batches padded to powers of two) and copies
@@ -82,7 +83,7 @@ class ServerOptions:
 
     device: str = "cpu"  # where a torch network runs: cpu, cuda, cuda:1
     target_batch: int = 4096  # launch as soon as this many leaves wait (also the largest batch, unless one request is larger)
-    max_wait: float = 0.001  # seconds the oldest request waits for others while the device is idle
+    max_wait: float = 0.0  # seconds the oldest request waits for others while the device is idle (batches grow while it is busy)
     bf16_from: int = 1024  # CUDA: batches of at least this many leaves run under bf16 autocast, smaller ones in fp32
     compile: bool = False  # CUDA: torch.compile the network (batches padded to powers of two, so it compiles a few times)
     threads: int = 1  # CPU: intra-op threads of the network

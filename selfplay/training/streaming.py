@@ -50,7 +50,13 @@ from .actor import KEEP, Actor, ActorError, ActorSpec, Positions, SelfPlayStats,
 from .inference_server import BackendFactory, Channel, InferenceServer, RemoteEvaluator, ServerOptions, _Half
 from .ray_actors import Delivery
 
-__all__ = ["StreamingActors", "serves_locally"]
+__all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
+
+#: Niceness of actor processes that share an inference server. The server (and the learner) are
+#: what everyone waits on; the actors are throughput work. Where actors outnumber the free cores,
+#: a server woken by its device or by a request then runs at once, instead of after an actor's
+#: time slice, and the device does not idle meanwhile (docs/training.md, "One inference server").
+SERVED_NICE = 10
 
 
 def serves_locally(cluster: Any, device: str) -> bool:
@@ -61,11 +67,13 @@ def serves_locally(cluster: Any, device: str) -> bool:
     return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
 
 
-def _worker(conn: Connection, spec: ActorSpec, source: Any) -> None:
+def _worker(conn: Connection, spec: ActorSpec, source: Any, nice: int = 0) -> None:
     """An actor process. ``source``: the client half of a server channel, a fixed evaluator, or
     None (the actor runs the weights it is sent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the actors after saving its work
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if nice:
+        os.nice(nice)
     parent = os.getppid()
     try:
         actor = Actor(spec)
@@ -110,17 +118,19 @@ class StreamingActors:
     """``count`` actor processes (actor ``i`` seeded ``spec.seed + i``) that stream positions.
     ``serve``: their leaves go to one inference server (``options``; ``factory`` builds its
     backend from weights, by default a network). ``evaluator``: every actor evaluates with this
-    object instead of weights (benchmarks). ``chunk_seconds``: the longest play call."""
+    object instead of weights (benchmarks). ``chunk_seconds``: the longest play call. ``nice``:
+    the actor processes' niceness (default: :data:`SERVED_NICE` with a server, else 0)."""
 
     def __init__(self, spec: ActorSpec, count: int, serve: bool = False, options: ServerOptions | None = None,
                  factory: BackendFactory | None = None, evaluator: Any = None, chunk_seconds: float = 1.0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 nice: int | None = None, log: Callable[[str], None] | None = None) -> None:
         if count < 1:
             raise ValueError(f"streaming actors need at least one actor, got {count}")
         context = multiprocessing.get_context("spawn")
         self.game = games.make(spec.game, **spec.game_options)
         self.count = count
         self.chunk_seconds = chunk_seconds
+        self.nice = (SERVED_NICE if serve else 0) if nice is None else nice
         self.options = options or ServerOptions()
         self.fixed = serve or evaluator is not None  # the actors do not run the weights themselves
         self.server: InferenceServer | None = None
@@ -142,7 +152,8 @@ class StreamingActors:
                 ours, theirs = context.Pipe()
                 spec_i = ActorSpec(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, "seed": spec.seed + i})
                 source = channels[i].client() if serve else evaluator
-                process = context.Process(target=_worker, args=(theirs, spec_i, source), name=f"selfplay-actor-{i}", daemon=True)
+                process = context.Process(target=_worker, args=(theirs, spec_i, source, self.nice),
+                                          name=f"selfplay-actor-{i}", daemon=True)
                 process.start()
                 theirs.close()
                 self.connections.append(ours)
