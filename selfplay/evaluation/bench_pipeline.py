@@ -279,7 +279,7 @@ def _measure(design: str, spec: Any, count: int, seconds: float, warmup: float, 
     total = sum(v for v in cpu.values() if math.isfinite(v))
     row["cpu_us_per_leaf"] = 1e6 * total / max(leaves, 1)
     row["server_cpu_us_per_leaf"] = 1e6 * cpu["server"] / max(leaves, 1) if groups["server"] else math.nan
-    if table is not None:
+    if table is not None and table.name != "null":  # (the null device never gets busy)
         batch = row["mean_batch"] if design == "actor" else options.target_batch
         goal = BUSY_GOAL * table.rate(batch) if math.isfinite(batch) else math.nan
         row.update(batch_at_scale=batch, evals_per_s_at_goal=goal, cores_for_goal=goal * total / max(leaves, 1))
@@ -297,7 +297,7 @@ def bench_pipeline(
     preset_name: str = "full",
     device_models: tuple[str, ...] = ("h200-32x3", "h200-128x10"),
     device: str | None = None,
-    net: str = "default",
+    net: str = "preset",
     designs: tuple[str, ...] = ("actor", "server"),
     actors: int | None = None,
     games_per_actor: int | None = None,
@@ -340,7 +340,7 @@ def bench_pipeline(
         "seconds": seconds, "target_batch": target_batch, "max_wait": max_wait, "rows": [],
     }
     if device:
-        real = _real_weights(game_name, net, device, designs)
+        real = _real_weights(config, net, device, designs)
         report["net"] = real["net"]
         targets = [(device, None, None, real)]
     else:
@@ -357,18 +357,21 @@ def bench_pipeline(
     return report
 
 
-def _real_weights(game_name: str, net: str, device: str, designs: tuple[str, ...]) -> dict:
-    """A fresh network of size ``net`` as the weights each design sends: ONNX for CPU actors and a
-    CPU server; safetensors for torch on CUDA."""
+def _real_weights(config: Any, net: str, device: str, designs: tuple[str, ...]) -> dict:
+    """A fresh network (``net``: ``preset``, the preset's own, or a size :func:`parse_net` takes)
+    as the weights each design sends: ONNX for CPU actors and a CPU server; safetensors for torch
+    on CUDA."""
     import torch
 
+    from ..model.network import build_network
     from ..training.trainer import export_weights
     from .bench_net import parse_net
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("bench pipeline: --device cuda, but torch sees no CUDA device")
-    game = games.make(game_name)
-    model = parse_net(net, game, device)
+    game = games.make(config.game, **config.game_options)
+    torch.manual_seed(0)
+    model = build_network(config.net, game.obs_shape, game.num_actions).eval() if net == "preset" else parse_net(net, game, device)
     weights = {design: export_weights(model, game, device, "auto") for design in designs}
     return {"net": model.config.describe() if hasattr(model, "config") else net, "weights": weights}
 

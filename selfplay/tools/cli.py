@@ -353,7 +353,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="modeled devices (DEVICE-NETWORK, from measured latency tables; docs/training.md)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="the real device instead of a model, with the network --net "
                    "(self-play only)")
-    p.add_argument("--net", default="default", help="with --device: CHANNELSxBLOCKS, mlp, default or a checkpoint")
+    p.add_argument("--net", default="preset", help="with --device: preset (the preset's network), CHANNELSxBLOCKS, mlp, "
+                   "default or a checkpoint")
     p.add_argument("--designs", nargs="+", choices=_PIPELINE_DESIGNS, default=["actor", "server"],
                    help="actor: each actor process evaluates its own batches, alternating with the learner (today's); "
                    "server: one inference process, learner overlapped; threads: the actors as threads, one server")
