@@ -34,20 +34,14 @@ others meanwhile, and :meth:`StreamingActors.close` leaves no process behind.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
-import os
-import signal
-import time
-import traceback
-from dataclasses import fields
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any, Callable
 
 import games
 
-from .actor import KEEP, Actor, ActorError, ActorSpec, Positions, SelfPlayStats, Weights
-from .inference_server import BackendFactory, Channel, InferenceServer, RemoteEvaluator, ServerOptions, _Half
+from .actor import KEEP, ActorError, ActorPool, ActorSpec, Positions, SelfPlayStats, Weights
+from .inference_server import BackendFactory, Channel, InferenceServer, ServerOptions
 from .ray_actors import Delivery
 
 __all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
@@ -67,54 +61,7 @@ def serves_locally(cluster: Any, device: str) -> bool:
     return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
 
 
-def _worker(conn: Connection, spec: ActorSpec, source: Any, nice: int = 0) -> None:
-    """An actor process. ``source``: the client half of a server channel, a fixed evaluator, or
-    None (the actor runs the weights it is sent)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the actors after saving its work
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if nice:
-        os.nice(nice)
-    parent = os.getppid()
-    try:
-        actor = Actor(spec)
-        fixed = RemoteEvaluator(source) if isinstance(source, _Half) else source
-        while True:
-            message = conn.recv()
-            kind = message[0]
-            if kind == "stop":
-                break
-            if kind == "weights":
-                if fixed is None:
-                    actor.set_weights(message[1], message[2])
-                else:
-                    actor.set_evaluator(message[1], fixed)
-            elif kind == "resign_threshold":
-                actor.set_resign_threshold(message[1])
-            elif kind == "pairings":
-                actor.set_pairings(message[1])
-            elif kind == "play":
-                deadline = time.monotonic() + message[2]
-
-                def should_stop() -> bool:
-                    if os.getppid() != parent:  # the driver died (SIGKILL): nobody will read
-                        raise SystemExit(0)
-                    return time.monotonic() >= deadline or conn.poll()  # a message cuts the chunk short
-
-                positions, stats = actor.play(message[1], should_stop, lambda s: conn.send(("progress", s.to_dict())))
-                conn.send(("positions", actor.generation, positions, stats.to_dict()))
-            # ("abort",) between plays: nothing to abort
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
-    except BaseException:
-        try:
-            conn.send(("error", traceback.format_exc()))
-        except (OSError, ValueError):
-            pass
-    finally:
-        conn.close()
-
-
-class StreamingActors:
+class StreamingActors(ActorPool):
     """``count`` actor processes (actor ``i`` seeded ``spec.seed + i``) that stream positions.
     ``serve``: their leaves go to one inference server (``options``; ``factory`` builds its
     backend from weights, by default a network). ``evaluator``: every actor evaluates with this
@@ -124,18 +71,13 @@ class StreamingActors:
     def __init__(self, spec: ActorSpec, count: int, serve: bool = False, options: ServerOptions | None = None,
                  factory: BackendFactory | None = None, evaluator: Any = None, chunk_seconds: float = 1.0,
                  nice: int | None = None, log: Callable[[str], None] | None = None) -> None:
-        if count < 1:
-            raise ValueError(f"streaming actors need at least one actor, got {count}")
         context = multiprocessing.get_context("spawn")
-        self.game = games.make(spec.game, **spec.game_options)
-        self.count = count
+        game = games.make(spec.game, **spec.game_options)
         self.chunk_seconds = chunk_seconds
-        self.nice = (SERVED_NICE if serve else 0) if nice is None else nice
         self.options = options or ServerOptions()
         self.fixed = serve or evaluator is not None  # the actors do not run the weights themselves
         self.server: InferenceServer | None = None
-        self.connections: list[Connection] = []
-        self.processes: list[Any] = []
+        self.connections, self.processes = [], []
         self.generation = -1
         self._weights: Weights | None = None
         self.weights_epoch = 0
@@ -145,19 +87,11 @@ class StreamingActors:
         try:
             if serve:
                 capacity = spec.selfplay.games_per_actor * spec.search.leaves_per_step
-                channels = [Channel(capacity, self.game.obs_shape, self.game.num_actions, context) for _ in range(count)]
+                channels = [Channel(capacity, game.obs_shape, game.num_actions, context) for _ in range(count)]
                 self.server = InferenceServer(channels, spec.game, dict(spec.game_options), self.options, factory, context)
                 (log or (lambda text: None))(f"one inference process ({self.options.device}) evaluates for every actor")
-            for i in range(count):
-                ours, theirs = context.Pipe()
-                spec_i = ActorSpec(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, "seed": spec.seed + i})
-                source = channels[i].client() if serve else evaluator
-                process = context.Process(target=_worker, args=(theirs, spec_i, source, self.nice),
-                                          name=f"selfplay-actor-{i}", daemon=True)
-                process.start()
-                theirs.close()
-                self.connections.append(ours)
-                self.processes.append(process)
+            sources = [c.client() for c in channels] if serve else [evaluator] * count
+            super().__init__(spec, count, sources, (SERVED_NICE if serve else 0) if nice is None else nice)
         except BaseException:
             self.close()
             raise
@@ -235,42 +169,17 @@ class StreamingActors:
         resign_threshold: float | None = None,
         pairings: Any = KEEP,
     ) -> tuple[Positions, SelfPlayStats]:
-        """Alternating generations, as :meth:`ActorPool.collect`: every actor plays with
-        ``weights`` until it has its share of ``num_positions`` (or ``should_stop()``; then the
-        actors return what they have). Calls still in flight from the stream are waited for and
-        dropped (other weights played them)."""
+        """Alternating generations, :meth:`ActorPool.collect` (the same messages), with the
+        weights going to the server only. Calls still in flight from the stream are waited for
+        and dropped (other weights played them)."""
         self._abort()
         while any(sent is not None for sent in self.in_flight):
             self._receive(0.2)
-        self.broadcast(generation, weights, resign_threshold, pairings)
-        share = -(-num_positions // self.count)
-        for i in range(self.count):
-            self._send(i, ("play", share, math.inf))
-            self.in_flight[i] = self.epoch
-        progress = [SelfPlayStats() for _ in range(self.count)]
-        parts: list[Positions] = []
-        total = SelfPlayStats()
-        aborted = False
-        while any(sent is not None for sent in self.in_flight):
-            if not aborted and should_stop is not None and should_stop():
-                self._abort()
-                aborted = True
-            for item in self._receive(0.2):
-                if isinstance(item, Delivery):
-                    parts.append(item.positions)
-                    total = total.merge(item.stats)
-                    progress[item.actor] = item.stats
-                else:
-                    progress[item[0]] = item[1]
-            if on_progress is not None:
-                merged = SelfPlayStats()
-                for p in progress:
-                    merged = merged.merge(p)
-                merged.seconds = max(p.seconds for p in progress)  # wall-clock: the actors play side by side
-                on_progress(merged)
-        total.seconds = max(p.seconds for p in progress)
-        total.evaluator_seconds /= self.count
-        return Positions.concatenate(parts, self.game), total
+        if self.server is not None:
+            self.server.set_weights(generation, weights)
+        self.generation, self._weights = generation, weights
+        return super().collect(generation, None if self.fixed else weights, num_positions, should_stop, on_progress,
+                               resign_threshold, pairings)
 
     def server_stats(self) -> dict:
         """The inference server's counters ({} without one)."""
@@ -286,38 +195,9 @@ class StreamingActors:
         for i in range(self.count):
             self._send(i, message)
 
-    def _send(self, i: int, message: tuple) -> None:
-        try:
-            self.connections[i].send(message)
-        except OSError:  # the actor is gone; it may have said why
-            raise self._failure(i) from None
-
-    def _failure(self, i: int) -> ActorError:
-        conn = self.connections[i]
-        try:
-            while conn.poll(1.0):
-                message = conn.recv()
-                if message[0] == "error":
-                    return ActorError(f"actor {i} failed:\n{message[1]}")
-        except (EOFError, OSError):
-            pass
-        self.processes[i].join(timeout=1)
-        return ActorError(f"actor {i} died (exit code {self.processes[i].exitcode})")
-
     def close(self) -> None:
         """Stop every actor (each ends its play call first), then the server; reap them all."""
-        for conn in self.connections:
-            try:
-                conn.send(("stop",))
-            except (OSError, ValueError):
-                pass
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
-        for conn in self.connections:
-            conn.close()
+        super().close()
         self.connections, self.processes = [], []
         if self.server is not None:
             self.server.close()
