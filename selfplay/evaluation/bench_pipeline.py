@@ -22,7 +22,10 @@ Devices:
 * ``--device cpu`` or ``cuda``: the real network ``--net`` on the real device; self-play only
   (``actor`` is :class:`~selfplay.training.actor.ActorPool`, exactly what ``selfplay train`` runs).
 
-Each design runs ``--warmup`` seconds, then is measured for ``--seconds``. Figures: evaluations/s
+Each design runs ``--warmup`` seconds, then is measured for ``--seconds``. A generation (new
+weights: fresh trees; in ``actor``, the learner's turn) comes every ``--generation-positions``
+positions, by default the preset's: small generations exaggerate what today's design loses to
+its barrier (every actor must finish its share before anyone learns). Figures: evaluations/s
 and self-play positions/s; the device's busy fraction (modeled only) and mean batch; the CPU
 seconds of the actor processes, the server and this process (learner, bench loop, and in the
 ``threads`` design the actors), and their sum per leaf; from that, the cores that would keep the
@@ -303,7 +306,7 @@ def bench_pipeline(
     games_per_actor: int | None = None,
     seconds: float = 10.0,
     warmup: float = 3.0,
-    generation_positions: int = 2000,
+    generation_positions: int | None = None,
     target_batch: int = 4096,
     max_wait: float = 0.0,
     seed: int = 0,
@@ -326,6 +329,7 @@ def bench_pipeline(
     if seconds <= 0 or warmup < 0:
         raise ValueError(f"bench pipeline: --seconds must be > 0 and --warmup >= 0, got {seconds} and {warmup}")
     config = preset(game_name, preset_name)
+    generation_positions = generation_positions or config.selfplay.positions_per_generation
     selfplay = config.selfplay if games_per_actor is None else replace(config.selfplay, games_per_actor=games_per_actor)
     cores = available_cores()
     count = actors or cores
@@ -337,7 +341,8 @@ def bench_pipeline(
     report: dict[str, Any] = {
         "game": game_name, "preset": preset_name, "cores": cores, "actors": count,
         "games_per_actor": selfplay.games_per_actor, "simulations": [config.search.num_simulations, selfplay.fast_simulations],
-        "seconds": seconds, "target_batch": target_batch, "max_wait": max_wait, "rows": [],
+        "seconds": seconds, "target_batch": target_batch, "max_wait": max_wait, "generation_positions": generation_positions,
+        "rows": [],
     }
     if device:
         real = _real_weights(config, net, device, designs)
@@ -380,8 +385,10 @@ def format_report(report: dict[str, Any]) -> str:
     """The report as a table, and each design's ratio to ``actor`` on the same device."""
     lines = [
         f"{report['game']}, preset {report['preset']} ({report['games_per_actor']} games per actor, "
-        f"{'/'.join(map(str, report['simulations']))} simulations), {report['actors']} actors on {report['cores']} cores, "
-        f"{report['seconds']:g} s per design" + (f", network {report['net']}" if "net" in report else ""),
+        f"{'/'.join(map(str, report['simulations']))} simulations), {report['actors']} actor{'s' * (report['actors'] != 1)} on "
+        f"{report['cores']} cores, "
+        f"{report['seconds']:g} s per design" + (f", network {report['net']}" if "net" in report else
+                                                  f", generations of {report['generation_positions']:,} positions"),
         f"{'device':<12} {'design':<8} {'evals/s':>10} {'busy':>5} {'pos/s':>7} {'batch':>6} {'us/leaf':>8} "
         f"{'actors':>7} {'server':>7} {'main':>6} {'cores@70%':>9} {'batch@scale':>11}",
     ]

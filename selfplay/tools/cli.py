@@ -362,8 +362,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--games-per-actor", type=integer(1), help="default: the preset's")
     p.add_argument("--seconds", type=number(0.5, 3600), default=10.0, help="measured time per design")
     p.add_argument("--warmup", type=number(0, 600), default=3.0, help="unmeasured time per design before it")
-    p.add_argument("--generation-positions", type=integer(1), default=2000,
-                   help="modeled: positions per generation (new weights, fresh trees) in the benchmark")
+    p.add_argument("--generation-positions", type=integer(1),
+                   help="modeled: positions per generation (new weights, fresh trees; today's design learns after each, "
+                   "while the actors wait); default: the preset's")
     p.add_argument("--target-batch", type=integer(1), default=4096, help="the server launches once this many leaves wait")
     p.add_argument("--max-wait-ms", type=number(0, 1000), default=0.0,
                    help="while the device is idle, the longest a request waits for others")
