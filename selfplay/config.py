@@ -356,17 +356,17 @@ class ClusterConfig:
         "free, so a run outlives the nodes it was given. With num_actors -1: one actor per slot ('': per cluster CPU)"
     )
     overlap: bool = _f(
-        False, "ray: actors play on while the learner learns (with the newest weights they have), and the learner "
+        False, "actors play on while the learner learns (with the newest weights they have), and the learner "
         "takes learner.samples_per_position samples per arriving position at most; false: alternating generations"
     )
     inference: str = _f(
-        "auto", "ray: where the network runs: 'actor' (each actor batches its own games on its CPU), 'server' (one "
-        "inference actor batches every actor's calls, on a GPU when the cluster has one), 'auto' ('server' when the "
-        "cluster has a GPU, else 'actor')"
+        "auto", "where the network runs: 'actor' (each actor batches its own games), 'server' (one inference process "
+        "batches every actor's leaves; ray: one inference actor, on a GPU when the cluster has one), 'auto' ('server' "
+        "on CUDA or when the Ray cluster has a GPU, else 'actor')"
     )
     chunk_seconds: float = _f(
-        1.0, "ray: seconds of play per call to an actor: how often games stream back, and at most what a lost actor "
-        "takes with it (its unfinished games are played again)"
+        1.0, "seconds of play per call to an actor: how often games stream back (overlap), and at most what a lost Ray "
+        "actor takes with it (its unfinished games are played again)"
     )
 
     def __post_init__(self) -> None:
@@ -377,7 +377,6 @@ class ClusterConfig:
               f"inference must be one of {', '.join(INFERENCE_PLACES)}, got {self.inference!r}")
         _need(self.chunk_seconds > 0 and math.isfinite(self.chunk_seconds), s,
               f"chunk_seconds must be > 0, got {self.chunk_seconds}")
-        _need(not self.overlap or self.backend == "ray", s, "overlap needs backend ray (the local backend alternates)")
 
 
 # ----------------------------------------------------------------------------- the whole
@@ -709,7 +708,7 @@ def describe(config: TrainConfig) -> str:
     where = ""
     if config.cluster.backend == "ray":
         where = f", on Ray{' at ' + config.cluster.address if config.cluster.address else ''}"
-        where += " (overlapped)" if config.cluster.overlap else ""
+    where += " (overlapped)" if config.cluster.overlap else ""
     return (f"{config.game}{'(' + opts + ')' if opts else ''}, preset {config.preset or '-'}: "
             f"{config.net.describe()} net, {search.root_policy} search {sims} sims, budget {budget}{where}")
 

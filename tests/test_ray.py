@@ -42,8 +42,7 @@ def test_cluster_flags_are_config_fields_saved_with_the_run():
     assert config.selfplay.num_actors == 8
     assert config.to_dict()["cluster"]["address"] == "10.0.0.1:6379"
     assert {f"cluster.{name}" for name in config.to_dict()["cluster"]} <= RESUME_SAFE  # a resumed run may move to a cluster
-    with pytest.raises(ConfigError, match="overlap needs backend ray"):
-        ClusterConfig(overlap=True)
+    assert ClusterConfig(overlap=True).backend == "local"  # local actor processes overlap too (selfplay.training.streaming)
     with pytest.raises(ConfigError, match="backend must be one of local, ray"):
         ClusterConfig(backend="mpi")
 

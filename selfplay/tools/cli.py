@@ -15,6 +15,9 @@ from .args import integer, number
 EXIT_USAGE = 2
 #: selfplay.evaluation.bench_net.PATHS, flattened (written out so that parsing imports nothing)
 _NET_PATHS = ("torch", "onnx", "fp32", "bf16", "bf16-compiled")
+#: selfplay.evaluation.device_model.TABLES and bench_pipeline.DESIGNS, written out for the same reason
+_DEVICE_MODELS = ("null", "h200-128x10", "h200-32x3", "h100-128x10", "h100-32x3")
+_PIPELINE_DESIGNS = ("actor", "server", "threads")
 
 
 class UsageError(Exception):
@@ -225,6 +228,16 @@ def cmd_bench_actors(args) -> int:
     return 0
 
 
+def cmd_bench_pipeline(args) -> int:
+    from selfplay.evaluation.bench_pipeline import bench_pipeline, format_report
+
+    report = bench_pipeline(args.game, args.preset, tuple(args.device_model), args.device, args.net, tuple(args.designs),
+                            args.actors, args.games_per_actor, args.seconds, args.warmup, args.generation_positions,
+                            args.target_batch, args.max_wait_ms / 1000)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def _format_flat(d: dict, prefix: str = "") -> str:
     lines = []
     for k, v in d.items():
@@ -267,7 +280,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = _chosen(argv)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors}", required=True, parser_class=_Parser
+        dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors,pipeline}", required=True,
+        parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -331,6 +345,31 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--modes", nargs="+", choices=["alternating", "overlapped"], help="default: both with ray, alternating locally")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_actors)
+    p = bsub.add_parser("pipeline", help="self-play and learning against one device (a modeled GPU, or a real one): "
+                        "today's per-actor inference beside one inference server; evaluations/s, busy fraction, CPU per leaf")
+    p.add_argument("--game", default="connect4")
+    p.add_argument("--preset", default="full", choices=["tiny", "small", "full"], help="whose self-play and search settings")
+    p.add_argument("--device-model", nargs="+", choices=_DEVICE_MODELS, default=["h200-32x3", "h200-128x10"],
+                   help="modeled devices (DEVICE-NETWORK, from measured latency tables; docs/training.md)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="the real device instead of a model, with the network --net "
+                   "(self-play only)")
+    p.add_argument("--net", default="preset", help="with --device: preset (the preset's network), CHANNELSxBLOCKS, mlp, "
+                   "default or a checkpoint")
+    p.add_argument("--designs", nargs="+", choices=_PIPELINE_DESIGNS, default=["actor", "server"],
+                   help="actor: each actor process evaluates its own batches, alternating with the learner (today's); "
+                   "server: one inference process, learner overlapped; threads: the actors as threads, one server")
+    p.add_argument("--actors", type=integer(1), help="actor processes (default: one per core)")
+    p.add_argument("--games-per-actor", type=integer(1), help="default: the preset's")
+    p.add_argument("--seconds", type=number(0.5, 3600), default=10.0, help="measured time per design")
+    p.add_argument("--warmup", type=number(0, 600), default=3.0, help="unmeasured time per design before it")
+    p.add_argument("--generation-positions", type=integer(1),
+                   help="modeled: positions per generation (new weights, fresh trees; today's design learns after each, "
+                   "while the actors wait); default: the preset's")
+    p.add_argument("--target-batch", type=integer(1), default=4096, help="the server launches once this many leaves wait")
+    p.add_argument("--max-wait-ms", type=number(0, 1000), default=0.0,
+                   help="while the device is idle, the longest a request waits for others")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_pipeline)
     for what, module, help in (
         ("strength", "selfplay.evaluation.strength", "error rates against the Connect Four solver, raw network and with search"),
         ("curve", "selfplay.evaluation.curve", ("a run's checkpoints at minute marks against fixed opponents (and the "

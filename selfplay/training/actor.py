@@ -38,7 +38,7 @@ resigned game scores -1 for the resigner and +1 for the other player).
 Message passing. Actors are worker processes (:class:`ActorPool`, multiprocessing ``spawn``) that
 talk only in plain picklable messages::
 
-    to an actor     ("weights", generation, Weights)   ("resign_threshold", value)   ("play", num_positions)
+    to an actor     ("weights", generation, Weights)   ("resign_threshold", value)   ("play", num_positions[, seconds])
                     ("pairings", Pairings or None)   ("abort",)   ("stop",)
     from an actor   ("progress", stats dict)   ("positions", generation, Positions, stats dict)
                     ("error", traceback text)
@@ -62,6 +62,7 @@ This module does not import torch unless an actor is given torch weights.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -641,8 +642,9 @@ KEEP = "keep"  # collect(pairings=KEEP): leave the actors' pairings as they are
 
 class Actors(Protocol):
     """What the trainer and the league drive: :class:`LocalActors` (one actor in this process),
-    :class:`ActorPool` (processes) and ``selfplay.training.ray_actors.RayActors`` (a cluster;
-    it also streams, for ``cluster.overlap``). :func:`make_actors` picks one."""
+    :class:`ActorPool` (processes), ``selfplay.training.streaming.StreamingActors`` (processes,
+    perhaps sharing one inference server) and ``selfplay.training.ray_actors.RayActors`` (a
+    cluster); the last two also stream, for ``cluster.overlap``. :func:`make_actors` picks one."""
 
     count: int  # actors that play in parallel
 
@@ -695,35 +697,44 @@ class LocalActors:
         pass
 
 
-def _worker(conn: Connection, spec: ActorSpec) -> None:
-    """An actor process: answers messages until ("stop",), or until its parent is gone."""
+def _worker(conn: Connection, spec: ActorSpec, source: Any = None, nice: int = 0) -> None:
+    """An actor process: answers messages until ("stop",), or until its parent is gone. A play
+    call ends early when a message waits (abort, stop, or new weights: the positions of the old
+    ones come first). ``source``: the evaluator this actor always runs, whatever weights arrive
+    (the client half of an inference server's channel, or a fixed evaluator; the weights then
+    only say the generation); None: it runs the weights it is sent. ``nice``: its niceness."""
     # Ctrl-C and SIGTERM are the driver's to handle: it stops the actors after saving its work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if nice:
+        os.nice(nice)
     parent = os.getppid()
     try:
         actor = Actor(spec)
-        stop = False
-        while not stop:
+        if source is not None and not callable(source):  # a channel to the inference server
+            from .inference_server import RemoteEvaluator
+
+            source = RemoteEvaluator(source)
+        while True:
             message = conn.recv()
             if message[0] == "stop":
                 break
             if message[0] == "weights":
-                actor.set_weights(message[1], message[2])
+                if source is None:
+                    actor.set_weights(message[1], message[2])
+                else:
+                    actor.set_evaluator(message[1], source)
             elif message[0] == "resign_threshold":
                 actor.set_resign_threshold(message[1])
             elif message[0] == "pairings":
                 actor.set_pairings(message[1])
-            elif message[0] == "play":
+            elif message[0] == "play":  # ("play", num_positions[, seconds])
+                deadline = time.monotonic() + (message[2] if len(message) > 2 else math.inf)
 
                 def interrupted() -> bool:
-                    nonlocal stop
                     if os.getppid() != parent:  # the driver died (SIGKILL): nobody will read
                         raise SystemExit(0)
-                    if conn.poll():
-                        stop = conn.recv()[0] == "stop" or stop
-                        return True
-                    return False
+                    return conn.poll() or time.monotonic() >= deadline
 
                 positions, stats = actor.play(
                     message[1], interrupted, lambda s: conn.send(("progress", s.to_dict()))
@@ -748,7 +759,9 @@ class ActorError(RuntimeError):
 class ActorPool:
     """``count`` actor processes (multiprocessing ``spawn``), actor ``i`` seeded ``seed + i``."""
 
-    def __init__(self, spec: ActorSpec, count: int) -> None:
+    def __init__(self, spec: ActorSpec, count: int, sources: list | None = None, nice: int = 0) -> None:
+        """``sources[i]``: what actor ``i`` evaluates with instead of the weights (see
+        ``_worker``); ``nice``: the actors' niceness."""
         if count < 1:
             raise ValueError(f"an actor pool needs at least one actor, got {count}")
         context = multiprocessing.get_context("spawn")
@@ -759,7 +772,9 @@ class ActorPool:
         for i in range(count):
             ours, theirs = context.Pipe()
             spec_i = ActorSpec(**{**{f.name: getattr(spec, f.name) for f in fields(spec)}, "seed": spec.seed + i})
-            process = context.Process(target=_worker, args=(theirs, spec_i), name=f"selfplay-actor-{i}", daemon=True)
+            source = sources[i] if sources else None
+            process = context.Process(target=_worker, args=(theirs, spec_i, source, nice), name=f"selfplay-actor-{i}",
+                                      daemon=True)
             process.start()
             theirs.close()
             self.connections.append(ours)
@@ -860,10 +875,20 @@ class ActorPool:
 def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[[str], None] | None = None) -> Actors:
     """The actors of a run: ``count`` actor processes, or one actor in this process when ``count``
     is 0; with ``cluster.backend == "ray"`` (a :class:`selfplay.config.ClusterConfig`), ``count``
-    Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`. All
-    three are :class:`Actors`."""
+    Ray actors (-1: one per cluster CPU), :class:`selfplay.training.ray_actors.RayActors`; with
+    ``cluster.overlap`` or one inference server (``cluster.inference``), ``count`` (at least one)
+    :class:`selfplay.training.streaming.StreamingActors`. All are :class:`Actors`."""
     if cluster is not None and cluster.backend == "ray":
         from .ray_actors import RayActors
 
         return RayActors(spec, count, cluster, log=log)
+    if cluster is not None:  # a stream for overlapped learning, or one inference server for every actor
+        from .streaming import StreamingActors, serves_locally
+
+        serve = serves_locally(cluster, spec.device)
+        if cluster.overlap or serve:
+            from .inference_server import ServerOptions
+
+            return StreamingActors(spec, max(count, 1), serve=serve, options=ServerOptions(device=spec.device),
+                                   chunk_seconds=cluster.chunk_seconds, log=log)
     return LocalActors(spec) if count == 0 else ActorPool(spec, count)

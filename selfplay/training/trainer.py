@@ -20,8 +20,9 @@ generation a clean unit: one network made all its games, the checkpoint after it
 network and exactly the data it was trained on, and a resumed run continues from that boundary.
 The price is that the learner idles during self-play and the actors during learning. On a GPU,
 where learning is cheap next to self-play, that price is small too. On a Ray cluster, where the
-actors have machines of their own, ``cluster.overlap`` runs the two at once
-(:meth:`Trainer._play_overlapped`; docs/ray.md).
+actors have machines of their own, or on a GPU (one inference process for every actor process,
+selfplay.training.inference_server), ``cluster.overlap`` runs the two at once
+(:meth:`Trainer._play_overlapped`; docs/ray.md, docs/training.md).
 
 Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
 
@@ -70,6 +71,7 @@ import numpy as np
 import games
 from games.core import Game, GameError
 
+from .prefetch import prefetched
 from .progress import Progress, finite
 from .state import RunState, StopRequest
 from ..config import (
@@ -509,11 +511,13 @@ class Trainer:
         # 3. learn
         start = time.monotonic()
         steps = self.learner.steps_for(fresh) if len(self.buffer) >= config.learner.min_positions else 0
-        losses = self.learner.train_steps(self.buffer, steps, self.rng, self._progress_fraction(), self.stop)
+        with prefetched(self.buffer, steps, self.device) as batches:  # sampled ahead on a thread on CUDA
+            losses = self.learner.train_steps(batches, steps, self.rng, self._progress_fraction(), self.stop)
         return stats, losses, time.monotonic() - start, (0.0, 0)
 
     def _play_overlapped(self, progress: "Progress"):
-        """Steps 1-3 at once (``cluster.overlap``, Ray): the actors play on without pause, with the
+        """Steps 1-3 at once (``cluster.overlap``; Ray actors, or local ones streaming,
+        selfplay.training.streaming): the actors play on without pause, with the
         newest weights they have, and what they finish goes into the buffer as it arrives. The
         learner takes a generation's steps (``steps_for(positions_per_generation)``) meanwhile,
         but never more than ``learner.samples_per_position`` samples per position arrived in the
@@ -546,8 +550,9 @@ class Trainer:
             # 3. learn, a few steps at a time, so that the stream keeps flowing
             if steps_done < allowed:
                 t = time.monotonic()
-                part = learner.train_steps(self.buffer, min(4, allowed - steps_done), self.rng, self._progress_fraction(),
-                                           self.stop)
+                with prefetched(self.buffer, min(4, allowed - steps_done), self.device) as batches:
+                    part = learner.train_steps(batches, min(4, allowed - steps_done), self.rng, self._progress_fraction(),
+                                               self.stop)
                 train_seconds += time.monotonic() - t
                 if part["steps"]:
                     sums += part["steps"] * np.array([part["loss"], part["policy_loss"], part["value_loss"]])

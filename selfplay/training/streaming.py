@@ -1,0 +1,204 @@
+"""Actor processes that stream positions, optionally sharing one inference server.
+
+:class:`StreamingActors` is the local counterpart of :class:`selfplay.training.ray_actors.RayActors`:
+the :class:`~selfplay.training.actor.Actors` interface (``collect``, ``close``, ``count``) for
+alternating generations, plus the stream that overlapped training reads
+(:meth:`StreamingActors.broadcast`, :meth:`StreamingActors.poll`; ``Trainer._play_overlapped``,
+``cluster.overlap``)::
+
+    driver (the learner)                                        actor processes (one Actor each)
+    broadcast(): weights to the server (or to every actor) ──▶  ("weights", generation, Weights or None)
+    poll(): one play call in flight per actor ──("play", n, seconds)──▶ Actor.play for up to ``seconds``
+            ◀── ("positions", generation, Positions, stats) ── the games that finished
+
+A play call ends after ``cluster.chunk_seconds``, when its actor has the positions asked for, or
+as soon as a message waits for it (new weights cut a chunk short, so the positions played with
+the old weights arrive first, tagged with their generation).
+
+Where the network runs:
+
+* ``inference actor``: each actor evaluates its own batches (``Actor.set_weights``), as
+  :class:`~selfplay.training.actor.ActorPool` does;
+* ``inference server``: one :class:`~selfplay.training.inference_server.InferenceServer`
+  process holds the network, and every actor sends it its leaves through a channel of shared
+  memory (``Actor.set_evaluator`` with a :class:`~selfplay.training.inference_server.RemoteEvaluator`).
+  Only the server gets the weights; the actors are told the generation.
+
+A benchmark may hand every actor one fixed evaluator instead (a modeled device,
+``selfplay bench pipeline``); weights then only mark generations.
+
+Faults: an actor that fails or dies stops the run with its traceback or exit code
+(:class:`~selfplay.training.actor.ActorError`), as an actor process does; the server serves the
+others meanwhile, and :meth:`StreamingActors.close` leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.connection import wait
+from typing import Any, Callable
+
+import games
+
+from .actor import KEEP, ActorError, ActorPool, ActorSpec, Positions, SelfPlayStats, Weights
+from .inference_server import BackendFactory, Channel, InferenceServer, ServerOptions
+from .ray_actors import Delivery
+
+__all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
+
+#: Niceness of actor processes that share an inference server. The server (and the learner) are
+#: what everyone waits on; the actors are throughput work. Where actors outnumber the free cores,
+#: a server woken by its device or by a request then runs at once, instead of after an actor's
+#: time slice, and the device does not idle meanwhile (docs/training.md, "One inference server").
+SERVED_NICE = 10
+
+
+def serves_locally(cluster: Any, device: str) -> bool:
+    """Whether local actors send their leaves to one inference server: ``cluster.inference``
+    ``server``, or ``auto`` on CUDA (on the CPU each actor's own onnxruntime is at least as fast:
+    docs/training.md, "One inference server")."""
+    inference = getattr(cluster, "inference", "auto")
+    return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
+
+
+class StreamingActors(ActorPool):
+    """``count`` actor processes (actor ``i`` seeded ``spec.seed + i``) that stream positions.
+    ``serve``: their leaves go to one inference server (``options``; ``factory`` builds its
+    backend from weights, by default a network). ``evaluator``: every actor evaluates with this
+    object instead of weights (benchmarks). ``chunk_seconds``: the longest play call. ``nice``:
+    the actor processes' niceness (default: :data:`SERVED_NICE` with a server, else 0)."""
+
+    def __init__(self, spec: ActorSpec, count: int, serve: bool = False, options: ServerOptions | None = None,
+                 factory: BackendFactory | None = None, evaluator: Any = None, chunk_seconds: float = 1.0,
+                 nice: int | None = None, log: Callable[[str], None] | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        game = games.make(spec.game, **spec.game_options)
+        self.chunk_seconds = chunk_seconds
+        self.options = options or ServerOptions()
+        self.fixed = serve or evaluator is not None  # the actors do not run the weights themselves
+        self.server: InferenceServer | None = None
+        self.connections, self.processes = [], []
+        self.generation = -1
+        self._weights: Weights | None = None
+        self.weights_epoch = 0
+        self.pairings_epoch = 0
+        self.in_flight: list[tuple | None] = [None] * count  # the epoch each actor's play call was sent under
+        channels: list[Channel] = []
+        try:
+            if serve:
+                capacity = spec.selfplay.games_per_actor * spec.search.leaves_per_step
+                channels = [Channel(capacity, game.obs_shape, game.num_actions, context) for _ in range(count)]
+                self.server = InferenceServer(channels, spec.game, dict(spec.game_options), self.options, factory, context)
+                (log or (lambda text: None))(f"one inference process ({self.options.device}) evaluates for every actor")
+            sources = [c.client() for c in channels] if serve else [evaluator] * count
+            super().__init__(spec, count, sources, (SERVED_NICE if serve else 0) if nice is None else nice)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for channel in channels:
+                channel.release()
+
+    @property
+    def epoch(self) -> tuple:
+        """Which broadcast of weights and pairings the actors play under now."""
+        return self.weights_epoch, self.pairings_epoch
+
+    @property
+    def needs_torch_weights(self) -> bool:
+        """The server runs torch on a GPU: send safetensors, not ONNX."""
+        return self.server is not None and self.options.device.startswith("cuda")
+
+    # ------------------------------------------------------------------ the stream
+    def broadcast(self, generation: int, weights: Weights, resign_threshold: float | None = None, pairings: Any = KEEP) -> None:
+        """From now on every actor plays with ``weights`` of ``generation`` (the server gets the
+        weights; actors in the middle of a play call deliver what they have first), and with the
+        resignation threshold and league pairings, when given."""
+        if weights is not self._weights or generation != self.generation:  # (league members share generation numbers)
+            self.generation, self._weights = generation, weights
+            self.weights_epoch += 1
+            if self.server is not None:
+                self.server.set_weights(generation, weights)
+            self._send_all(("weights", generation, None if self.fixed else weights))
+        if resign_threshold is not None:
+            self._send_all(("resign_threshold", resign_threshold))
+        if not (isinstance(pairings, str) and pairings == KEEP):
+            self.pairings_epoch += 1
+            self._send_all(("pairings", pairings))
+
+    def poll(self, timeout: float, num_positions: int = 1 << 40, issue: bool = True) -> list[Delivery]:
+        """Keep a play call in flight on every actor (unless ``issue`` is false), and return the
+        calls that finished within ``timeout`` seconds (waiting only until the first)."""
+        if issue:
+            for i, sent in enumerate(self.in_flight):
+                if sent is None:
+                    self._send(i, ("play", num_positions, self.chunk_seconds))
+                    self.in_flight[i] = self.epoch
+        return [d for d in self._receive(timeout) if isinstance(d, Delivery)]
+
+    def _receive(self, timeout: float) -> list:
+        """Messages from actors with a call in flight, within ``timeout``: Deliveries, and
+        ``(i, SelfPlayStats)`` progress reports."""
+        waiting = {self.connections[i]: i for i, sent in enumerate(self.in_flight) if sent is not None}
+        out: list = []
+        for conn in wait(list(waiting), timeout=timeout) if waiting else []:
+            i = waiting[conn]
+            while self.in_flight[i] is not None and conn.poll():
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    raise self._failure(i) from None
+                if message[0] == "error":
+                    raise ActorError(f"actor {i} failed:\n{message[1]}")
+                if message[0] == "progress":
+                    out.append((i, SelfPlayStats(**message[1])))
+                elif message[0] == "positions":
+                    _, generation, positions, stats = message
+                    out.append(Delivery(generation, positions, SelfPlayStats(**stats), i, self.in_flight[i]))
+                    self.in_flight[i] = None
+        return out
+
+    # ------------------------------------------------------------------ the pool interface
+    def collect(
+        self,
+        generation: int,
+        weights: Weights,
+        num_positions: int,
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[SelfPlayStats], None] | None = None,
+        resign_threshold: float | None = None,
+        pairings: Any = KEEP,
+    ) -> tuple[Positions, SelfPlayStats]:
+        """Alternating generations, :meth:`ActorPool.collect` (the same messages), with the
+        weights going to the server only. Calls still in flight from the stream are waited for
+        and dropped (other weights played them)."""
+        self._abort()
+        while any(sent is not None for sent in self.in_flight):
+            self._receive(0.2)
+        if self.server is not None:
+            self.server.set_weights(generation, weights)
+        self.generation, self._weights = generation, weights
+        return super().collect(generation, None if self.fixed else weights, num_positions, should_stop, on_progress,
+                               resign_threshold, pairings)
+
+    def server_stats(self) -> dict:
+        """The inference server's counters ({} without one)."""
+        return self.server.stats() if self.server is not None else {}
+
+    # ------------------------------------------------------------------ messages
+    def _abort(self) -> None:
+        for i, sent in enumerate(self.in_flight):
+            if sent is not None:
+                self._send(i, ("abort",))
+
+    def _send_all(self, message: tuple) -> None:
+        for i in range(self.count):
+            self._send(i, message)
+
+    def close(self) -> None:
+        """Stop every actor (each ends its play call first), then the server; reap them all."""
+        super().close()
+        self.connections, self.processes = [], []
+        if self.server is not None:
+            self.server.close()
+            self.server = None

@@ -1,0 +1,78 @@
+"""Learning beside self-play without Ray: local actor processes stream positions (with one
+inference server for all of them, or each with its own network) while the learner takes a bounded
+number of steps; and the learner's batches sampled ahead on a thread are the serial loop's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import games
+from selfplay.training.metrics import read_metrics
+from selfplay.training.prefetch import prefetched
+from selfplay.training.replay import ReplayBuffer
+from selfplay.training.trainer import train
+from test_train import tiny_config
+
+C4 = games.make("connect4")
+
+
+def _filled_buffer() -> ReplayBuffer:
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer.for_game(C4, 500)
+    policy = rng.random((300, C4.num_actions)).astype(np.float32)
+    buffer.add((rng.random((300, *C4.obs_shape)) < 0.3).astype(np.float32), policy / policy.sum(axis=1, keepdims=True),
+               rng.uniform(-1, 1, 300).astype(np.float32))
+    return buffer
+
+
+def test_batches_sampled_ahead_on_a_thread_are_the_serial_loops_batches():
+    buffer = _filled_buffer()
+    serial_rng, ahead_rng = np.random.default_rng(7), np.random.default_rng(7)
+    serial = [buffer.sample(32, serial_rng, augment=True) for _ in range(6)]
+    with prefetched(buffer, 6, "cpu", pin=False) as source:
+        assert source is not buffer
+        ahead = [source.sample(32, ahead_rng, augment=True) for _ in range(6)]
+    for want, got in zip(serial, ahead):
+        assert all(np.array_equal(w, g) for w, g in zip(want, got))
+    assert ahead_rng.bit_generator.state == serial_rng.bit_generator.state  # the generator moved on as the loop's
+    with prefetched(buffer, 6, "cpu") as source:  # on the CPU the learner samples itself
+        assert source is buffer
+
+
+class _FailsOnThirdSample:
+    def __init__(self, buffer: ReplayBuffer) -> None:
+        self.buffer, self.calls = buffer, 0
+
+    def sample(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 3:
+            raise ValueError("a damaged row")
+        return self.buffer.sample(*args, **kwargs)
+
+
+def test_an_error_while_sampling_ahead_reaches_the_learner():
+    with prefetched(_FailsOnThirdSample(_filled_buffer()), 4, "cpu", pin=False) as source:
+        rng = np.random.default_rng(0)
+        source.sample(8, rng)
+        source.sample(8, rng)
+        with pytest.raises(ValueError, match="a damaged row"):
+            source.sample(8, rng)
+
+
+@pytest.mark.parametrize("inference", ["server", "actor"])
+def test_local_actors_train_overlapped_with_a_bounded_replay_ratio(tmp_path, capsys, inference):
+    run = tmp_path / "run"
+    config = tiny_config(**{"selfplay.num_actors": 2, "cluster.overlap": True, "cluster.inference": inference,
+                            "cluster.chunk_seconds": 0.3, "eval.every": 0, "run.generations": 3})
+    trainer = train(config, run, final_report=False)
+    rows = read_metrics(run)
+    assert ("one inference process (cpu) evaluates for every actor" in capsys.readouterr().err) == (inference == "server")
+    assert trainer.state.generation == 3 and [r["generation"] for r in rows] == [1, 2, 3]
+    positions = config.selfplay.positions_per_generation
+    for row in rows:
+        assert row["train_steps"] <= trainer.learner.steps_for(positions)  # the bound
+        assert row["policy_lag"] >= 0 and row["policy_lag_max"] >= row["policy_lag"]
+    assert rows[-1]["train_steps"] > 0
+    replay = ReplayBuffer.load(run / "replay.npz", expect_game=games.make("tictactoe").version_tag)
+    assert replay.total_added == trainer.state.positions  # no game counted twice
