@@ -630,13 +630,14 @@ def _buffer(n: int, seed: int = 0) -> ReplayBuffer:
     return buffer
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
-def test_learner_fits_a_small_buffer(optimizer):
+@pytest.mark.parametrize("optimizer,precision", [("adamw", "fp32"), ("sgd", "fp32"), ("adamw", "bf16")])
+def test_learner_fits_a_small_buffer(optimizer, precision):
     torch.manual_seed(0)
     model = build_network(NetConfig(kind="mlp", layers=2, hidden=64), TTT.obs_shape, TTT.num_actions)
     config = LearnerConfig(optimizer=optimizer, lr=0.01 if optimizer == "adamw" else 0.1, batch_size=8,
-                           warmup_steps=0, schedule="constant", augment=False, weight_decay=0.0)
+                           warmup_steps=0, schedule="constant", augment=False, weight_decay=0.0, precision=precision)
     learner = Learner(model, config)
+    assert learner.bf16 == (precision == "bf16")
     buffer = _buffer(8)
     rng = np.random.default_rng(0)
     before = learner.train_steps(buffer, 5, rng)
@@ -645,6 +646,21 @@ def test_learner_fits_a_small_buffer(optimizer):
     assert after["value_loss"] < 0.2 * before["value_loss"]  # eight positions can be memorised
     entropy = float(-(buffer.policy[:8] * np.log(buffer.policy[:8])).sum(1).mean())
     assert after["policy_loss"] < before["policy_loss"] and after["policy_loss"] - entropy < 0.5 * (before["policy_loss"] - entropy)
+
+
+def test_training_precision_is_bf16_where_it_is_fast_unless_set():
+    from selfplay.model.network import NetConfigError, native_bf16, uses_bf16
+
+    assert uses_bf16("cuda") and uses_bf16("cpu") == native_bf16()
+    assert not uses_bf16("cuda", "fp32") and uses_bf16("cpu", "bf16")
+    with pytest.raises(NetConfigError, match="precision must be one of"):
+        uses_bf16("cpu", "fp16")
+    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+        LearnerConfig(precision="half")
+    # a conv net learns in channels-last memory on the CPU, and its checkpoint does not care
+    model = build_network(NetConfig(channels=4, blocks=1, hidden=8), TTT.obs_shape, TTT.num_actions)
+    Learner(model, LearnerConfig(precision="fp32"))
+    assert model.channels_last and model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_learner_state_round_trips_through_a_checkpoint(tmp_path):

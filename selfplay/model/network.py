@@ -49,6 +49,7 @@ __all__ = [
     "default_net_config",
     "policy_value_loss",
     "prepare_for_device",
+    "uses_bf16",
     "wdl_target",
 ]
 
@@ -264,19 +265,20 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
 
 
 def prepare_for_device(
-    model: PolicyValueNet, device: str | torch.device, compile: bool = False, channels_last: bool = True
+    model: PolicyValueNet, device: str | torch.device, compile: bool = False, channels_last: bool | str = True
 ) -> PolicyValueNet:
     """Move ``model`` to ``device``, in place, and return it.
 
     On CUDA, conv nets switch to channels-last memory (weights now, inputs in ``forward``), which
-    tensor cores want under bf16. ``compile=True`` wraps the computation in ``torch.compile``
+    tensor cores want under bf16; ``channels_last="always"`` does it on the CPU too (oneDNN's
+    convolutions train 1.4x faster that way). ``compile=True`` wraps the computation in ``torch.compile``
     without changing the module: its type, attributes and ``state_dict`` keys stay as they were,
     so checkpoints and export need not care. A compiled model recompiles for each new batch size
     (then once more with dynamic shapes); evaluators that pad to a few fixed sizes avoid that.
     """
     device = torch.device(device)
     model.to(device)
-    if device.type == "cuda" and channels_last and isinstance(model, ResNet):
+    if (device.type == "cuda" or channels_last == "always") and channels_last and isinstance(model, ResNet):
         model.to(memory_format=torch.channels_last)
         model.channels_last = True
     if compile:
@@ -284,14 +286,42 @@ def prepare_for_device(
     return model
 
 
-def autocast(device: str | torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing elsewhere (CPU bf16 is slower than float32 on most CPUs).
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (x86 AVX512-BF16 or AMX), where bf16 autocast
+    trains a Connect Four ResNet 1.6-1.9x faster than float32 (2.2-2.5x with channels-last);
+    elsewhere bf16 is emulated and slower than float32."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64") or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def uses_bf16(device: str | torch.device, precision: str = "auto") -> bool:
+    """Whether training on ``device`` at ``precision`` (one of :data:`PRECISIONS`) runs bf16:
+    ``auto`` is bf16 on CUDA and on CPUs with :func:`native_bf16`, float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise NetConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision == "bf16"
+    return torch.device(device).type == "cuda" or (torch.device(device).type == "cpu" and native_bf16())
+
+
+def autocast(device: str | torch.device, bf16: bool | None = None) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``bf16`` (None: on CUDA only), else nothing.
 
     ``with autocast(device): logits, value = model(obs)``; outputs are float32 either way.
     """
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if device.type == "cuda" if bf16 is None else bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
