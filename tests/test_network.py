@@ -224,3 +224,46 @@ def test_cuda_channels_last_bf16_matches_float32(compile):
     assert out.policy_logits.dtype == torch.float32 and out.value.dtype == torch.float32
     torch.testing.assert_close(out.policy_logits.cpu(), reference.policy_logits, atol=0.05, rtol=0.05)
     torch.testing.assert_close(out.value.cpu(), reference.value, atol=0.05, rtol=0.05)
+
+
+def test_an_int8_network_answers_close_to_float32_and_only_the_actors_get_it(tmp_path):
+    """run.inference int8: the actors' network is quantized (QDQ int8, calibrated on replay
+    positions) and stays within a few hundredths of float32 on positions like those; ratings keep
+    float32."""
+    import numpy as np
+    import onnx
+
+    import games
+    from search import OnnxEvaluator
+    from selfplay.config import preset, with_overrides
+    from selfplay.model.inference import int8_onnx, onnx_bytes
+    from selfplay.training.trainer import Trainer
+
+    game = games.make("connect4")
+    torch.manual_seed(0)
+    model = build_network(NetConfig(channels=16, blocks=2, hidden=32), game.obs_shape, game.num_actions).eval()
+    rng = np.random.default_rng(0)
+    states = [game.initial_state()]
+    for _ in range(300):  # positions from random play, as the replay buffer would hold
+        state = states[-1] if not game.is_terminal(states[-1]) else game.initial_state()
+        states.append(game.next_state(state, int(rng.choice(game.legal_actions(state)))))
+    obs = np.stack([game.encode(s) for s in states if not game.is_terminal(s)]).astype(np.float32)
+    fp32 = onnx_bytes(model, game.obs_shape)
+    int8 = int8_onnx(fp32, obs[:128])
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in onnx.load_from_string(int8).graph.node}
+    mask = np.ones((len(obs) - 128, game.num_actions), bool)
+    (logits, value), (logits8, value8) = (OnnxEvaluator(m)(obs[128:], mask) for m in (fp32, int8))
+    assert np.abs(value8 - value).mean() < 0.02 and np.abs(logits8 - logits).max() < 0.2
+    with pytest.raises(ValueError, match="int8 calibration needs positions"):
+        int8_onnx(fp32, obs[0])
+    # the trainer: float32 until the buffer can calibrate, then int8 for the actors only
+    config = with_overrides(preset("connect4", "tiny"), {"run.inference": "int8", "selfplay.num_actors": 0,
+                                                          "run.generations": 1, "run.minutes": 0.0})
+    (tmp_path / "run").mkdir()
+    trainer = Trainer(config, tmp_path / "run")
+    assert trainer._actor_weights() is trainer._weights()
+    trainer.buffer.add(obs[:256], np.full((256, game.num_actions), 1 / game.num_actions, np.float32), np.zeros(256, np.float32))
+    quantized = trainer._actor_weights()
+    assert quantized.format == "onnx" and quantized.data != trainer._weights().data
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load_from_string(quantized.data).graph.node}
+    assert trainer._actor_weights() is quantized  # once per generation
