@@ -178,11 +178,15 @@ def _csv_text(columns: list[str], rows: list[Mapping[str, str]]) -> str:
 # ----------------------------------------------------------------------------- plots
 
 
-def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None = None) -> list[Path]:
+def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None = None,
+             generations: Mapping[int, tuple[float, float, float]] | None = None) -> list[Path]:
     """Draw ``losses.png``, ``elo.png``, ``speed.png`` (and ``errors.png`` when the rows hold
     solver error rates) in ``run_dir`` from its
     ``metrics.csv``; ``baselines`` (``{name: Elo}``) are drawn as horizontal lines on the Elo
-    plot. Returns the paths written (none before the first row)."""
+    plot. ``generations`` (``{generation: (Elo, low, high)}``, the latest fit over every rating
+    game) is the Elo curve; each rating's own estimate, made with the games up to it, is drawn
+    beside it as dots (without ``generations``, those alone). Returns the paths written (none
+    before the first row)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, whatever the environment's default backend
@@ -218,7 +222,16 @@ def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None =
 
     fig, ax = plt.subplots(figsize=(7, 4))
     rated = [(m, r["elo"], r["elo_lo"], r["elo_hi"]) for m, r in zip(minutes, rows) if math.isfinite(r.get("elo", math.nan))]
-    if rated:
+    ended = {int(r["generation"]): m for m, r in zip(minutes, rows)}
+    fitted = sorted((ended[g], *v) for g, v in (generations or {}).items() if g in ended and math.isfinite(v[0]))
+    if fitted:
+        xs, elo, lo, hi = zip(*fitted)
+        ax.fill_between(xs, lo, hi, alpha=0.2, label="95% interval")
+        ax.plot(xs, elo, marker="o", label="network (fit over all games)")
+        if rated:
+            ax.plot([x for x, *_ in rated], [e for _, e, *_ in rated], ".", color="grey", alpha=0.6,
+                    label="when rated (games so far)")
+    elif rated:
         xs, elo, lo, hi = zip(*rated)
         ax.fill_between(xs, lo, hi, alpha=0.2, label="95% interval")
         ax.plot(xs, elo, marker="o", label="network")
@@ -228,7 +241,7 @@ def plot_run(run_dir: str | os.PathLike, baselines: Mapping[str, float] | None =
     ax.set_ylabel("Elo (random = 0)")
     ax.set_title("Strength over time (Bradley-Terry over all rating games)")
     ax.grid(alpha=0.3)
-    if rated or baselines:
+    if rated or fitted or baselines:
         ax.legend(fontsize="small")
     save(fig, "elo.png")
 

@@ -862,8 +862,10 @@ class Trainer:
         from .metrics import plot_run
 
         self._plotted = time.monotonic()
-        ratings = self.table.ratings()
-        plot_run(self.run_dir, {k: v for k, v in ratings.items() if not k.startswith("gen")})
+        ratings, intervals = self.table.ratings(), self.table.intervals()
+        generations = {int(k[3:]): (v, *intervals.get(k, (math.nan, math.nan))) for k, v in ratings.items()
+                       if k.startswith("gen") and k[3:].isdigit()}
+        plot_run(self.run_dir, {k: v for k, v in ratings.items() if not k.startswith("gen")}, generations)
 
     def _has_checkpoint(self) -> bool:
         from ..model.checkpoint import latest_checkpoint
