@@ -164,7 +164,7 @@ def test_load_agent_parses_baselines_and_refuses_bad_specs(c4, tmp_path):
     assert isinstance(mcts, MCTSAgent) and mcts.rollouts == 50 and mcts.name == "mcts:50"
     expected = (
         r"^unknown agent 'foo': expected random, greedy, mcts:N, a game's script \(arena: nearest, focus, "
-        r"kite, guard\), pretrained \(the brain shipped for the game\), a checkpoint, an exported brain directory or an "
+        r"kite, guard; held out of leagues: hunter, phalanx\), pretrained \(the brain shipped for the game\), a checkpoint, an exported brain directory or an "
         r"\.onnx file$"
     )
     with pytest.raises(ValueError, match=expected):
