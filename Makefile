@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 # The CPU wheel of torch on these machines; pyproject keeps a range so GPU users keep their build.
 TORCH_PIN ?= torch==2.13.0
 MINUTES ?= 20
+SEED ?= 0
 export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
 .PHONY: train play test venv clean
@@ -20,7 +21,7 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 train: venv
-	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES)
+	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES) --run.seed $(SEED)
 
 # Play Connect Four in a pygame window (click a column; Tab: analysis; Ctrl+Z undo; docs/play.md):
 # against your newest run under runs/ when there is one, else the brain shipped in the package.
