@@ -119,11 +119,6 @@ class SelfPlayConfig:
         "(never one that ends the game). Only moves the search chose are learned, so the value "
         "targets stay honest, and the network sees positions off the lines good play keeps to"
     )
-    root_value_weight: float = _f(
-        0.0, "value target = (1 - w) * the game's result + w * the full search's root value at the position "
-        "(both from the player to move): the search's estimate is less noisy than one game's result, the "
-        "result unbiased (0: the result alone, AlphaZero's target)"
-    )
     positions_per_generation: int = _f(
         2000, "training positions (full-search moves of finished games) collected per generation, "
         "over all actors"
@@ -165,7 +160,6 @@ class SelfPlayConfig:
         _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
         _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
         _need(self.random_opening_moves >= 0, s, f"random_opening_moves must be >= 0, got {self.random_opening_moves}")
-        _need(0 <= self.root_value_weight <= 1, s, f"root_value_weight must be in [0, 1], got {self.root_value_weight}")
         _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")
         _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
         _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")
@@ -210,12 +204,6 @@ class LearnerConfig:
     buffer_capacity: int = _f(100_000, "positions the replay buffer holds; the oldest are overwritten")
     min_positions: int = _f(1000, "no training until the buffer holds this many positions")
     augment: bool = _f(True, "sample each position through a random symmetry of the board")
-    ema_decay: float = _f(
-        0.0, "play with an exponential moving average of the trained weights (KataGo's self-play networks "
-        "average theirs): after every step, average = decay * average + (1 - decay) * weights. The average "
-        "plays self-play, ratings and the final matches, and is the checkpoint's network (0: the weights as "
-        "trained)"
-    )
     threads: int = _f(0, "torch threads for learning on the CPU (0: one per core)")
     precision: str = _f(
         "auto", "'fp32', 'bf16' (autocast, float32 weights), or 'auto': bf16 on CUDA and on CPUs that compute it "
@@ -241,7 +229,6 @@ class LearnerConfig:
             f"min_positions ({self.min_positions}) cannot exceed buffer_capacity ({self.buffer_capacity})",
         )
         _need(self.threads >= 0, s, f"threads must be >= 0, got {self.threads}")
-        _need(0 <= self.ema_decay < 1, s, f"ema_decay must be in [0, 1), got {self.ema_decay}")
         _need(self.precision in ("auto", "fp32", "bf16"), s, f"precision must be auto, fp32 or bf16, got {self.precision!r}")
 
 

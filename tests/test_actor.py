@@ -266,20 +266,3 @@ def test_the_calibrated_threshold_is_the_boldest_within_the_target():
     assert calibrate_resign_threshold(wrong, 0.05, 0.01, -0.99, -0.5, 0.1) == -1.0
     assert calibrate_resign_threshold([], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99  # no evidence: the floor
 
-
-def test_the_value_target_mixes_the_root_value_into_the_result_by_its_weight():
-    """root_value_weight w: the target is (1 - w) * result + w * the full search's root value,
-    both for the player to move; w does not change the games, only their targets."""
-    played = {}
-    for w in (0.0, 0.25, 1.0):
-        actor = Actor(spec(SearchConfig(num_simulations=8, root_policy="gumbel"), games_per_actor=4, root_value_weight=w))
-        actor.set_evaluator(0, fake_network)
-        played[w], _ = actor.play(60)
-    results, roots, mixed = played[0.0], played[1.0], played[0.25]
-    assert np.array_equal(results.obs, mixed.obs) and np.array_equal(results.obs, roots.obs)  # the same games
-    assert np.isin(results.value, (-1.0, 0.0, 1.0)).all()
-    # the network's values differ from the results: the mix is a real one
-    assert not np.allclose(roots.value, results.value) and (np.abs(roots.value) < 1).any()
-    assert np.allclose(mixed.value, 0.75 * results.value + 0.25 * roots.value, atol=1e-6)
-    with pytest.raises(ValueError, match="root_value_weight must be in"):
-        SelfPlayConfig(root_value_weight=1.5)

@@ -685,52 +685,6 @@ def test_learner_state_round_trips_through_a_checkpoint(tmp_path):
         assert torch.equal(p, q)
 
 
-def test_the_moving_average_plays_and_the_trained_weights_resume(tmp_path):
-    """learner.ema_decay d: after each step the playing network is d * itself + (1 - d) * the
-    trained weights (BN statistics copied); the checkpoint's network is the average, and a resumed
-    learner continues both exactly."""
-    from selfplay.model.checkpoint import save_checkpoint
-
-    config = LearnerConfig(batch_size=8, warmup_steps=0, ema_decay=0.9)
-    torch.manual_seed(0)
-    model = build_network(NetConfig(kind="resnet", channels=4, blocks=1, hidden=8), TTT.obs_shape, TTT.num_actions)
-    learner = Learner(model, config)
-    start = {k: v.clone() for k, v in learner.playing.state_dict().items()}
-    buffer = _buffer(30)
-    learner.train_steps(buffer, 1, np.random.default_rng(1))
-    trained = model.state_dict()
-    for name, value in learner.playing.state_dict().items():
-        if name in dict(model.named_parameters()):
-            assert torch.allclose(value, 0.9 * start[name] + 0.1 * trained[name], atol=1e-7)
-            assert not torch.equal(value, trained[name])
-        else:  # running mean, variance, batch count: the trained model's
-            assert torch.equal(value, trained[name])
-    learner.train_steps(buffer, 2, np.random.default_rng(2))
-    save_checkpoint(tmp_path, 3, learner.playing, learner.state_dict(), game=TTT)
-    saved = load_checkpoint(tmp_path)
-    assert all(torch.equal(v, saved.model_state[k]) for k, v in learner.playing.state_dict().items())
-    restored = Learner(saved.build_model(), config)
-    restored.playing.load_state_dict(saved.model_state)
-    restored.load_state_dict(saved.optimizer_state)
-    for one, two in ((learner.model, restored.model), (learner.playing, restored.playing)):
-        assert all(torch.equal(p, q) for p, q in zip(one.state_dict().values(), two.state_dict().values()))
-    a = learner.train_steps(buffer, 2, np.random.default_rng(3))
-    b = restored.train_steps(buffer, 2, np.random.default_rng(3))
-    assert a == b
-    assert all(torch.equal(p, q) for p, q in zip(learner.playing.state_dict().values(), restored.playing.state_dict().values()))
-
-
-def test_a_run_with_a_moving_average_plays_it_and_resumes(tmp_path):
-    run = tmp_path / "run"
-    first = train(tiny_config(**{"learner.ema_decay": 0.8}), run, final_report=False)
-    assert first.learner.playing is not first.model
-    saved = load_checkpoint(run)
-    assert all(torch.equal(v, saved.model_state[k]) for k, v in first.learner.playing.state_dict().items())
-    assert not all(torch.equal(v, saved.model_state[k]) for k, v in first.model.state_dict().items())
-    second = train(tiny_config(**{"learner.ema_decay": 0.8, "run.generations": 2}), run, resume=True, final_report=False)
-    assert second.state.generation == 2
-
-
 # ----------------------------------------------------------------------------- metrics
 
 

@@ -467,7 +467,7 @@ class League:
         step = self.next_step
         self.next_step += 1
         name = member.player
-        self._save_snapshot(step, trainer.learner.playing, name, {"member": member.name, "kind": member.kind,
+        self._save_snapshot(step, trainer.model, name, {"member": member.name, "kind": member.kind,
                                                         "parent": member.parent, "elapsed": self.elapsed()})
         self.snapshots.append(Snapshot(name, member.name, member.kind, step, round(self.elapsed(), 2), member.parent))
         member.since_freeze = 0

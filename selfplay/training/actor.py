@@ -127,7 +127,7 @@ class Positions:
 
     obs: np.ndarray  # float32[N, C, H, W], from the player to move at the position
     policy: np.ndarray  # float32[N, A], the full search's policy target (of the mover's own network)
-    value: np.ndarray  # float32[N], the value target for the player to move: the final score (selfplay.root_value_weight mixes in the root value)
+    value: np.ndarray  # float32[N], the final score for the player to move at the position
     owner: np.ndarray | None = None  # int16[N]: 0 the learner, k + 1 the opponent Pairings.names[k]; None: all 0
 
     def __post_init__(self) -> None:
@@ -338,8 +338,7 @@ class Actor:
         self.moves = np.zeros(B, np.int64)  # [B] moves played in each game (the opening included)
         initial = self._openings(np.arange(B))
         self.tree = Search(self.game, initial, spec.search, seed=int(seeds.generate_state(1)[0]))
-        # (obs, policy, player, owner, root value from the player's view) of each recorded move
-        self.records: list[list[tuple[np.ndarray, np.ndarray, int, int, float]]] = [[] for _ in range(B)]
+        self.records: list[list[tuple[np.ndarray, np.ndarray, int, int]]] = [[] for _ in range(B)]  # (obs, policy, player, owner)
         self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
         self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
         self.resign_threshold = float(spec.selfplay.resign_value)  # resign below this (-1: never)
@@ -492,8 +491,7 @@ class Actor:
             recorded |= full & versus & self._learning[np.maximum(self.opponent, 0)]
         for b in np.flatnonzero(recorded):
             owner = 0 if learners[b] else 1 + int(self.opponent[b])
-            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b]), owner,
-                                    float(result.root_values[b])))
+            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b]), owner))
         stats.moves += B
         stats.full_moves += int(full.sum())
 
@@ -554,12 +552,9 @@ class Actor:
             self.lows[b] = []
         if not records:
             return Positions.empty(self.game)
-        obs, policy, player, owner, root_value = zip(*records)
+        obs, policy, player, owner = zip(*records)
         stats.positions += owner.count(0)  # the learner's: what a generation counts
-        value = scores[np.array(player)].astype(np.float32)  # the result, for the player to move
-        w = self.config.root_value_weight
-        if w:
-            value = ((1.0 - w) * value + w * np.array(root_value, np.float32)).astype(np.float32)
+        value = scores[np.array(player)].astype(np.float32)
         return Positions(np.stack(obs), np.stack(policy), value, np.array(owner, np.int16))
 
     def _openings(self, games_: np.ndarray) -> np.ndarray:

@@ -8,10 +8,6 @@ bias parameters are not decayed. The forward pass runs under bf16 autocast where
 (``LearnerConfig.precision``: CUDA, and CPUs with native bf16), with channels-last convolutions;
 the weights and the optimizer stay float32.
 
-With ``ema_decay`` the learner also keeps :attr:`Learner.playing`, an exponential moving average
-of the weights (batch-norm statistics copied from the trained model), which is what plays: the
-average of the last few hundred steps is less noisy than the weights after the latest one.
-
 The learning rate follows ``LearnerConfig.schedule`` over the run's *progress*, a number in
 [0, 1] the caller passes (the fraction of the time or generation budget used). So a 5-minute and
 a 5-hour run both decay their rate to the end of their budget. A linear warm-up over the first
@@ -80,15 +76,11 @@ class Learner:
     """Trains ``model`` (in place) on ``device`` with the settings of ``config``."""
 
     def __init__(self, model: PolicyValueNet, config: LearnerConfig, device: str | torch.device = "cpu") -> None:
-        import copy
-
         self.config = config
         self.device = torch.device(device)
         self.bf16 = uses_bf16(self.device, config.precision)
         # channels-last convolutions: what bf16 wants on CUDA, and 1.4x the steps on a CPU
         self.model = prepare_for_device(model, self.device, channels_last="always" if self.device.type == "cpu" else True)
-        #: the network that plays: ``model`` itself, or its moving average (``ema_decay > 0``)
-        self.playing: PolicyValueNet = copy.deepcopy(model).eval() if config.ema_decay else model
         groups = _param_groups(model, config.weight_decay)
         if config.optimizer == "adamw":
             self.optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=config.lr)
@@ -124,23 +116,11 @@ class Learner:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            if self.playing is not model:
-                self._average()
             totals += torch.stack([loss.detach(), parts["policy"], parts["value"]])
             self.steps += 1
             done += 1
         means = (totals / max(done, 1)).tolist() if done else [float("nan")] * 3
         return {"loss": means[0], "policy_loss": means[1], "value_loss": means[2], "lr": lr, "steps": done}
-
-    @torch.no_grad()
-    def _average(self) -> None:
-        """One step of the moving average: parameters averaged, buffers (BN statistics) copied."""
-        decay = self.config.ema_decay
-        averaged = list(self.playing.parameters())
-        torch._foreach_mul_(averaged, decay)
-        torch._foreach_add_(averaged, list(self.model.parameters()), alpha=1.0 - decay)
-        for mine, theirs in zip(self.playing.buffers(), self.model.buffers()):
-            mine.copy_(theirs)
 
     def steps_for(self, new_positions: int) -> int:
         """Optimizer steps that sample each of ``new_positions`` about ``samples_per_position``
@@ -149,18 +129,9 @@ class Learner:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """The optimizer's state (for ``save_checkpoint(optimizer_state=...)``) with the step count;
-        with a moving average, also the trained weights (the checkpoint's network is the average)."""
-        state = {"optimizer": self.optimizer.state_dict(), "steps": self.steps}
-        if self.playing is not self.model:
-            state["trained"] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        return state
+        """The optimizer's state (for ``save_checkpoint(optimizer_state=...)``) with the step count."""
+        return {"optimizer": self.optimizer.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """The inverse of :meth:`state_dict`, after the checkpoint's network was loaded into
-        :attr:`playing`. A checkpoint without trained weights (made without an average, or
-        before it was on) leaves the average starting from the playing network."""
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
-        if self.playing is not self.model:
-            self.model.load_state_dict(state.get("trained") or self.playing.state_dict())

@@ -293,11 +293,9 @@ class Trainer:
             self.log(f"{REPLAY_FILE} was saved for {saved_for}, {ahead} positions past {sidecar.name}: dropped the "
                      f"{dropped} newest, so the buffer is the checkpoint's" + (
                          f" (less {ahead - dropped} older ones they had overwritten)" if dropped < min(ahead, buffer.capacity) else ""))
-        self.learner.playing.load_state_dict(model_state)  # the checkpoint's network is the one that plays
+        self.model.load_state_dict(model_state)
         if optimizer_state is not None:
             self.learner.load_state_dict(optimizer_state)
-        elif self.learner.playing is not self.model:
-            self.model.load_state_dict(model_state)
         if rng_state:
             self.rng.bit_generator.state = rng_state
         self.state, self.table, self.buffer = state, table, buffer
@@ -652,7 +650,7 @@ class Trainer:
     def _export(self):
         # an inference actor on a GPU runs torch, which takes safetensors
         torch_server = getattr(getattr(self, "actors", None), "needs_torch_weights", False)
-        return export_weights(self.learner.playing, self.game, "cuda" if torch_server else self.device,
+        return export_weights(self.model, self.game, "cuda" if torch_server else self.device,
                               "torch" if torch_server else self.config.run.inference)
 
     def _network_agent(self, generation: int, weights, visits: int, name: str):
@@ -751,17 +749,16 @@ class Trainer:
         from ..model.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 
         wanted = set(self.state.rated[-max(self.config.eval.previous, 1):])
-        playing = self.learner.playing
-        saved_model = {k: v.clone() for k, v in playing.state_dict().items()}
+        saved_model = {k: v.clone() for k, v in self.model.state_dict().items()}
         for sidecar in list_checkpoints(self.run_dir):
             step = int(sidecar.stem.split("-")[1])
             if step in wanted:
                 try:
-                    playing.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
+                    self.model.load_state_dict(load_checkpoint(sidecar, expect_game=self.game).model_state)
                 except CheckpointError:
                     continue
                 self.rated_weights[step] = self._export()
-        playing.load_state_dict(saved_model)
+        self.model.load_state_dict(saved_model)
 
     def final_report(self) -> list[dict[str, Any]]:
         """Matches of the final network against ``eval.final_opponents``, printed and saved to
@@ -847,7 +844,7 @@ class Trainer:
         save_checkpoint(
             self.run_dir,
             self.state.generation,
-            self.learner.playing,  # what plays (the moving average, with learner.ema_decay); the trained weights ride in the learner's state
+            self.model,
             self.learner.state_dict(),
             meta={"run": self.state.to_dict(), "ratings": self.table.matches, "config": self.config.to_dict()},
             game=self.game,
