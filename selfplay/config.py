@@ -603,10 +603,9 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
             run=RunConfig(minutes=240.0),
         )
     # small is `make train`: 20 minutes on two CPU cores, where the network's speed is the
-    # bottleneck (docs/training.md has the measurements behind these choices).
-    # small: a 64x3 network evaluated through int8 onnxruntime (2-3x the float32 speed) beat the
-    # 32x2 float32 one per minute, and six random opening plies hold off the draw collapse that
-    # stalled two; the A/B runs are in docs/training.md.
+    # bottleneck. A 64x3 network evaluated through int8 onnxruntime (2-3x the float32 speed) beat
+    # the 32x2 float32 one per minute, and six random opening plies hold off the draw collapse
+    # that stalled two (the A/B runs: docs/results/2026-12-06-strength-per-minute.md).
     small = name == "small"
     return base.replace(
         net=NetConfig(channels=64, blocks=3, hidden=64) if small else NetConfig(channels=16, blocks=2, hidden=32),
