@@ -152,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..tools.analyze import load_game_and_evaluator
+    from .networks import load_game_and_evaluator
 
     if args.positions < 1 or args.visits < 0:
         raise StrengthError("--positions must be >= 1 and --visits >= 0")

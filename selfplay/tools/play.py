@@ -398,7 +398,7 @@ def _pretrained_or_greedy(spec: str | None, game_name: str | None, options: list
 def _checkpoint_agent(
     path: Path, game_name: str | None, options: list[str] | None, visits: int, device: str, name: str | None = None
 ) -> tuple[Game, Difficulty]:
-    from .analyze import load_game_and_evaluator
+    from ..evaluation.networks import load_game_and_evaluator
 
     namespace = argparse.Namespace(checkpoint=str(path), game=game_name, option=options, device=device, threads=1,
                                    require_value=visits > 0)  # a brain without a value plays its raw policy

@@ -2,7 +2,7 @@
 overlay on the board, a refused click, the win-probability bar and the side panel's text.
 
 Each function paints onto a pygame surface from plain data: a :class:`games.render.BoardGeometry`
-for the board, an analysis response of :class:`selfplay.tools.analyze.AnalysisEngine` (values
+for the board, an analysis response of :class:`selfplay.evaluation.analysis.AnalysisEngine` (values
 from the point of view of its ``to_play``), strings for text. None of them keeps state.
 """
 

@@ -7,7 +7,7 @@ the keys); a strip along the bottom for typed moves and notes.
 
 Two kinds of work run on daemon threads (:class:`Job`), so the window stays live and a closed
 window never waits for them: the agent's move, stopped at ``move_time`` seconds, and the
-overlay's analysis, :class:`~selfplay.tools.analyze.AnalysisEngine` on the position shown. Each
+overlay's analysis, :class:`~selfplay.evaluation.analysis.AnalysisEngine` on the position shown. Each
 job is keyed by the position (and agent) it works on: a result for a position no longer shown
 is dropped, and a job whose position went away is told to stop (the search polls for it
 between steps, every few milliseconds).
@@ -38,7 +38,7 @@ from games.render import (
 from search import RolloutEvaluator
 
 from ..evaluation.agents import NetworkAgent
-from .analyze import AnalysisEngine
+from ..evaluation.analysis import AnalysisEngine
 from .play import Difficulty, PlayError, PlaySession, check_screenshot_moves
 from .play_widgets import (
     DIM,
