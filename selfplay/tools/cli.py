@@ -114,7 +114,8 @@ def cmd_play_text(args) -> int:
     the one-line error and exit code 2 rather than read the next line as the answer to
     another question. End of input abandons the game (exit 0)."""
     import games
-    from selfplay.tools.play import PlaySession, load_opponent
+    from selfplay.tools.play import load_opponent
+    from selfplay.tools.session import PlaySession
 
     game, agent = load_opponent(args.opponent, args.game, args.option, args.visits, level=args.level)
     session = PlaySession(game, agent, human=args.human_player, seed=args.seed)
