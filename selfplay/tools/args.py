@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["integer", "number"]
 
@@ -23,32 +23,41 @@ def _bounds(low: float | None, high: float | None) -> str:
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal integer in ``[low, high]`` (``None``: unbounded)."""
 
-    def parse(text: str) -> int:
+    def convert(text: str) -> tuple[int, str]:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {value}")
-        return value
+        return value, str(value)
 
-    parse.__name__ = "integer"  # argparse names the type in "invalid integer value" messages
-    return parse
+    return _ranged("integer", convert, low, high)
 
 
 def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]`` (``None``: unbounded)."""
 
-    def parse(text: str) -> float:
+    def convert(text: str) -> tuple[float, str]:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        return value, text
+
+    return _ranged("number", convert, low, high)
+
+
+def _ranged(name: str, convert: Callable[[str], tuple[Any, str]], low: float | None, high: float | None) -> Callable[[str], Any]:
+    """An argparse type named ``name`` (argparse names the type in "invalid integer value"
+    messages): ``convert(text)`` gives the value and how an out-of-range error shows it, or
+    raises ``ArgumentTypeError``; the value must then lie in ``[low, high]``."""
+
+    def parse(text: str) -> Any:
+        value, shown = convert(text)
         if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {shown}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = name
     return parse
