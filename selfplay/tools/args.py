@@ -22,40 +22,28 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal integer in ``[low, high]`` (``None``: unbounded)."""
-
-    def convert(text: str) -> tuple[int, str]:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        return value, str(value)
-
-    return _ranged("integer", convert, low, high)
+    return _checked(int, "integer", "an integer", low, high)
 
 
 def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]`` (``None``: unbounded)."""
-
-    def convert(text: str) -> tuple[float, str]:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-        return value, text
-
-    return _ranged("number", convert, low, high)
+    return _checked(float, "number", "a number", low, high)
 
 
-def _ranged(name: str, convert: Callable[[str], tuple[Any, str]], low: float | None, high: float | None) -> Callable[[str], Any]:
+def _checked(convert: type, name: str, kind: str, low: float | None, high: float | None) -> Callable[[str], Any]:
     """An argparse type named ``name`` (argparse names the type in "invalid integer value"
-    messages): ``convert(text)`` gives the value and how an out-of-range error shows it, or
-    raises ``ArgumentTypeError``; the value must then lie in ``[low, high]``."""
+    messages): ``convert(text)``, which must succeed (else "must be ``kind``"), be finite when a
+    float, and lie in ``[low, high]``. An integer out of range is shown as read, a number as typed."""
 
     def parse(text: str) -> Any:
-        value, shown = convert(text)
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
         if (low is not None and value < low) or (high is not None and value > high):
+            shown = text if isinstance(value, float) else value
             raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {shown}")
         return value
 
