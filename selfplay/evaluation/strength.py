@@ -8,8 +8,8 @@ legal move has a strictly better outcome (win > draw > loss). Each stage's error
 for the raw network (the legal move with the highest logit) and for the network with search
 (``visits`` simulations per move), with a 95% Wilson interval.
 
-Answering the beginning positions takes the solver up to a second each, so the answered
-positions are cached in a JSON file, keyed by count, seed and board, and reused. The default set
+Answering the beginning positions is the solver's slowest work, so the answered positions are
+cached in a JSON file, keyed by count, seed and board, and reused. The default set
 (7x6, 50 per stage, seed 0) ships with selfplay in ``selfplay/data``.
 """
 
