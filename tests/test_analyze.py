@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import games
-from selfplay.tools.analyze import ANALYSIS_SEARCH, AnalysisEngine, AnalysisError, add_arguments, main, serve
+from selfplay.evaluation.analysis import ANALYSIS_SEARCH, AnalysisEngine, AnalysisError
+from selfplay.tools.analyze import add_arguments, main, serve
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.model.inference import load_evaluator, onnx_bytes
 from selfplay.model.network import NetConfig, build_network

@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import games
-from selfplay.tools.analyze import MAX_LINE_CHARS, QUERY_FIELDS, AnalysisEngine, _encode, serve
+from selfplay.evaluation.analysis import QUERY_FIELDS, AnalysisEngine
+from selfplay.tools.analyze import MAX_LINE_CHARS, _encode, serve
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.model.network import NetConfig, build_network
 

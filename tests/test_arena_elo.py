@@ -13,7 +13,8 @@ import pytest
 
 import games
 from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, RandomAgent
-from selfplay.evaluation.matches import ArenaError, add_arguments, main, play_match
+from selfplay.evaluation.matches import ArenaError, play_match
+from selfplay.tools.arena_cmd import add_arguments, main
 from selfplay.evaluation.elo import (
     SPRT,
     RatingTable,

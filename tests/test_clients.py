@@ -240,7 +240,7 @@ def page_server(brains):
 def arena_ladder(tmp_path_factory):
     """A shipped ladder's layout (``selfplay pretrained make-ladder``): two arena levels of seeded
     random weights and the ladder.json that command writes, opening at level 2."""
-    from selfplay.tools.pretrained_cmd import ladder_index
+    from selfplay.tools.pretrained_ladder import ladder_index
 
     root = tmp_path_factory.mktemp("arena_ladder")
     levels = [{"level": k, "brain": f"level_{k}", "player": f"main0/g{10 * k}", "elo": 150.0 * (k - 1), "visits": 100 * k}

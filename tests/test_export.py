@@ -438,7 +438,8 @@ def test_export_and_verify_commands(c4_run, tmp_path, capsys):
 def test_analyze_takes_a_brain_directory(c4_run):
     import argparse
 
-    from selfplay.tools.analyze import AnalysisEngine, load_game_and_evaluator
+    from selfplay.evaluation.analysis import AnalysisEngine
+    from selfplay.evaluation.networks import load_game_and_evaluator
 
     root, _, _ = c4_run
     args = argparse.Namespace(checkpoint=str(root / "brain"), game=None, option=None, device="cpu", threads=1)

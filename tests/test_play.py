@@ -17,7 +17,8 @@ from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, NetworkAgent, Ran
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.tools.cli import main as cli_main
 from selfplay.model.network import NetConfig, build_network
-from selfplay.tools.play import PlayError, PlaySession, load_difficulty, load_opponent, run_window
+from selfplay.tools.play import load_difficulty, load_opponent, run_window
+from selfplay.tools.session import PlayError, PlaySession
 
 
 def test_a_click_anywhere_in_a_connect4_column_drops_a_disc_there():

@@ -24,9 +24,11 @@ from selfplay.evaluation.agents import MCTSAgent, RandomAgent, ScriptAgent
 from selfplay.model.checkpoint import save_checkpoint
 from selfplay.model.network import NetConfig, build_network
 from selfplay.tools.cli import main as cli_main
-from selfplay.tools.play import PlaySession, load_difficulty
+from selfplay.tools.play import load_difficulty
+from selfplay.tools.session import PlaySession
 from selfplay.tools.play_widgets import BEST, LOSS
-from selfplay.tools.play_window import INFO_HEIGHT, PANEL_MIN_HEIGHT, PANEL_WIDTH, Job, PlayWindow
+from selfplay.tools.job import Job
+from selfplay.tools.play_window import INFO_HEIGHT, PANEL_MIN_HEIGHT, PANEL_WIDTH, PlayWindow
 
 pygame = pytest.importorskip("pygame")
 

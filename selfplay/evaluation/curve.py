@@ -11,12 +11,12 @@ and on Connect Four the solver benchmark's error rates (:mod:`.strength`). It wr
 Each point is written as soon as it is measured; run the same command again after an
 interruption and the points already measured (same settings) are kept, not replayed.
 
-:func:`measure` is the measurement itself, shared with ``selfplay pretrained make``.
+:func:`measure` is the measurement itself, shared with ``selfplay pretrained make``; the command
+line is :mod:`selfplay.tools.curve_cmd`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -29,7 +29,7 @@ from .agents import load_agent
 from .elo import score_interval
 from .matches import play_match, resolve_game
 
-__all__ = ["CurveError", "add_arguments", "checkpoints_at", "format_curve", "main", "measure", "measure_curve", "plot_curve"]
+__all__ = ["CurveError", "checkpoints_at", "format_curve", "measure", "measure_curve", "plot_curve"]
 
 #: The settings a stored point was measured with: a rerun keeps a point only when they match.
 _SETTINGS = ("opponents", "games", "raw_games", "visits", "opening_moves", "seed", "solver_positions")
@@ -216,42 +216,3 @@ def format_curve(curve: dict[str, Any]) -> str:
             cells.append("solver errors " + " / ".join(rates))
         lines.append("  ".join(cells))
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ command line
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``selfplay bench curve``."""
-    from ..tools.args import integer
-
-    parser.add_argument("run", help="a training run directory (metrics.csv and its checkpoints)")
-    parser.add_argument("--minutes", help="minute marks, comma-separated (default: 6 even steps to the run's end)")
-    parser.add_argument("--opponents", default="mcts:200,mcts:1000", help="agents to play, comma-separated")
-    parser.add_argument("--games", type=integer(1), default=100, help="games per opponent at --visits")
-    parser.add_argument("--raw-games", type=integer(0), default=0, help="games per opponent with the raw policy (0: none)")
-    parser.add_argument("--visits", type=integer(1), default=200, help="simulations per move of the network")
-    parser.add_argument("--opening-moves", type=integer(0), default=2, help="random plies opening each pair of games")
-    parser.add_argument("--solver-positions", type=integer(0), default=50,
-                        help="Connect Four: solver benchmark positions per stage (0: none)")  # fmt: skip
-    parser.add_argument("--seed", type=integer(0), default=0, help="match and benchmark seed")
-    parser.add_argument("--out", help="where curve.json and curve.png go (default: the run directory)")
-    parser.add_argument("--json", action="store_true", help="print the JSON")
-
-
-def main(args: argparse.Namespace) -> int:
-    marks = None
-    if args.minutes:
-        try:
-            marks = [float(m) for m in args.minutes.split(",") if m.strip()]
-        except ValueError:
-            raise CurveError(f"--minutes {args.minutes!r}: expected numbers separated by commas, e.g. 20,60,120") from None
-        if not marks or min(marks) <= 0:
-            raise CurveError(f"--minutes {args.minutes!r}: expected positive minute marks")
-    opponents = [s.strip() for s in args.opponents.split(",") if s.strip()]
-    if not opponents:
-        raise CurveError("--opponents: name at least one agent, e.g. mcts:200")
-    curve = measure_curve(args.run, marks, opponents, args.games, args.raw_games, args.visits, args.opening_moves,
-                          args.seed, args.solver_positions, args.out, progress=not args.json)  # fmt: skip
-    print(json.dumps(curve, indent=1) if args.json else format_curve(curve))
-    if not args.json:
-        print(f"wrote {Path(args.out or args.run) / 'curve.json'} and curve.png")
-    return 0

@@ -8,14 +8,13 @@ legal move has a strictly better outcome (win > draw > loss). Each stage's error
 for the raw network (the legal move with the highest logit) and for the network with search
 (``visits`` simulations per move), with a 95% Wilson interval.
 
-Answering the beginning positions takes the solver up to a second each, so the answered
-positions are cached in a JSON file, keyed by count, seed and board, and reused. The default set
+Answering the beginning positions is the solver's slowest work, so the answered positions are
+cached in a JSON file, keyed by count, seed and board, and reused. The default set
 (7x6, 50 per stage, seed 0) ships with selfplay in ``selfplay/data``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -31,7 +30,7 @@ from .agents import NetworkAgent
 from ..model.checkpoint import atomic_write
 from .elo import wilson_interval
 
-__all__ = ["load_positions", "error_rates", "add_arguments", "main"]
+__all__ = ["StrengthError", "error_rates", "format_report", "load_positions"]
 
 
 class StrengthError(games.GameError):
@@ -132,34 +131,3 @@ def format_report(report: dict[str, Any]) -> str:
                 cells.append(f"{100 * row['rate']:6.1f}% ({row['errors']}/{row['positions']})")
             lines.append(f"{name:<14}" + "".join(f"{c:>20}" for c in cells))
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ command line
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``selfplay bench strength``."""
-    parser.add_argument("game", help="connect4 (the game with a solver)")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint (run directory, ckpt-*.json) or .onnx file")
-    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (for an .onnx file)")
-    parser.add_argument("--visits", type=int, default=200, help="simulations per move with search (0: raw network only)")
-    parser.add_argument(
-        "--positions", type=int, default=50,
-        help="positions per stage (the first run answers them with the solver: ~2 min for 50; then cached)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the positions and of the search")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: its choice)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def main(args: argparse.Namespace) -> int:
-    from ..tools.analyze import load_game_and_evaluator
-
-    if args.positions < 1 or args.visits < 0:
-        raise StrengthError("--positions must be >= 1 and --visits >= 0")
-    game, evaluator = load_game_and_evaluator(args)
-    if game.name != args.game:
-        raise StrengthError(f"{args.checkpoint} is a {game.name} network, not {args.game}")
-    positions = load_positions(game, args.positions, args.seed, progress=not args.json)
-    report = error_rates(game, evaluator, positions, args.visits, args.seed)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["integer", "number"]
 
@@ -22,33 +22,30 @@ def _bounds(low: float | None, high: float | None) -> str:
 
 def integer(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal integer in ``[low, high]`` (``None``: unbounded)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {value}")
-        return value
-
-    parse.__name__ = "integer"  # argparse names the type in "invalid integer value" messages
-    return parse
+    return _checked(int, "integer", "an integer", low, high)
 
 
 def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]`` (``None``: unbounded)."""
+    return _checked(float, "number", "a number", low, high)
 
-    def parse(text: str) -> float:
+
+def _checked(convert: type, name: str, kind: str, low: float | None, high: float | None) -> Callable[[str], Any]:
+    """An argparse type named ``name`` (argparse names the type in "invalid integer value"
+    messages): ``convert(text)``, which must succeed (else "must be ``kind``"), be finite when a
+    float, and lie in ``[low, high]``. An integer out of range is shown as read, a number as typed."""
+
+    def parse(text: str) -> Any:
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {text}")
+            shown = text if isinstance(value, float) else value
+            raise argparse.ArgumentTypeError(f"must be {_bounds(low, high)}, got {shown}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = name
     return parse

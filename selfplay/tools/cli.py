@@ -114,7 +114,8 @@ def cmd_play_text(args) -> int:
     the one-line error and exit code 2 rather than read the next line as the answer to
     another question. End of input abandons the game (exit 0)."""
     import games
-    from selfplay.tools.play import PlaySession, load_opponent
+    from selfplay.tools.play import load_opponent
+    from selfplay.tools.session import PlaySession
 
     game, agent = load_opponent(args.opponent, args.game, args.option, args.visits, level=args.level)
     session = PlaySession(game, agent, human=args.human_player, seed=args.seed)
@@ -371,8 +372,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_pipeline)
     for what, module, help in (
-        ("strength", "selfplay.evaluation.strength", "error rates against the Connect Four solver, raw network and with search"),
-        ("curve", "selfplay.evaluation.curve", ("a run's checkpoints at minute marks against fixed opponents (and the "
+        ("strength", "selfplay.tools.strength_cmd", "error rates against the Connect Four solver, raw network and with search"),
+        ("curve", "selfplay.tools.curve_cmd", ("a run's checkpoints at minute marks against fixed opponents (and the "
                                                 "Connect Four solver): curve.json and curve.png")),
     ):
         p = bsub.add_parser(what, help=help)
@@ -399,7 +400,7 @@ _MODULE_COMMANDS = [
     ("train", "selfplay.training.trainer", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("league", "selfplay.league.run", "train a league (main agents, exploiters, PFSP); status, ladder, final DIR; "
      "exploit TARGET"),
-    ("arena", "selfplay.evaluation.matches", "play two agents against each other: W/D/L and Elo with a 95%% interval"),
+    ("arena", "selfplay.tools.arena_cmd", "play two agents against each other: W/D/L and Elo with a 95%% interval"),
     ("analyze", "selfplay.tools.analyze", "JSON-lines analysis engine on stdin/stdout (KataGo style)"),
     ("export", "selfplay.tools.export_cmd", "export a checkpoint as a verified ONNX brain for game engines (or --verify one)"),
     ("pretrained", "selfplay.tools.pretrained_cmd", "the brains shipped in the package (selfplay play's default opponents)"),

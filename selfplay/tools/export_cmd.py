@@ -72,11 +72,11 @@ def checkpoint_facts(checkpoint: Any) -> dict[str, Any]:
 
 def load_source(source: str) -> tuple[Any, Any]:
     """(checkpoint, its game) for a run directory or checkpoint file."""
-    from .analyze import _checkpoint_game
+    from ..evaluation.networks import checkpoint_game
     from ..model.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(Path(source).expanduser())
-    return checkpoint, _checkpoint_game(checkpoint)
+    return checkpoint, checkpoint_game(checkpoint)
 
 
 def export_checkpoint(source: str, out: str | Path, opset: int = DEFAULT_OPSET, with_value: bool = False,

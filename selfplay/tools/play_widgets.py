@@ -2,7 +2,7 @@
 overlay on the board, a refused click, the win-probability bar and the side panel's text.
 
 Each function paints onto a pygame surface from plain data: a :class:`games.render.BoardGeometry`
-for the board, an analysis response of :class:`selfplay.tools.analyze.AnalysisEngine` (values
+for the board, an analysis response of :class:`selfplay.evaluation.analysis.AnalysisEngine` (values
 from the point of view of its ``to_play``), strings for text. None of them keeps state.
 """
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from games.core import Game
-from games.render import BoardGeometry, player_colours
+from games.render import BoardGeometry, player_colours, player_name
 
 __all__ = [
     "PanelLine",
+    "draw_analysis",
     "draw_lines",
     "draw_refusal",
     "draw_top_moves",
@@ -183,3 +184,37 @@ def draw_lines(surface, rect, lines: Sequence[PanelLine]) -> int:
         surface.blit(face.render(text, True, line.colour), (rect.x, y))
         y += face.get_linesize()
     return y
+
+
+def draw_analysis(surface, rect, game: Game, analysis: dict[str, Any] | None, visits: int,
+                  agent: tuple[int, str] | None) -> int:
+    """The overlay's part of the side panel: the search size, the win bar and the top moves;
+    returns the y below. ``visits``: what the analysis asked for (shown while it runs);
+    ``agent``: (its player, its name) for the bar's label, None when the person moves for both
+    sides."""
+    import pygame
+
+    if analysis is None:
+        line = PanelLine(f"analysis: {visits} visits...", (250, 210, 90), 20)
+        return draw_lines(surface, rect, [line, PanelLine(size=8)])
+    head = f"analysis: {analysis['visits']} visits" + (", solved" if analysis["solved"] else "")
+    y = draw_lines(surface, rect, [PanelLine(head, TEXT, 20, True)])
+    win = player_zero_win(analysis)
+    if win is not None:
+        if agent is None:
+            label = f"{player_name(game, 0)} {100 * win:.0f}% : {100 * (1 - win):.0f}% {player_name(game, 1)}"
+        else:
+            seat, name = agent
+            mine = win if seat == 0 else 1 - win
+            label = f"{name} ({player_name(game, seat)}) wins {100 * mine:.0f}%"
+        draw_win_bar(surface, pygame.Rect(rect.x, y + 4, rect.width, 34), game, win, label)
+        y += 40
+    lines = [PanelLine(size=4)]
+    for rank, move in enumerate(top_moves(analysis)):
+        value = proven_word(move) or ("" if move["q"] is None else f"{move['q']:+.2f}")
+        lines.append(PanelLine(f"{rank + 1}. {move['move_text']:<8} {100 * move['share']:3.0f}%  {value}",
+                               (120, 220, 245) if rank == 0 else TEXT, 19))
+    if not analysis["terminal"]:
+        lines.append(PanelLine("values for the side to move", DIM, 16))
+    lines.append(PanelLine(size=8))
+    return draw_lines(surface, pygame.Rect(rect.x, y, rect.width, rect.bottom - y), lines)

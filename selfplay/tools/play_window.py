@@ -1,13 +1,14 @@
-"""The pygame window of ``selfplay play``: a :class:`~selfplay.tools.play.PlaySession` on screen.
+"""The pygame window of ``selfplay play``: a :class:`~selfplay.tools.session.PlaySession` on screen.
 
 Layout: the board and its caption (``games.render.draw``) at the top left, at
 ``games.render.default_size`` unless ``size`` says otherwise; the side panel on the right (the
 status: whose turn, thinking, the result; the agent and its level; the analysis; the moves;
 the keys); a strip along the bottom for typed moves and notes.
 
-Two kinds of work run on daemon threads (:class:`Job`), so the window stays live and a closed
-window never waits for them: the agent's move, stopped at ``move_time`` seconds, and the
-overlay's analysis, :class:`~selfplay.tools.analyze.AnalysisEngine` on the position shown. Each
+Two kinds of work run on daemon threads (:class:`~selfplay.tools.job.Job`), so the window stays
+live and a closed window never waits for them: the agent's move, stopped at ``move_time``
+seconds, and the overlay's analysis, :class:`~selfplay.evaluation.analysis.AnalysisEngine` on
+the position shown. Each
 job is keyed by the position (and agent) it works on: a result for a position no longer shown
 is dropped, and a job whose position went away is told to stop (the search polls for it
 between steps, every few milliseconds).
@@ -20,7 +21,6 @@ new game with sides swapped; Esc: clear the typing, or quit.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -38,24 +38,12 @@ from games.render import (
 from search import RolloutEvaluator
 
 from ..evaluation.agents import NetworkAgent
-from .analyze import AnalysisEngine
-from .play import Difficulty, PlayError, PlaySession, check_screenshot_moves
-from .play_widgets import (
-    DIM,
-    ERROR,
-    GOOD,
-    TEXT,
-    PanelLine,
-    draw_lines,
-    draw_refusal,
-    draw_top_moves,
-    draw_win_bar,
-    player_zero_win,
-    proven_word,
-    top_moves,
-)
+from ..evaluation.analysis import AnalysisEngine
+from .job import Job
+from .play_widgets import DIM, ERROR, GOOD, TEXT, PanelLine, draw_analysis, draw_lines, draw_refusal, draw_top_moves
+from .session import Difficulty, PlayError, PlaySession, check_screenshot_moves
 
-__all__ = ["INFO_HEIGHT", "PANEL_MIN_HEIGHT", "PANEL_WIDTH", "Job", "PlayWindow"]
+__all__ = ["INFO_HEIGHT", "PANEL_MIN_HEIGHT", "PANEL_WIDTH", "PlayWindow"]
 
 PANEL_WIDTH = 300  # pixels of the side panel
 PANEL_MIN_HEIGHT = 460  # the window is at least this tall above the strip, for the panel
@@ -70,54 +58,6 @@ KEYS = (
     "Ctrl+A: both sides    Ctrl+Z: undo",
     "Ctrl+N: new    Ctrl+S: swap    Esc: quit",
 )
-
-
-class Job:
-    """``work(stop)`` on a daemon thread. ``stop()`` turns true once :meth:`cancel` is called or
-    ``seconds`` (None: no limit) have passed; ``work`` polls it. ``key`` names what the job works
-    on. Afterwards ``result`` holds what ``work`` returned, or ``error`` what it raised."""
-
-    def __init__(self, work: Callable[[Callable[[], bool]], Any], key: Any, seconds: float | None = None) -> None:
-        self.key = key
-        self.started = time.monotonic()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self._deadline = None if seconds is None else self.started + seconds
-        self._cancelled = threading.Event()
-        self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(work,), name="selfplay-play", daemon=True)
-        self._thread.start()
-
-    def stop_requested(self) -> bool:
-        return self._cancelled.is_set() or (self._deadline is not None and time.monotonic() > self._deadline)
-
-    def _run(self, work: Callable[[Callable[[], bool]], Any]) -> None:
-        try:
-            self.result = work(self.stop_requested)
-        except BaseException as e:  # noqa: BLE001 - handed to the window, which shows it
-            self.error = e
-        finally:
-            self._finished.set()
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled.is_set()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def cancel(self) -> None:
-        self._cancelled.set()
-
-    def join(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the thread; whether it has ended."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
 
 class PlayWindow:
@@ -483,7 +423,9 @@ class PlayWindow:
             PanelLine(size=8),
         ])
         if self.overlay:
-            y = self._draw_analysis(pygame.Rect(rect.x, y, rect.width, rect.bottom - y), analysis)
+            agent = None if s.both_sides else (1 - s.human, self.name)
+            y = draw_analysis(self.screen, pygame.Rect(rect.x, y, rect.width, rect.bottom - y), s.game, analysis,
+                              self.analysis_visits, agent)
         keys = [PanelLine(k, DIM, 16) for k in KEYS]
         keys_top = rect.bottom - len(keys) * 16
         moves = self._move_lines(max((keys_top - y - 30) // 18, 0))
@@ -504,35 +446,6 @@ class PlayWindow:
         if s.both_sides:
             return f"{player_name(s.game, s.game.to_play(s.state))} to move", TEXT
         return "your move", GOOD
-
-    def _draw_analysis(self, rect, analysis: dict[str, Any] | None) -> int:
-        """The overlay's part of the panel: the win bar and the top moves; returns the y below."""
-        import pygame
-
-        s = self.session
-        if analysis is None:
-            line = PanelLine(f"analysis: {self.analysis_visits} visits...", (250, 210, 90), 20)
-            return draw_lines(self.screen, rect, [line, PanelLine(size=8)])
-        head = f"analysis: {analysis['visits']} visits" + (", solved" if analysis["solved"] else "")
-        y = draw_lines(self.screen, rect, [PanelLine(head, TEXT, 20, True)])
-        win = player_zero_win(analysis)
-        if win is not None:
-            agent = 1 - s.human
-            mine = win if agent == 0 else 1 - win
-            who = "" if s.both_sides else f"{self.name} ({player_name(s.game, agent)}) "
-            label = f"{who}wins {100 * mine:.0f}%" if not s.both_sides else (
-                f"{player_name(s.game, 0)} {100 * win:.0f}% : {100 * (1 - win):.0f}% {player_name(s.game, 1)}")
-            draw_win_bar(self.screen, pygame.Rect(rect.x, y + 4, rect.width, 34), s.game, win, label)
-            y += 40
-        lines = [PanelLine(size=4)]
-        for rank, move in enumerate(top_moves(analysis)):
-            value = proven_word(move) or ("" if move["q"] is None else f"{move['q']:+.2f}")
-            lines.append(PanelLine(f"{rank + 1}. {move['move_text']:<8} {100 * move['share']:3.0f}%  {value}",
-                                   (120, 220, 245) if rank == 0 else TEXT, 19))
-        if not analysis["terminal"]:
-            lines.append(PanelLine("values for the side to move", DIM, 16))
-        lines.append(PanelLine(size=8))
-        return draw_lines(self.screen, pygame.Rect(rect.x, y, rect.width, rect.bottom - y), lines)
 
     def _move_lines(self, room: int) -> list[PanelLine]:
         """The last moves that fit in ``room`` lines, under a heading."""

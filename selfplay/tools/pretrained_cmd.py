@@ -22,23 +22,23 @@ the card's visits and as raw policies, onto the card as ``exploitability``.
 
 ``make-ladder`` ships a difficulty ladder from one league: it picks the levels (as ``selfplay
 league ladder`` does), exports each, plays each level against the one below at the levels' own
-visits, measures each level against the opponents, and writes ONE card for all of them.
+visits, measures each level against the opponents, and writes ONE card for all of them
+(:mod:`selfplay.tools.pretrained_ladder`). What ``make`` and ``make-ladder`` share, building the
+directory and writing its card, is :mod:`selfplay.tools.brain_card`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
-import shutil
 from pathlib import Path
 from typing import Any
 
 from .args import integer, number
+from .brain_card import building_dir, card_opponents, parse_search, swap_in, this_machine, usage_error, write_card
 
-__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "default_opponents", "ladder_index", "main", "plot_ladder"]
+__all__ = ["DEFAULT_SEED", "SUBCOMMANDS", "add_arguments", "main"]
 
 #: The subcommands; ``selfplay`` passes the words after ``pretrained`` to :func:`add_arguments`,
 #: so only ``exploit`` loads the training settings (and torch) for its flags.
@@ -125,81 +125,6 @@ def _exploit_arguments(parser: argparse.ArgumentParser, config_flags: bool = Tru
         add_config_arguments(parser)
 
 
-def parse_search(items: list[str]) -> dict[str, Any]:
-    """``["root_policy=gumbel", "c_init=0.8"]`` -> ``{"root_policy": "gumbel", "c_init": 0.8}``,
-    each value of its ``SearchConfig`` field's type; one line for a setting a card cannot name."""
-    from ..evaluation.agents import network_search_config
-    from ..pretrained import CARD_SEARCH, PretrainedError
-
-    search: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in CARD_SEARCH:
-            raise PretrainedError(f"--search {item!r}: expected KEY=VALUE with KEY one of {', '.join(CARD_SEARCH)}")
-        kind = type(getattr(network_search_config(1), key))
-        try:
-            search[key] = kind(value.strip())
-        except ValueError:
-            raise PretrainedError(f"--search {item!r}: {key} must be a {kind.__name__}") from None
-    network_search_config(1, **search)  # checked as a whole: a bad value fails here, in one line
-    return search
-
-
-def default_opponents(game: Any) -> list[str]:
-    """What a shipped brain is measured against: the game's scripted NPCs, those held out of
-    leagues too, random, greedy, and pure MCTS at 200 and 1000 rollouts."""
-    from ..evaluation.agents import game_scripts
-
-    return [*game_scripts(game), "random", "greedy", "mcts:200", "mcts:1000"]
-
-
-def _opponents(text: str | None, game: Any) -> list[str]:
-    if text is None:
-        return default_opponents(game)
-    return [] if text.strip() == "none" else [s.strip() for s in text.split(",") if s.strip()]
-
-
-def _usage(message: str) -> Exception:
-    """A bad command line: the one-line error ``selfplay`` prints."""
-    from ..pretrained import PretrainedError
-
-    return PretrainedError(message)
-
-
-def _machine() -> str:
-    return f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), no GPU"
-
-
-def _write_card(path: Path, card: dict[str, Any]) -> None:
-    from export.contract import atomic_write
-
-    with atomic_write(path) as f:
-        f.write((json.dumps(card, indent=1) + "\n").encode())
-
-
-def _swap_in(building: Path, final: Path) -> None:
-    """Replace ``final`` by the finished ``building`` directory: the old one stays until the
-    new one is complete."""
-    old = final.parent / f".{final.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    building.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(building.parent, ignore_errors=True)
-
-
-def _building(root: Path, name: str) -> tuple[Path, Path]:
-    from ..pretrained import PretrainedError
-
-    if not name.isidentifier():
-        raise PretrainedError(f"brain name {name!r}: use letters, digits and underscores")
-    building = root / ".building" / name  # its own name: the matches print it
-    shutil.rmtree(building, ignore_errors=True)
-    return building, root / name
-
-
 # ------------------------------------------------------------------------------ make
 
 
@@ -215,11 +140,11 @@ def _make(args: argparse.Namespace) -> int:
                 "--seed", str(args.exploit_seed), *shlex.split(args.exploit_args)]
         exploit = _exploit_parser().parse_args(argv)
     elif args.exploit_args:
-        raise _usage("--exploit-args needs --exploit-minutes")
-    building, final = _building(root, args.name)
+        raise usage_error("--exploit-args needs --exploit-minutes")
+    building, final = building_dir(root, args.name)
     checkpoint, game = load_source(args.source)
     exported = export_loaded(checkpoint, game, building, with_value=True)[0]
-    opponents = _opponents(args.opponents, game)
+    opponents = card_opponents(args.opponents, game)
     search = parse_search(args.search)
     strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed,
                        search=search)  # fmt: skip
@@ -232,7 +157,7 @@ def _make(args: argparse.Namespace) -> int:
         "reproduce": list(args.reproduce),
         "training": {
             "minutes": round(float(elapsed) / 60, 1) if isinstance(elapsed, (int, float)) else None,
-            "machine": args.machine or _machine(),
+            "machine": args.machine or this_machine(),
             "generations": run.get("generation"),
             "games": run.get("games"),
             "positions": run.get("positions"),
@@ -243,8 +168,8 @@ def _make(args: argparse.Namespace) -> int:
         "strength": {"seed": args.seed, **strength},
         "bytes": exported.manifest.bytes,
     }
-    _write_card(building / CARD_FILE, card)
-    _swap_in(building, final)
+    write_card(building / CARD_FILE, card)
+    swap_in(building, final)
     print(f"wrote {final}/ ({exported.manifest.bytes / 2**20:.2f} MiB)")
     if exploit is not None:
         _exploit(exploit)
@@ -258,7 +183,7 @@ class _ExploitParser(argparse.ArgumentParser):
     """``selfplay pretrained exploit``'s flags, for ``make --exploit-args``: a bad flag is one line."""
 
     def error(self, message: str):
-        raise _usage(f"--exploit-args: {message}")
+        raise usage_error(f"--exploit-args: {message}")
 
 
 def _exploit_parser() -> argparse.ArgumentParser:
@@ -312,11 +237,11 @@ def _exploit(args: argparse.Namespace) -> int:
     entry = {
         "minutes": config.run.minutes, "generations": report["generations"], "seed": config.run.seed,
         "preset": config.preset, "visits": report["visits"], "games": args.games, "search": wdl(report),
-        "raw": wdl(report["raw"]), "machine": _machine(), "command": _exploit_command(args, overrides),
+        "raw": wdl(report["raw"]), "machine": this_machine(), "command": _exploit_command(args, overrides),
     }  # fmt: skip
     card = dict(json.loads((brain.path / CARD_FILE).read_text()))
     card["exploitability"] = entry
-    _write_card(brain.path / CARD_FILE, card)
+    write_card(brain.path / CARD_FILE, card)
     print(f"{args.name}: an exploiter of {report['generations']} generations scores {100 * report['score']:.1f}% "
           f"against it at {report['visits']} visits, {100 * report['raw']['score']:.1f}% raw; written on its card")
     return 0
@@ -331,186 +256,15 @@ def _card_visits(card: dict[str, Any]) -> int:
     return int(visits)
 
 
-# ------------------------------------------------------------------------------ make-ladder
-
-
-def _level_visits(text: str, levels: int) -> list[int]:
-    from ..pretrained import PretrainedError
-
-    try:
-        counts = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise PretrainedError(f"--visits {text!r}: expected a count, or one per level (0,50,200,200,200)") from None
-    if len(counts) == 1:
-        counts *= levels
-    if len(counts) != levels or min(counts) < 0:
-        raise PretrainedError(f"--visits {text!r}: give one count >= 0, or one per level ({levels} levels)")
-    return counts
-
-
-def _make_ladder(args: argparse.Namespace) -> int:
-    import sys
-
-    import games
-
-    from ..evaluation.agents import load_agent
-    from ..evaluation.curve import measure
-    from ..evaluation.elo import score_interval
-    from ..evaluation.matches import play_match
-    from ..league.report import LADDER_FILE, read_ladder, write_ladder
-    from ..pretrained import CARD_FILE, HERE, LADDER, PretrainedError
-    from .export_cmd import export_ladder
-
-    root = Path(args.root).expanduser() if args.root else HERE
-    source = Path(args.source).expanduser()
-    search = parse_search(args.search)
-    building, final = _building(root, args.name)
-    if (source / LADDER_FILE).is_file():  # a ladder, as it is
-        ladder_dir, league_dir = source, source.parent
-    else:  # a league: pick its levels now (the settings checked first: picking takes a while)
-        _level_visits(args.visits, args.levels)
-        if not 1 <= args.start_level <= args.levels:
-            raise PretrainedError(f"--start-level {args.start_level}: the ladder has levels 1..{args.levels}")
-        print(write_ladder(source, args.levels, args.pick_games, args.pick_visits, seed=args.seed,
-                           opening_moves=args.opening_moves, min_games=args.min_games), file=sys.stderr, flush=True)
-        ladder_dir, league_dir = source / "ladder", source
-    ladder_dir, index = read_ladder(ladder_dir)
-    count = len(index["levels"])
-    visits = _level_visits(args.visits, count)
-    if not 1 <= args.start_level <= count:
-        raise PretrainedError(f"--start-level {args.start_level}: the ladder has levels 1..{count}")
-    game = games.make(index["game"], **index.get("game_options", {}))
-    opponents = _opponents(args.opponents, game)
-    for spec in opponents:
-        load_agent(spec, game)  # a bad name fails here, in one line, before anything is exported
-    export_ladder(ladder_dir, building / "export")  # level-K/: renamed level_K/ (a package name)
-    for k in range(1, count + 1):
-        (building / "export" / f"level-{k}").rename(building / f"level_{k}")
-    shutil.rmtree(building / "export")
-    agents = [load_agent(str(building / f"level_{k}"), game, visits=v, search=search) for k, v in zip(range(1, count + 1), visits)]
-    for k, agent in enumerate(agents, 1):
-        agent.name = f"level {k}@{visits[k - 1]}"
-    entries: list[dict[str, Any]] = []
-    elo = 0.0
-    for k, (picked, agent) in enumerate(zip(index["levels"], agents), 1):
-        level_dir = building / f"level_{k}"
-        entry: dict[str, Any] = {"level": k, "brain": level_dir.name, "player": picked.get("player"), "visits": visits[k - 1]}
-        if k > 1:
-            result = play_match(game, agent, agents[k - 2], args.games, seed=args.seed + k, opening_moves=args.opening_moves,
-                                stop_when_decided=False, progress=True)  # fmt: skip
-            print(result.summary(), file=sys.stderr, flush=True)
-            elo += result.elo_diff
-            entry["vs_below"] = {"games": result.games, "wins": result.wins, "draws": result.draws, "losses": result.losses,
-                                 "score": result.score, "ci95": list(score_interval(result.wins, result.draws, result.losses)),
-                                 "elo_diff": result.elo_diff, "elo_ci95": list(result.elo_ci95),
-                                 "meets": result.score >= args.min_step_score}  # fmt: skip
-        entry["elo"] = round(elo, 1)
-        entry["league_elo"] = picked.get("elo")
-        entry["league_elo_ci95"] = picked.get("elo_interval")
-        if opponents:
-            entry["strength"] = measure(level_dir, game, opponents, args.games, args.raw_games if visits[k - 1] else 0,
-                                        visits[k - 1], args.opening_moves, args.seed, search=search)  # fmt: skip
-        entry["bytes"] = (level_dir / "brain.onnx").stat().st_size
-        entries.append(entry)
-    short = [e["level"] for e in entries if e.get("vs_below") and not e["vs_below"]["meets"]]
-    state = _league_state(league_dir)
-    card = {
-        "name": args.name,
-        "kind": LADDER,
-        "summary": f"{game.name} difficulty ladder of {count} levels from {league_dir.name}",
-        "reproduce": list(args.reproduce),
-        "training": {"league": league_dir.name, "machine": args.machine or _machine(),
-                     "minutes": round(state["elapsed"] / 60, 1) if isinstance(state.get("elapsed"), (int, float)) else None},
-        "search": search,
-        "seed": args.seed,
-        "opening_moves": args.opening_moves,
-        "start_level": args.start_level,
-        "min_step_score": args.min_step_score,
-        "ordered": not short,
-        "elo_scale": "level 1 at 0, each level the one below plus the Elo of its score against it, each at its visits",
-        "levels": entries,
-        "bytes": sum(e["bytes"] for e in entries),
-    }
-    _write_card(building / LADDER_FILE, ladder_index(game, entries, args.games, args.start_level))
-    _write_card(building / CARD_FILE, card)
-    _swap_in(building, final)
-    print(f"wrote {final}/: {count} levels, {card['bytes'] / 2**20:.2f} MiB")
-    if args.plot:
-        print(f"wrote {plot_ladder(card, args.plot)}")
-    for e in entries:
-        step = e.get("vs_below")
-        print(f"  level {e['level']}: {e['player'] or '?':<16} {e['visits']:>5} visits  Elo {e['elo']:>7.1f}"
-              + (f"  {100 * step['score']:.1f}% vs level {e['level'] - 1} (+{step['wins']} ={step['draws']} -{step['losses']})"
-                 if step else ""))  # fmt: skip
-    if short:
-        print(f"  levels {', '.join(map(str, short))} score under {100 * args.min_step_score:g}% against the level below: "
-              "the card says so (\"ordered\": false); pick other levels or change their visits")
-    return 0
-
-
-def plot_ladder(card: dict[str, Any], path: str | Path) -> Path:
-    """A shipped ladder's card as a PNG: left, each level's Elo (level 1 at 0) labelled with its
-    visits; right, each level's score against the one below with its 95% interval, beside the
-    score every step must reach."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    levels = card["levels"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    xs = [e["level"] for e in levels]
-    left.plot(xs, [e["elo"] for e in levels], "o-", color="tab:blue")
-    for e in levels:
-        left.annotate(f"{e['visits']} visits", (e["level"], e["elo"]), textcoords="offset points", xytext=(0, 8),
-                      ha="center", fontsize=8)
-    left.set(xlabel="level", ylabel="Elo (level 1 at 0)", title=f"{card['name']}: Elo of each level", xticks=xs)
-    steps = [e for e in levels if e.get("vs_below")]
-    scores = [100 * e["vs_below"]["score"] for e in steps]
-    low = [score - 100 * e["vs_below"]["ci95"][0] for score, e in zip(scores, steps)]
-    high = [100 * e["vs_below"]["ci95"][1] - score for score, e in zip(scores, steps)]
-    right.errorbar([e["level"] for e in steps], scores, yerr=[low, high], fmt="o", capsize=4, color="tab:green")
-    right.axhline(100 * card["min_step_score"], color="tab:red", linestyle="--", label=f"{100 * card['min_step_score']:g}%")
-    right.set(xlabel="level", ylabel="score against the level below (%)", ylim=(0, 100), xticks=[e["level"] for e in steps],
-              title=f"each step, {steps[0]['vs_below']['games'] if steps else 0} games")
-    right.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def ladder_index(game: Any, levels: list[dict[str, Any]], games_per_pair: int, start_level: int) -> dict[str, Any]:
-    """The ``ladder.json`` of a shipped ladder, what ``selfplay play --agent DIR`` and the
-    browser example read, from the card's ``levels`` (each with ``level``, ``brain``, ``player``,
-    ``elo`` and ``visits``): each level's brain and the visits it plays at, and the level to
-    open at."""
-    return {"game": game.name, "game_options": dict(game.options), "games_per_pair": games_per_pair,
-            "visits": max(e["visits"] for e in levels), "start_level": start_level,
-            "levels": [{"level": e["level"], "player": e.get("player"), "elo": e["elo"], "visits": e["visits"],
-                        "checkpoint": f"{e['brain']}/brain.onnx"} for e in levels]}  # fmt: skip
-
-
-def _league_state(league_dir: Path) -> dict[str, Any]:
-    """The league's ``league.json`` (its elapsed time), or ``{}`` where the ladder has none beside it."""
-    from ..league.run import STATE_FILE
-
-    try:
-        state = json.loads((league_dir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
 def main(args: argparse.Namespace) -> int:
     if args.action == "make":
         return _make(args)
     if args.action == "exploit":
         return _exploit(args)
     if args.action == "make-ladder":
-        return _make_ladder(args)
+        from .pretrained_ladder import make_ladder
+
+        return make_ladder(args)
     from ..pretrained import shipped
 
     brains = shipped(Path(args.list_root).expanduser() if args.list_root else None)

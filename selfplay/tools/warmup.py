@@ -1,14 +1,14 @@
 """``selfplay warmup``: compile every numba kernel the commands use into numba's disk cache.
 
 numba compiles a kernel at its first use and caches it on disk. On a fresh install the cache
-is empty, and the first search paid for compiling the search kernels: 13-30 s on the 2-core
-development machine. ``make venv`` runs this once after installing, in two processes, so that
-the first command of a new user starts in about a second (``selfplay bench startup`` measures
-both). The search kernels take the rules as typed function pointers, so they are compiled once
-for every game; each game adds its own small rules kernels.
+is empty, and the first search would pay for compiling the search kernels. ``make venv`` runs
+this once after installing, in two processes, so that the first command of a new user starts
+fast (``selfplay bench startup`` measures both cases). The search kernels take the rules as
+typed function pointers, so they are compiled once for every game; each game adds its own small
+rules kernels.
 
 After ``pip install selfplay`` (no Makefile), run ``selfplay warmup`` once. It is also safe to
-run again: kernels already cached load in milliseconds.
+run again: kernels already cached load at once.
 """
 
 from __future__ import annotations
