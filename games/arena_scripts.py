@@ -31,7 +31,7 @@ so how a brain fares against them measures how it generalises to NPC logic it ne
 
 Distances for stepping are shortest paths around walls and other units (breadth-first search),
 so a script does not get stuck behind the pillars; attack ranges are Manhattan distances, as in
-the rules. Plain Python: a decision takes tens of microseconds, far below any network's.
+the rules. Plain Python, far cheaper than a network evaluation.
 """
 
 from __future__ import annotations

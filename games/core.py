@@ -314,9 +314,9 @@ class Game:
 
         Each is compiled for its exact signature once (a kernel that does not fit is a
         :class:`GameError` naming it) and handed over as a typed function pointer. A plain numba
-        dispatcher would be typed and resolved again on every call (about 0.1 ms per kernel),
-        which a network search pays at every step. Should a numba release drop the private
-        helper this needs, the dispatchers are used instead, with a ``RuntimeWarning``.
+        dispatcher would be typed and resolved again on every call, which a network search pays
+        at every step. Should a numba release drop the private helper this needs, the
+        dispatchers are used instead, with a ``RuntimeWarning``.
         """
         plain = (
             self.legal_mask_fn,
