@@ -31,7 +31,7 @@ so how a brain fares against them measures how it generalises to NPC logic it ne
 
 Distances for stepping are shortest paths around walls and other units (breadth-first search),
 so a script does not get stuck behind the pillars; attack ranges are Manhattan distances, as in
-the rules. Plain Python: a decision takes tens of microseconds, far below any network's.
+the rules. Plain Python, far cheaper than a network evaluation.
 """
 
 from __future__ import annotations
@@ -41,7 +41,19 @@ from typing import Callable
 
 import numpy as np
 
-from . import arena
+from .arena_rules import (
+    ATTACK,
+    FORWARD,
+    HP,
+    O_DAMAGE,
+    O_RANGE,
+    P_H,
+    P_N,
+    P_W,
+    WAIT,
+    step_target,
+    wall_cells,
+)
 from .core import Game
 
 __all__ = ["HELD_OUT", "SCRIPTS", "Script", "rank", "script_action"]
@@ -67,20 +79,20 @@ class _Units:
 
 def _units(game: Game, state: np.ndarray) -> _Units:
     params = game.params
-    n = int(params[arena.P_N])
+    n = int(params[P_N])
     stat = lambda block: params[params[block] :][: 2 * n].astype(np.int64)  # noqa: E731
     return _Units(
         n=n,
-        hp=state[arena.HP : arena.HP + 2 * n].copy(),
-        cell=state[arena.HP + 2 * n : arena.HP + 4 * n].copy(),
-        damage=stat(arena.O_DAMAGE),
-        reach=stat(arena.O_RANGE),
+        hp=state[HP : HP + 2 * n].copy(),
+        cell=state[HP + 2 * n : HP + 4 * n].copy(),
+        damage=stat(O_DAMAGE),
+        reach=stat(O_RANGE),
         me=int(game.agent_to_move(state)),
     )
 
 
 def _distance(game: Game, a: int, b: int) -> int:
-    w = int(game.params[arena.P_W])
+    w = int(game.params[P_W])
     return abs(a // w - b // w) + abs(a % w - b % w)
 
 
@@ -88,8 +100,8 @@ def _path_lengths(game: Game, units: _Units, target: int) -> np.ndarray:
     """``int64[H*W]``: steps from each cell to a cell next to enemy ``target`` (walls and other
     living units block; a large number where none is reachable)."""
     params = game.params
-    h, w = int(params[arena.P_H]), int(params[arena.P_W])
-    blocked = arena._walls(params).copy()
+    h, w = int(params[P_H]), int(params[P_W])
+    blocked = wall_cells(params).copy()
     for i, cell in enumerate(units.cell):
         if cell >= 0 and i != units.me:
             blocked[cell] = True
@@ -117,11 +129,11 @@ def _path_lengths(game: Game, units: _Units, target: int) -> np.ndarray:
 def _steps(game: Game, state: np.ndarray, units: _Units) -> list[tuple[int, int]]:
     """``(action, cell)`` for waiting and every legal step of the acting unit."""
     mask = game.legal_mask(state)
-    moves = [(arena.WAIT, int(units.cell[units.me]))]
+    moves = [(WAIT, int(units.cell[units.me]))]
     for direction in range(4):
-        if mask[arena.FORWARD + direction]:
-            cell = arena._step_target(game.params, state, units.me, direction)
-            moves.append((arena.FORWARD + direction, int(cell)))
+        if mask[FORWARD + direction]:
+            cell = step_target(game.params, state, units.me, direction)
+            moves.append((FORWARD + direction, int(cell)))
     return moves
 
 
@@ -131,7 +143,7 @@ def _in_range(game: Game, units: _Units, cell: int) -> list[int]:
 
 
 def _attack(units: _Units, enemy: int) -> int:
-    return arena.ATTACK + enemy % units.n
+    return ATTACK + enemy % units.n
 
 
 def _weakest(units: _Units, candidates: list[int]) -> int:
@@ -145,7 +157,7 @@ def _towards(game: Game, state: np.ndarray, units: _Units, target: int, safe: Ca
     wait when none does."""
     length = _path_lengths(game, units, target)
     here = length[units.cell[units.me]]
-    best, best_length = arena.WAIT, here
+    best, best_length = WAIT, here
     for action, cell in _steps(game, state, units)[1:]:
         if length[cell] < best_length and (safe is None or safe(cell)):
             best, best_length = action, length[cell]
@@ -199,7 +211,7 @@ def kite(game: Game, state: np.ndarray) -> int:
 def guard(game: Game, state: np.ndarray) -> int:
     units = _units(game, state)
     in_range = _in_range(game, units, units.cell[units.me])
-    return _attack(units, _weakest(units, in_range)) if in_range else arena.WAIT
+    return _attack(units, _weakest(units, in_range)) if in_range else WAIT
 
 
 def _ranged(units: _Units, agent: int) -> bool:
@@ -220,7 +232,7 @@ def hunter(game: Game, state: np.ndarray) -> int:
 def rank(game: Game, agent: int, cell: int) -> int:
     """How far ``cell`` is from ``agent``'s own edge of the board, in its team's forward
     direction: 0 on the back row, ``H - 1`` on the enemy's (red looks north, blue south)."""
-    h, w, n = int(game.params[arena.P_H]), int(game.params[arena.P_W]), int(game.params[arena.P_N])
+    h, w, n = int(game.params[P_H]), int(game.params[P_W]), int(game.params[P_N])
     row = cell // w
     return h - 1 - row if agent < n else row
 
@@ -229,7 +241,7 @@ def phalanx_limit(game: Game, state: np.ndarray, agent: int) -> int:
     """The furthest rank ``agent`` may step to under ``phalanx``: one rank ahead of the rearmost
     living fighter of its team for a fighter, one rank behind it for an archer; without
     fighters, one rank ahead of the rearmost living teammate."""
-    n = int(game.params[arena.P_N])
+    n = int(game.params[P_N])
     units = _units(game, state)
     team = range(0, n) if agent < n else range(n, 2 * n)
     alive = [i for i in team if units.hp[i] > 0]

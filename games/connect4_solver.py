@@ -1,5 +1,8 @@
 """A perfect Connect Four solver after Pascal Pons' (http://blog.gamesolver.org), for any board
-with ``(height + 1) * width <= 64``, and the helpers of the strength benchmark built on it.
+with ``(height + 1) * width <= 64``: numba kernels for the search and a :class:`Solver` that owns
+their tables. One cohesive module: the bitboard helpers, the transposition table and the negamax
+are one algorithm, tuned together. The strength benchmark's positions are drawn and answered by
+:mod:`games.connect4_benchmark`.
 
 Positions are bitboards, column-major with a sentinel bit above each column (the layout of
 ``games.connect4``): cell (column c, row r from the bottom) is bit ``c * (height + 1) + r``. A
@@ -16,29 +19,20 @@ The search is negamax with alpha-beta on null windows: the exact score by bisect
 near 0 first, or only its sign (win/draw/loss: at most two searches). It prunes moves that let
 the opponent win at once, orders moves centre first and then by the winning cells they make,
 and keeps a transposition table of lower and upper bounds in one 64-bit word per entry, two
-entries a bucket (one kept for the shallowest position, one always replaced: a quarter fewer
-nodes than one always-replaced entry, measured on a 7-move position). Mirror images do not
-share entries: measured past the opening, that saved under 0.2% of the nodes and cost some
-10% more time per node. The search runs on an explicit stack (one preallocated row per
-depth), not by recursion. The tables are numpy arrays held by a :class:`Solver` and reused
-across calls; the kernels are ``@njit(cache=True)``.
+entries a bucket (one kept for the shallowest position, one always replaced: fewer nodes than
+one always-replaced entry). Mirror images do not share entries: past the opening that saves
+almost no nodes and costs time per node. The search runs on an explicit stack (one
+preallocated row per depth), not by recursion. The tables are numpy arrays held by a
+:class:`Solver` and reused across calls; the kernels are ``@njit(cache=True)``.
 
 Outcomes (:data:`WIN`, :data:`DRAW`, :data:`LOSS`; :data:`ILLEGAL` for a full column) are the
 game-theoretic results of a move for the player who makes it. A move is an *error* when another
-legal move has a strictly better outcome. :func:`benchmark_positions` draws positions from
-varied play by stage (:data:`STAGES`): ``beginning`` (at most 14 moves played), ``middle``
-(15 to 28), ``end`` (more).
-
-Cost on 7x6, one core, ``move_outcomes`` of positions from varied play with a cold table
-(5-6 million positions searched a second): 1.5 s on average with 8 moves played (0.8 s
-median, 5 s at worst of 15), 60 ms with 14, 1.4 ms with 20, 0.1 ms with 30. The empty
-board: its outcome (a first-player win) in 3.5 minutes, 1.1 billion positions; then the
-outcomes of the seven first moves in 6 more minutes, and its exact score (+1) in 11 s.
+legal move has a strictly better outcome (:func:`outcome_is_error`). Late positions solve in
+milliseconds; those near the empty 7x6 board take seconds, the empty board itself minutes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -53,26 +47,20 @@ __all__ = [
     "DRAW",
     "LOSS",
     "ILLEGAL",
-    "STAGES",
-    "BenchmarkPosition",
     "Solver",
-    "benchmark_positions",
     "get_solver",
+    "has_four",
     "is_error",
     "move_outcomes",
     "outcome_is_error",
     "outcomes_from_state",
     "solve",
-    "stage_of",
 ]
 
 #: Game-theoretic outcome of a move for the player who makes it (``int8``).
 WIN, DRAW, LOSS = 1, 0, -1
 #: :func:`move_outcomes` entry for a column that cannot be played (full, or the game is over).
 ILLEGAL = -2
-
-#: Benchmark stages by the number of moves already played: name -> (first, last), inclusive.
-STAGES: dict[str, tuple[int, int]] = {"beginning": (0, 14), "middle": (15, 28), "end": (29, 63)}
 
 # Geometry array int64[4], passed to every kernel.
 G_WIDTH, G_HEIGHT, G_BOTTOM, G_BOARD = 0, 1, 2, 3
@@ -126,7 +114,7 @@ def _winning_cells(position, mask, height, board):
 
 
 @njit(cache=True, inline="always")
-def _has_four(position, height):
+def has_four(position, height):
     """Whether ``position`` (one player's stones) holds four in a line."""
     for step in (1, height, height + 1, height + 2):
         m = position & (position >> step)
@@ -394,7 +382,7 @@ def _play_sequence(columns, height, width):
             return current, mask, _BAD_COLUMN, i
         if mask & (np.int64(1) << (col * (height + 1) + height - 1)):
             return current, mask, _FULL_COLUMN, i
-        if _has_four(current ^ mask, height):  # the previous move won
+        if has_four(current ^ mask, height):  # the previous move won
             return current, mask, _GAME_OVER, i
         current ^= mask
         mask |= mask + (np.int64(1) << (col * (height + 1)))
@@ -503,7 +491,7 @@ class Solver:
         return out
 
     def _check_open(self, current: int, mask: int) -> None:
-        if _has_four(np.int64(current ^ mask), self.height):
+        if has_four(np.int64(current ^ mask), self.height):
             raise GameError("connect4 solver: the game is already won; there is nothing to solve")
         self._nodes[0] = 0
 
@@ -589,129 +577,3 @@ def outcomes_from_state(game: Game, state: np.ndarray) -> np.ndarray:
     p0_stones, mask, ply = int(state[0]), int(state[1]), int(state[2])
     current = p0_stones if ply % 2 == 0 else p0_stones ^ mask
     return get_solver(width, height).move_outcomes_at(current, mask, ply)
-
-
-# --------------------------------------------------------------------------- benchmark positions
-def stage_of(num_moves: int) -> str:
-    """The benchmark stage of a position with ``num_moves`` stones played."""
-    for name, (first, last) in STAGES.items():
-        if first <= num_moves <= last:
-            return name
-    raise GameError(f"connect4 solver: no stage holds {num_moves} moves")
-
-
-@dataclass(frozen=True, eq=False)
-class BenchmarkPosition:
-    """A position of the strength benchmark, with its answer key."""
-
-    moves: tuple[int, ...]  # 0-based columns played from the empty board
-    outcomes: np.ndarray  # int8[W]: move_outcomes, for the player to move
-
-    @property
-    def stage(self) -> str:
-        return stage_of(len(self.moves))
-
-
-def benchmark_positions(
-    num_per_stage: int,
-    seed: int = 0,
-    width: int = 7,
-    height: int = 6,
-    *,
-    min_moves: int = 8,
-    solver_from: int = 12,
-    solver: Solver | None = None,
-) -> dict[str, list[BenchmarkPosition]]:
-    """``num_per_stage`` positions for each stage of :data:`STAGES` from varied play, answered.
-
-    Games from the empty board, each with its own randomness ``eps = u**2``, ``u`` uniform in
-    [0, 1): at every move, with probability ``eps`` a uniformly random column; otherwise a good
-    one: from ``solver_from`` moves on, a random one among the solver's best (preferring, among
-    those, a win in one, and moves that do not lose at once: a lost side resists); before that
-    (solving costs seconds a move there), a random move that wins at once, or else does not
-    lose at once. So positions from careless and from expert play both come up. Each game
-    gives at most one position to each stage still short: a random one of its positions in the
-    stage, with at least ``min_moves`` moves played (on 7x6, positions with fewer than 8 moves
-    take tens of seconds to answer, the first few minutes), that qualifies: it is new (a mirror
-    image counts as seen), the player to move cannot win at once, and not all its legal moves
-    have the same outcome (an error is possible). The same seed gives the same positions.
-
-    Returns stage -> positions, in :data:`STAGES` order; stages the board is too small to reach
-    are left out. Fewer than ``num_per_stage`` only on boards too small to have that many.
-    """
-    solver = solver or get_solver(width, height)
-    if (solver.width, solver.height) != (width, height):
-        raise GameError(
-            f"connect4 solver: the solver is for {solver.width}x{solver.height}, not {width}x{height}"
-        )
-    if num_per_stage < 0:
-        raise GameError(f"connect4 solver: num_per_stage must be >= 0, got {num_per_stage}")
-    cells = width * height
-    ranges = {}  # stage -> (first, last) numbers of moves played
-    for name, (first, last) in STAGES.items():
-        first, last = max(first, min_moves), min(last, cells - 2)  # one empty cell: no choice
-        if first <= last:
-            ranges[name] = (first, last)
-    rng = np.random.default_rng(seed)
-    buckets: dict[str, list[BenchmarkPosition]] = {name: [] for name in ranges}
-    seen: set[int] = set()  # keys of the positions tried, and of their mirror images
-    for _ in range(100 * (num_per_stage + 10)):  # bounds the search on boards too small
-        short = [name for name in ranges if len(buckets[name]) < num_per_stage]
-        if not short:
-            break
-        moves, positions = _varied_game(solver, rng, solver_from)
-        for name in short:
-            first, last = ranges[name]
-            for ply in rng.permutation(np.arange(first, min(last, len(positions) - 1) + 1)):
-                outcomes = _qualify(solver, *positions[ply], int(ply), seen)
-                if outcomes is not None:
-                    buckets[name].append(BenchmarkPosition(tuple(moves[:ply]), outcomes))
-                    break
-    return buckets
-
-
-def _varied_game(solver: Solver, rng: np.random.Generator, solver_from: int):
-    """One game of :func:`benchmark_positions`: its moves and ``positions[i] = (current, mask)``
-    after ``i`` moves, for every position before the end."""
-    width, height = solver.width, solver.height
-    eps = rng.random() ** 2
-    moves: list[int] = []
-    positions = [(0, 0)]
-    while True:
-        current, mask = positions[-1]
-        if rng.random() < eps:
-            cols = solver._legal_columns(mask)
-        elif len(moves) >= solver_from:
-            outcomes = solver.move_outcomes_at(current, mask, len(moves))
-            cols = np.flatnonzero(outcomes == outcomes.max())
-            sensible = np.intersect1d(cols, solver._sensible_columns(current, mask))
-            cols = sensible if len(sensible) else cols
-        else:
-            cols = solver._sensible_columns(current, mask)
-        col = int(rng.choice(cols))
-        moves.append(col)
-        current, mask = current ^ mask, mask | (mask + (1 << (col * (height + 1))))
-        if _has_four(np.int64(current ^ mask), height) or len(moves) == width * height:
-            return moves, positions
-        positions.append((current, mask))
-
-
-def _qualify(
-    solver: Solver, current: int, mask: int, num_moves: int, seen: set[int]
-) -> np.ndarray | None:
-    """The position's outcomes if it may join the benchmark (see :func:`benchmark_positions`)."""
-    key = current + mask
-    if key in seen or solver._can_win_now(current, mask):
-        return None
-    seen.add(key)
-    seen.add(_mirror_key(key, solver.width, solver.height))
-    outcomes = solver.move_outcomes_at(current, mask, num_moves)
-    legal = outcomes[outcomes != ILLEGAL]
-    return outcomes if legal.min() < legal.max() else None
-
-
-def _mirror_key(key: int, width: int, height: int) -> int:
-    """The key (``current + mask``, column by column) of the left-right mirror image."""
-    h1 = height + 1
-    column = (1 << h1) - 1
-    return sum(((key >> (c * h1)) & column) << ((width - 1 - c) * h1) for c in range(width))

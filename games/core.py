@@ -54,7 +54,7 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from numba import types
+from numba import njit, types
 
 __all__ = [
     "Game",
@@ -211,15 +211,20 @@ def _warn_fallback(reason: str) -> None:
         )
 
 
+@njit(cache=True)
+def _probe_is_terminal(params, state):
+    """A rules kernel of the ``is_terminal`` signature, for :func:`function_pointers_available`
+    (here, so that this module needs no game)."""
+    return state.shape[0] == 0
+
+
 def function_pointers_available() -> bool:
     """Whether :attr:`Game.kernels` can hand search typed function pointers (the fast path)."""
     helper = _wrapper_address_helper()
     if helper is None:
         return False
-    from . import tictactoe
-
     try:
-        return helper(tictactoe.is_terminal, KERNEL_SIGNATURES["is_terminal"]) > 0
+        return helper(_probe_is_terminal, KERNEL_SIGNATURES["is_terminal"]) > 0
     except Exception:  # noqa: BLE001 - any failure means no fast path
         return False
 
@@ -309,9 +314,9 @@ class Game:
 
         Each is compiled for its exact signature once (a kernel that does not fit is a
         :class:`GameError` naming it) and handed over as a typed function pointer. A plain numba
-        dispatcher would be typed and resolved again on every call (about 0.1 ms per kernel),
-        which a network search pays at every step. Should a numba release drop the private
-        helper this needs, the dispatchers are used instead, with a ``RuntimeWarning``.
+        dispatcher would be typed and resolved again on every call, which a network search pays
+        at every step. Should a numba release drop the private helper this needs, the
+        dispatchers are used instead, with a ``RuntimeWarning``.
         """
         plain = (
             self.legal_mask_fn,

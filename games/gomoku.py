@@ -124,21 +124,12 @@ def encode(params, state, out):
 @njit(cache=True, inline="always")
 def _dihedral_source(k, r, c, n):
     """The cell that symmetry ``k`` moves onto (r, c): ``dihedral_perms(n, n)[k, r * n + c]``."""
-    h = n - 1
-    if k == 1:
-        r, c = r, h - c
-    elif k == 2:
-        r, c = h - r, c
-    elif k == 3:
-        r, c = h - r, h - c
-    elif k == 4:
+    if k >= 4:  # the transposed half of the group
         r, c = c, r
-    elif k == 5:
-        r, c = c, h - r
-    elif k == 6:
-        r, c = h - c, r
-    elif k == 7:
-        r, c = h - c, h - r
+    if k & 1:  # then the left-right mirror
+        c = n - 1 - c
+    if k & 2:  # and the up-down mirror
+        r = n - 1 - r
     return r * n + c
 
 

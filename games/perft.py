@@ -11,11 +11,13 @@ __all__ = ["perft", "count_games", "distinct_positions"]
 
 
 @njit(types.int64(*KERNEL_TYPES, types.int64[::1], types.int64[::1], types.int64, types.int64), cache=True)
-def _perft(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, depth, num_actions):
+def _count(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, depth, num_actions):
+    """Action sequences of exactly ``depth`` actions from ``state`` (games that end earlier do not
+    count); with ``depth < 0``, complete games (action sequences to a terminal state)."""
     if depth == 0:
         return 1
     if is_terminal(params, state):
-        return 0
+        return 1 if depth < 0 else 0
     mask = np.zeros(num_actions, dtype=np.bool_)
     legal_mask(params, state, mask)
     total = 0
@@ -24,26 +26,8 @@ def _perft(legal_mask, apply_action, is_terminal, outcome, to_play, encode, para
         if mask[a]:
             child[:] = state
             apply_action(params, child, a)
-            total += _perft(
+            total += _count(
                 legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, child, depth - 1, num_actions
-            )
-    return total
-
-
-@njit(types.int64(*KERNEL_TYPES, types.int64[::1], types.int64[::1], types.int64), cache=True)
-def _count_games(legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, state, num_actions):
-    if is_terminal(params, state):
-        return 1
-    mask = np.zeros(num_actions, dtype=np.bool_)
-    legal_mask(params, state, mask)
-    total = 0
-    child = state.copy()
-    for a in range(num_actions):
-        if mask[a]:
-            child[:] = state
-            apply_action(params, child, a)
-            total += _count_games(
-                legal_mask, apply_action, is_terminal, outcome, to_play, encode, params, child, num_actions
             )
     return total
 
@@ -74,13 +58,13 @@ def perft(game: Game, depth: int, state: np.ndarray | None = None) -> int:
     """Number of action sequences of exactly ``depth`` actions from ``state`` (games that end
     earlier are not counted; a pass is an action)."""
     start = game.initial_state() if state is None else state
-    return int(_perft(*game.kernels, game.params, start, depth, game.num_actions))
+    return int(_count(*game.kernels, game.params, start, depth, game.num_actions))
 
 
 def count_games(game: Game, state: np.ndarray | None = None) -> int:
     """Number of distinct complete games (action sequences to a terminal state)."""
     start = game.initial_state() if state is None else state
-    return int(_count_games(*game.kernels, game.params, start, game.num_actions))
+    return int(_count(*game.kernels, game.params, start, -1, game.num_actions))
 
 
 def distinct_positions(game: Game, max_depth: int) -> list[int]:

@@ -163,15 +163,15 @@ class GameEnv(AECEnv):
 
     def render(self) -> np.ndarray | None:
         """``uint8[height, width, 3]`` in "rgb_array" mode; draws the window in "human" mode."""
-        from . import render
+        from .render import Window, render_rgb
 
         if self.render_mode is None:
             gymnasium.logger.warn("render() was called without a render_mode; make_env(name, render_mode=...)")
             return None
         if self.render_mode == "rgb_array":
-            return render.render_rgb(self.game, self._state, self.render_size)
+            return render_rgb(self.game, self._state, self.render_size)
         if self._window is None:
-            self._window = render.Window(self.game, self.render_size, fps=self.metadata["render_fps"])
+            self._window = Window(self.game, self.render_size, fps=self.metadata["render_fps"])
         self._window.show(self._state)
         return None
 

@@ -23,9 +23,17 @@ import numpy as np
 from games.core import KERNEL_NAMES, Game, IllegalMoveError
 from games.rng import make_rng
 
-from . import kernels, roots
 from .config import SearchConfig, SearchError
 from .evaluators import is_native
+from .kernels import (
+    abandon_leaves,
+    begin_search,
+    expand_and_backup,
+    fallback_forced,
+    native_search,
+    select_leaves,
+)
+from .roots import advance_roots, set_roots, summarize
 from .tree import EXPANDED, PUCT, ROOT, TERMINAL, Tree, allocate_tree, kernel_config
 
 __all__ = ["Search", "SearchResult", "run"]
@@ -84,7 +92,7 @@ class Search:
         self.batch_size = states.shape[0]
         self._cfg = kernel_config(config)
         self._rules = game.kernels  # typed function pointers, resolved once per game
-        if kernels.fallback_forced():  # measuring numba's slow path: the rules as dispatchers
+        if fallback_forced():  # measuring numba's slow path: the rules as dispatchers
             self._rules = tuple(getattr(game, f"{name}_fn") for name in KERNEL_NAMES)
         self.tree: Tree = allocate_tree(
             self.batch_size, config.node_capacity, game.num_actions, game.state_size, config.num_simulations
@@ -141,7 +149,7 @@ class Search:
         """Restart the trees of ``games`` (default: all) at ``states`` (int64[G, S])."""
         states = self._states(self.game, states)
         games = self._games(games, states.shape[0])
-        roots.set_roots(*self._rules, self.game.params, self.tree, games, states)
+        set_roots(*self._rules, self.game.params, self.tree, games, states)
 
     def advance(self, actions: Any, games: Any = None) -> None:
         """Play ``actions`` (int64[G]) in ``games`` (default: all). With ``config.reuse_tree`` the
@@ -150,7 +158,7 @@ class Search:
         actions = np.ascontiguousarray(np.atleast_1d(actions), dtype=np.int64)
         games = self._games(games, actions.shape[0])
         keep = self.capacity - self.config.num_simulations - 1
-        bad = roots.advance_roots(
+        bad = advance_roots(
             *self._rules,
             self.game.params,
             self.tree,
@@ -233,7 +241,7 @@ class Search:
         kernel starts each slice at the root (``_begin_game``), which without root noise only
         copies the root's prior."""
         tree = self.tree
-        search = lambda: kernels.native_search(  # noqa: E731
+        search = lambda: native_search(  # noqa: E731
             *self._rules, self.game.params, tree, self._cfg, evaluator.native_kind, evaluator.native_rollouts
         )
         noise = self._cfg.root_policy != PUCT or self._cfg.dirichlet_fraction > 0
@@ -266,7 +274,7 @@ class Search:
         obs, masks, leaf_game, leaf_node = self._buffers
         roots_only = True
         while True:
-            count = kernels.select_leaves(
+            count = select_leaves(
                 *self._rules, game.params, self.tree, self._cfg, roots_only, self.config.leaves_per_step,
                 obs, masks, leaf_game, leaf_node,
             )
@@ -274,11 +282,11 @@ class Search:
                 try:
                     logits, values = self._evaluate(evaluator, obs[:count], masks[:count], leaf_game[:count])
                 except BaseException:  # leave the trees as if these leaves were never picked
-                    kernels.abandon_leaves(self.tree, self._cfg, count, leaf_game, leaf_node)
+                    abandon_leaves(self.tree, self._cfg, count, leaf_game, leaf_node)
                     raise
-                kernels.expand_and_backup(self.tree, self._cfg, count, leaf_game, leaf_node, masks, logits, values)
+                expand_and_backup(self.tree, self._cfg, count, leaf_game, leaf_node, masks, logits, values)
             if roots_only:
-                kernels.begin_search(self.tree, self._cfg)
+                begin_search(self.tree, self._cfg)
                 roots_only = False
             elif not count:
                 return
@@ -330,7 +338,7 @@ class Search:
             np.zeros(B, np.int64),
             np.zeros(B, np.float32),
         )
-        roots.summarize(self.tree, self._cfg, np.ascontiguousarray(temperatures, np.float64), *out)
+        summarize(self.tree, self._cfg, np.ascontiguousarray(temperatures, np.float64), *out)
         visit_counts, q_values, policy, actions, root_values = out
         tree = self.tree
         expanded = tree.node_status[:, ROOT] == EXPANDED

@@ -254,7 +254,7 @@ def _entry(signature, refcount=True):
     option): for the hot kernels, which allocate nothing (their scratch is ``tree.work_*``) and
     only borrow arrays the caller owns. With it on, numba wraps many array accesses of the
     inlined helpers in atomic increments and decrements it cannot prove redundant; they took
-    ~60% of the time of a uniform-evaluator search. Should a numba release refuse the option,
+    most of the time of a uniform-evaluator search. Should a numba release refuse the option,
     the kernel compiles with reference counting, slower but correct, and says so once
     (:func:`fast_path` reports it; a test fails on it)."""
 
@@ -318,7 +318,7 @@ def refcounting_removed() -> bool:
 def fast_path() -> dict:
     """How this numba runs the search: ``{"numba": version, "function_pointers": bool,
     "refcount_free": bool}``; both True on a supported numba. ``refcount_free`` compiles a
-    probe (about 0.2 s) unless a hot kernel has already been compiled in this process."""
+    small probe kernel unless a hot kernel has already been compiled in this process."""
     from games.core import function_pointers_available
 
     refcount_free = _STATE["refcount_free"]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import games
-from games.arena import ATTACK, BACK, FORWARD, HP, LEFT, RIGHT, WAIT, scenario
+from games.arena import scenario
+from games.arena_rules import ATTACK, BACK, FORWARD, HP, LEFT, RIGHT, WAIT
 from games.playout import random_playouts
 from games.testing import check_game
 

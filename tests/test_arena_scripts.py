@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import games
-from games import arena
+from games import arena_rules as arena
 from games.arena import scenario
 from games.arena_scripts import HELD_OUT, SCRIPTS, phalanx_limit, rank, script_action
 from selfplay.evaluation.agents import AgentError, RandomAgent, ScriptAgent, is_fixed_player, load_agent

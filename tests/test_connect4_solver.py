@@ -8,20 +8,18 @@ from numba import njit
 
 import games
 from games import GameError, IllegalMoveError
+from games.connect4_benchmark import STAGES, benchmark_positions, stage_of
 from games.connect4_solver import (
     DRAW,
     ILLEGAL,
     LOSS,
-    STAGES,
     WIN,
     Solver,
-    benchmark_positions,
     is_error,
     move_outcomes,
     outcome_is_error,
     outcomes_from_state,
     solve,
-    stage_of,
 )
 
 

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 import games
-from games.connect4_solver import STAGES, BenchmarkPosition, benchmark_positions, outcome_is_error
+from games.connect4_benchmark import STAGES, BenchmarkPosition, benchmark_positions
+from games.connect4_solver import outcome_is_error
 
 from .agents import NetworkAgent
 from ..model.checkpoint import atomic_write
