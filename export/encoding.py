@@ -51,7 +51,7 @@ _ROWS = {
 
 
 def _arena_planes(n: int) -> list[tuple[str, str]]:
-    """The arena's planes for ``n`` units a team (``games/arena.py``'s encoding docstring)."""
+    """The arena's planes for ``n`` units a team (``games/arena_rules.py``'s encoding docstring)."""
     return [
         ("walls", "1 on wall cells"),
         ("self", "1 on the acting unit's cell"),

@@ -15,7 +15,7 @@
 // (and tests/test_clients.py encodes many real positions here and with games' own encode).
 //
 // States mirror the Python games' so logs can be compared: Connect Four keeps a board and the
-// moves; the arena keeps games/arena.py's int64 layout [turn, cursor, hp[2N], cell[2N]].
+// moves; the arena keeps games/arena_rules.py's int64 layout [turn, cursor, hp[2N], cell[2N]].
 
 export class BrainMismatch extends Error {}
 
@@ -67,7 +67,7 @@ function connect4(manifest) {
 }
 
 // --------------------------------------------------------------------------- the arena
-// games/arena.py's constants, restated: unit kinds, maps, the start rule, the frame.
+// games/arena_rules.py's constants, restated: unit kinds, maps, the start rule, the frame.
 export const ARENA_KINDS = { F: { name: "fighter", hp: 10, damage: 3, range: 1 }, A: { name: "archer", hp: 6, damage: 2, range: 3 } };
 export const ARENA_MAPS = {
   pillars: ["........", "........", ".#....#.", "...##...", "...##...", ".#....#.", "........", "........"],
