@@ -16,7 +16,7 @@ exploitability as ``exploit`` does. It writes every figure into ``card.json``
 beside the old one and swapped in at the end: an interrupted ``make`` leaves the old brain.
 
 ``exploit`` trains a fresh exploiter against a shipped brain for a fixed, seeded budget
-(:func:`selfplay.league.run.run_exploiter`, what ``selfplay league exploit`` runs, with the
+(:func:`selfplay.league.exploit.run_exploiter`, what ``selfplay league exploit`` runs, with the
 league members' settings for the game) and writes its score against the brain, with search at
 the card's visits and as raw policies, onto the card as ``exploitability``.
 
@@ -109,7 +109,7 @@ def _reproduce_and_measure(parser: argparse.ArgumentParser, games_help: str, raw
 
 
 def _exploit_arguments(parser: argparse.ArgumentParser, config_flags: bool = True) -> None:
-    from ..config import PRESETS
+    from ..presets import PRESETS
 
     parser.add_argument("name", help="the shipped brain (arena, connect4, othello6)")
     parser.add_argument("--root", help="where the brains live (default: the package's selfplay/pretrained)")
@@ -286,7 +286,8 @@ def _exploit(args: argparse.Namespace) -> int:
     import games
 
     from ..config import overrides_from_args, with_overrides
-    from ..league.run import league_preset, run_exploiter
+    from ..league.exploit import run_exploiter
+    from ..presets import league_preset
     from ..pretrained import CARD_FILE, HERE, BRAIN, PretrainedError, shipped
 
     root = Path(args.root).expanduser() if args.root else HERE
@@ -357,7 +358,7 @@ def _make_ladder(args: argparse.Namespace) -> int:
     from ..evaluation.curve import measure
     from ..evaluation.elo import score_interval
     from ..evaluation.matches import play_match
-    from ..league.report import LADDER_FILE, read_ladder, write_ladder
+    from ..league.ladder import LADDER_FILE, read_ladder, write_ladder
     from ..pretrained import CARD_FILE, HERE, LADDER, PretrainedError
     from .export_cmd import export_ladder
 
@@ -495,7 +496,7 @@ def ladder_index(game: Any, levels: list[dict[str, Any]], games_per_pair: int, s
 
 def _league_state(league_dir: Path) -> dict[str, Any]:
     """The league's ``league.json`` (its elapsed time), or ``{}`` where the ladder has none beside it."""
-    from ..league.run import STATE_FILE
+    from ..league.store import STATE_FILE
 
     try:
         state = json.loads((league_dir / STATE_FILE).read_text())
