@@ -67,8 +67,7 @@ def measure_levels(chosen: list[str], ratings: dict[str, float], match, retries:
     between its neighbours that does (at most ``retries`` tries), or else the level below it for
     one between its own neighbours. Failing both, a level that the one below beats is swapped
     with it, provided it still beats the level under both: ratings from league games under the
-    training search can misorder networks (in a 60-minute arena league, ``main0/g12`` was rated
-    above ``main0/g36`` and scored 12% against it)."""
+    training search can misorder networks (a case: docs/league.md)."""
     chosen = list(chosen)
     scores: list[Step] = []
     for k in range(1, len(chosen)):

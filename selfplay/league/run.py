@@ -372,7 +372,8 @@ class League:
         """Keep at most ``league.keep_snapshots`` snapshots: the oldest go first, except the seed,
         each member's latest and the main-agent snapshots a 5-level ladder would pick now. Their
         games stay in the log, so the ratings keep them."""
-        from .report import pick_levels, rating_table
+        from .ladder import pick_levels
+        from .report import rating_table
 
         excess = sum(s.kind != SCRIPTED for s in self.snapshots) - self.config.league.keep_snapshots
         if excess <= 0:
