@@ -14,8 +14,8 @@ Every field carries a help string (``metadata["help"]``) and becomes a command-l
 ``--SECTION.FIELD`` with dashes (``--selfplay.games-per-actor 64``, ``--search.root-policy puct``);
 a few common ones also have short names (``--minutes``, ``--device``, ``--seed``, ``--backend``,
 ``--address``, ``--actors``).
-:func:`preset` gives the starting point (``tiny``, ``small``, ``full``) for a game, flags override
-it, and the result is saved as ``config.json`` in the run directory, from which ``--resume``
+:func:`selfplay.presets.preset` gives the starting point (``tiny``, ``small``, ``full``) for a game,
+flags override it, and the result is saved as ``config.json`` in the run directory, from which ``--resume``
 reads it back. Bad values fail at construction with one line naming the field (:class:`ConfigError`).
 
 This module imports torch only when a :class:`TrainConfig` is built (``NetConfig`` lives with the
@@ -29,7 +29,7 @@ import math
 import os
 import typing
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from search import SearchConfig
@@ -43,7 +43,6 @@ __all__ = [
     "ConfigError",
     "EvalConfig",
     "LearnerConfig",
-    "PRESETS",
     "RESUME_SAFE",
     "RunConfig",
     "SECTION_NAMES",
@@ -53,8 +52,8 @@ __all__ = [
     "available_cores",
     "describe",
     "flat_items",
+    "gumbel_search",
     "overrides_from_args",
-    "preset",
     "sections",
     "with_overrides",
 ]
@@ -385,6 +384,12 @@ def sections() -> dict[str, type]:
             "eval": EvalConfig, "run": RunConfig, "cluster": ClusterConfig}
 
 
+def gumbel_search(simulations: int, considered: int = 16) -> SearchConfig:
+    """Self-play search: Gumbel root (policy improvement even with a handful of simulations,
+    no Dirichlet noise or temperature needed), tree reuse."""
+    return SearchConfig(num_simulations=simulations, root_policy="gumbel", gumbel_considered=considered, reuse_tree=True)
+
+
 def _default_net() -> "NetConfig":
     return sections()["net"]()
 
@@ -397,7 +402,7 @@ class TrainConfig:
     game_options: Mapping[str, Any] = field(default_factory=dict)  # games.make options
     preset: str = ""  # the preset it started from (a label; the fields below are what counts)
     net: "NetConfig" = field(default_factory=_default_net)
-    search: SearchConfig = field(default_factory=lambda: _gumbel(SearchConfig.num_simulations))  # self-play needs noise
+    search: SearchConfig = field(default_factory=lambda: gumbel_search(SearchConfig.num_simulations))  # self-play needs noise
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -527,124 +532,6 @@ RESUME_SAFE = frozenset(
         *(f"cluster.{f.name}" for f in fields(ClusterConfig)),
     }
 )
-
-
-# ----------------------------------------------------------------------------- presets
-
-PRESETS = ("tiny", "small", "full")
-
-
-def preset(game: str, name: str = "small", game_options: Mapping[str, Any] | None = None) -> TrainConfig:
-    """The starting configuration ``name`` (tiny, small or full) for ``game``.
-
-    * ``tiny``: minutes on a laptop CPU; tic-tac-toe plays perfectly after it.
-    * ``small``: ``make train``: 20 minutes of Connect Four on two CPU cores.
-    * ``full``: hours, sized for a GPU (a bigger network, a longer search).
-
-    Tic-tac-toe and Connect Four have tuned values; other games get generic ones scaled from the
-    Connect Four ones.
-    """
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    options = dict(game_options or {})
-    base = TrainConfig(game=game, game_options=options, preset=name, run=RunConfig(minutes=20.0))
-    if game == "tictactoe":
-        return _tictactoe(base, name)
-    if game == "connect4":
-        return _connect4(base, name)
-    return _generic(base, name)
-
-
-def _gumbel(simulations: int, considered: int = 16) -> SearchConfig:
-    """Self-play search: Gumbel root (policy improvement even with a handful of simulations,
-    no Dirichlet noise or temperature needed), tree reuse."""
-    return SearchConfig(num_simulations=simulations, root_policy="gumbel", gumbel_considered=considered, reuse_tree=True)
-
-
-def _tictactoe(base: TrainConfig, name: str) -> TrainConfig:
-    from .model.network import NetConfig
-
-    # A 2x128 MLP learns tic-tac-toe exactly (2x64 came within a position or two of it in 5
-    # minutes); a conv net buys nothing on a 3x3 board.
-    net = NetConfig(kind="mlp", layers=2, hidden=128 if name == "tiny" else 256)
-    sims = {"tiny": 16, "small": 32, "full": 64}[name]
-    # The solver: a deterministic Gumbel search of 16 simulations once chose a block over an
-    # immediate win, because the prior for the block was e^6 times larger; a proven win is now
-    # played at once, and proven results become exact policy targets.
-    search = replace(_gumbel(sims, considered=9), solver=True)
-    return base.replace(
-        net=net,
-        search=search,
-        selfplay=SelfPlayConfig(games_per_actor=64, random_opening_moves=5, positions_per_generation=2000),
-        learner=LearnerConfig(lr=3e-3, batch_size=128, samples_per_position=8.0, buffer_capacity=20_000,
-                              min_positions=1000, warmup_steps=50),
-        eval=EvalConfig(every=10, games=20, visits=sims, opponents="random,greedy,mcts:100", opening_moves=0, final_games=20,
-                        final_visits=sims, final_opponents="random,greedy,mcts:1000"),
-        run=RunConfig(minutes={"tiny": 5.0, "small": 10.0, "full": 30.0}[name]),
-    )
-
-
-def _connect4(base: TrainConfig, name: str) -> TrainConfig:
-    from .model.network import NetConfig
-
-    # The solver's error rates by stage, at every rating (errors.png): the standard board's
-    # positions ship with selfplay, so they cost well under a second per rating; other sizes
-    # would have to be solved first, so they are off there.
-    standard = (int(base.game_options.get("width", 7)), int(base.game_options.get("height", 6))) == (7, 6)
-    solver = 50 if standard else 0
-    if name == "full":
-        return base.replace(
-            net=NetConfig(channels=128, blocks=10, hidden=128),
-            search=_gumbel(64),
-            selfplay=SelfPlayConfig(games_per_actor=1024, fast_simulations=16, full_search_prob=0.25,
-                                    positions_per_generation=50_000, resign_value=-0.95),
-            learner=LearnerConfig(lr=1e-3, batch_size=1024, buffer_capacity=2_000_000, min_positions=20_000),
-            eval=EvalConfig(every=2, games=50, visits=64, opponents="greedy,mcts:200,mcts:1000", solver_positions=solver),
-            run=RunConfig(minutes=240.0),
-        )
-    # small is `make train`: 20 minutes on two CPU cores, where the network's speed is the
-    # bottleneck. A 64x3 network evaluated through int8 onnxruntime (2-3x the float32 speed) beat
-    # the 32x2 float32 one per minute, and six random opening plies hold off the draw collapse
-    # that stalled two (the A/B runs: docs/results/2026-12-06-strength-per-minute.md).
-    small = name == "small"
-    return base.replace(
-        net=NetConfig(channels=64, blocks=3, hidden=64) if small else NetConfig(channels=16, blocks=2, hidden=32),
-        search=_gumbel(32),
-        selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25,
-                                random_opening_moves=6 if small else 2, positions_per_generation=4000,
-                                resign_value=-0.95),
-        learner=LearnerConfig(lr=2e-3, batch_size=256, samples_per_position=2.0, buffer_capacity=150_000,
-                              min_positions=2000),
-        eval=EvalConfig(every=10 if small else 6, games=20, visits=32, opponents="random,greedy,mcts:200,mcts:1000",
-                        milestones=small, solver_positions=solver, solver_sets=3 if small and standard else 1,
-                        final_games=200 if small else 100, final_visits=200,
-                        final_opponents="mcts:200,mcts:1000" if small else "random,greedy,mcts:200,mcts:1000"),
-        run=RunConfig(minutes=20.0 if small else 5.0, inference="int8" if small else "auto"),
-    )
-
-
-def _generic(base: TrainConfig, name: str) -> TrainConfig:
-    import games
-
-    from .model.network import NetConfig
-
-    net = {"tiny": NetConfig(channels=16, blocks=2, hidden=32), "small": NetConfig(), "full": NetConfig(channels=128, blocks=10, hidden=128)}[name]
-    sims = {"tiny": 16, "small": 32, "full": 64}[name]
-    # A game that ships scripted opponents (the arena's NPCs) is judged against them at the end:
-    # a trained brain has to beat what the game would otherwise ship.
-    try:
-        scripts = list(games.make(base.game, **base.game_options).extra.get("scripts", {}))
-    except ValueError:  # an unknown game or bad options: the run itself reports it
-        scripts = []
-    return base.replace(
-        net=net,
-        search=_gumbel(sims),
-        selfplay=SelfPlayConfig(games_per_actor=1024 if name == "full" else 64, positions_per_generation=2000 if name != "full" else 20_000),
-        learner=LearnerConfig(buffer_capacity=100_000 if name != "full" else 1_000_000),
-        eval=EvalConfig(every=3, games=20, visits=sims, opponents="random,greedy,mcts:100",
-                        final_opponents=",".join(["random", "greedy", *scripts, "mcts:200"])),
-        run=RunConfig(minutes={"tiny": 5.0, "small": 20.0, "full": 240.0}[name]),
-    )
 
 
 # ----------------------------------------------------------------------------- command line

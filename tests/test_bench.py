@@ -18,7 +18,8 @@ import torch
 import games
 from search import SearchError
 from search.bench import bench_search
-from selfplay.config import available_cores, preset
+from selfplay.config import available_cores
+from selfplay.presets import preset
 from selfplay.evaluation.bench import bench_games
 from selfplay.evaluation.bench_net import PATHS, bench_net, network_evaluator, parse_net
 from selfplay.model.checkpoint import save_checkpoint

@@ -22,7 +22,7 @@ import pytest
 import games
 from search import SearchConfig
 from selfplay.training.actor import SELF, Actor, ActorSpec, Pairings, Weights
-from selfplay.config import SelfPlayConfig, preset, with_overrides
+from selfplay.config import SelfPlayConfig, with_overrides
 from selfplay.league.population import (
     SCRIPTED,
     SEED,
@@ -37,7 +37,9 @@ from selfplay.league.population import (
     remove_monotonic_suffix,
     reset_after_freeze,
 )
-from selfplay.league.report import pick_levels, rating_table
+from selfplay.league.ladder import pick_levels
+from selfplay.league.report import rating_table
+from selfplay.presets import preset
 
 ROOT = Path(__file__).resolve().parent.parent
 TTT = games.make("tictactoe")
@@ -316,7 +318,7 @@ def test_ladder_levels_are_spaced_in_elo_from_weakest_to_strongest():
 
 
 def test_ladder_steps_are_measured_and_a_misordered_pair_is_swapped():
-    from selfplay.league.report import Step, measure_levels
+    from selfplay.league.ladder import Step, measure_levels
 
     strength = {"seed": 0, "g12": 1, "g24": 2, "g36": 3, "g48": 4, "g84": 5}  # what matches show
     played = []
@@ -344,7 +346,7 @@ def test_ladder_steps_are_measured_and_a_misordered_pair_is_swapped():
 
 
 def test_the_final_matches_spread_their_snapshots_over_the_main_line_and_the_exploiters():
-    from selfplay.league.report import final_snapshots
+    from selfplay.league.final import final_snapshots
 
     # as a league freezes them: the seed, then main0 and a fresh main exploiter in turn
     snapshots = [{"name": "seed", "kind": ""}]
@@ -526,15 +528,17 @@ def _env() -> dict:
 
 
 def _league_command(run: Path, minutes: float, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "selfplay.league.run", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
+    return [sys.executable, "-m", "selfplay.tools.league_cmd", "tictactoe", "--minutes", str(minutes), "--run-dir", str(run), *FAST, *extra]
 
 
 GENERATIONS = 16  # of each member, in the short league: tic-tac-toe is not yet learned to the end
 
 
 def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path):
-    from selfplay.league.report import final_report, status_text, write_ladder
-    from selfplay.league.run import load_state, read_log
+    from selfplay.league.final import final_report
+    from selfplay.league.ladder import write_ladder
+    from selfplay.league.report import status_text
+    from selfplay.league.store import load_state, read_log
 
     run = tmp_path / "league"
     # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
@@ -601,10 +605,10 @@ def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
     """The arena's scripts are fixed players of the pool: its learners play them (PFSP), the log
     records those games, and the league table rates them beside the networks."""
     from selfplay.league.report import status_text
-    from selfplay.league.run import load_state, read_log
+    from selfplay.league.store import load_state, read_log
 
     run = tmp_path / "league"
-    command = [sys.executable, "-m", "selfplay.league.run", "arena", "--minutes", "0", "--generations", "4", "--run-dir",
+    command = [sys.executable, "-m", "selfplay.tools.league_cmd", "arena", "--minutes", "0", "--generations", "4", "--run-dir",
                str(run), "--no-final", *FAST[:FAST.index("--eval.final-opponents")], "--league.main-exploiters", "0",
                "--league.scripts", "all"]  # the game's scripts alone (the arena's default adds two walkers)
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
@@ -636,7 +640,7 @@ def test_a_league_seeded_from_a_checkpoint_starts_every_member_there_and_resets_
     import torch
 
     from selfplay.model.checkpoint import load_checkpoint, save_checkpoint
-    from selfplay.league.run import load_state, read_log
+    from selfplay.league.store import load_state, read_log
     from selfplay.model.network import build_network
 
     tiny = preset("tictactoe", "tiny").net
@@ -702,13 +706,13 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
     snapshot leaves the pool only by pruning, recorded in ``pruned``, its files gone), and that
     the ratings cover every game."""
     from selfplay.model.checkpoint import load_checkpoint
-    from selfplay.league.run import load_state, read_log
+    from selfplay.league.store import load_state, read_log
 
     rng = random.Random(_kill_seed())
     run = tmp_path / "league"
     for k in range(kills):
         command = (_league_command(run, 5.0, "--no-final", *extra) if k == 0 else
-                   [sys.executable, "-m", "selfplay.league.run", "--resume", str(run), "--no-final"])
+                   [sys.executable, "-m", "selfplay.tools.league_cmd", "--resume", str(run), "--no-final"])
         turn = load_state(run)["turn"] if k else 0
         process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, start_new_session=True)
@@ -725,7 +729,7 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
         assert len(committed) == before["seq"]  # every committed game record is on disk
         _check_snapshots(run, before, settled=False)  # every committed snapshot loads
     # resume for a few more turns
-    resumed = subprocess.run([sys.executable, "-m", "selfplay.league.run", "--resume", str(run), "--no-final", "--minutes",
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.tools.league_cmd", "--resume", str(run), "--no-final", "--minutes",
                               str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -810,7 +814,7 @@ class _Killed(BaseException):
 
 
 def _fast_league(run: Path, *extra: str):
-    from selfplay.league.run import add_arguments, config_from_args
+    from selfplay.tools.league_cmd import add_arguments, config_from_args
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -823,7 +827,8 @@ def test_a_kill_between_pruning_and_its_commit_leaves_every_named_snapshot_on_di
     """Pruning deletes a snapshot's files only after league.json stops naming it: a crash between
     the two leaves a state whose snapshots all load, and the league resumes."""
     from selfplay.league import run as league_run
-    from selfplay.league.run import load_state, run_league
+    from selfplay.league.run import run_league
+    from selfplay.league.store import load_state
 
     run = tmp_path / "league"
     config = _fast_league(run, "--generations", "10", "--league.keep-snapshots", "2", "--no-final")
@@ -848,7 +853,7 @@ def test_a_kill_between_pruning_and_its_commit_leaves_every_named_snapshot_on_di
 
 
 def test_the_game_log_drops_a_torn_last_line_but_refuses_a_damaged_or_missing_record(tmp_path):
-    from selfplay.league.run import read_log
+    from selfplay.league.store import read_log
 
     records = [{"seq": n, "member": "main0", "wins": n} for n in (1, 2, 3)]
     log = tmp_path / "games.jsonl"
@@ -867,7 +872,8 @@ def test_the_game_log_drops_a_torn_last_line_but_refuses_a_damaged_or_missing_re
 
 
 def test_a_resume_refuses_a_log_with_a_damaged_record_and_keeps_it(tmp_path):
-    from selfplay.league.run import LOG_FILE, run_league
+    from selfplay.league.run import run_league
+    from selfplay.league.store import LOG_FILE
 
     run = tmp_path / "league"
     config = _fast_league(run, "--generations", "2", "--no-final")
@@ -933,7 +939,7 @@ def trained_against(monkeypatch) -> list:
 
 
 def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_path):
-    from selfplay.league.run import run_exploiter
+    from selfplay.league.exploit import run_exploiter
 
     config, target = _exploiter_setup(tmp_path, generations=2)
     report = run_exploiter(target, config, tmp_path / "exploiter", games_=10, log=lambda text: None)
@@ -947,8 +953,8 @@ def test_an_exploiter_trained_against_one_fixed_network_reports_its_score(tmp_pa
 def test_an_exploiter_of_a_fixed_player_trains_against_it_alone_and_is_scored_against_it(tmp_path, trained_against):
     from selfplay.evaluation.agents import NetworkAgent, RandomAgent
     from selfplay.evaluation.matches import play_match
-    from selfplay.league.report import checkpoint_evaluator
-    from selfplay.league.run import run_exploiter
+    from selfplay.league.store import checkpoint_evaluator
+    from selfplay.league.exploit import run_exploiter
 
     config, _ = _exploiter_setup(tmp_path, generations=2)
     report = run_exploiter("random", config, tmp_path / "exploiter", games_=10, log=lambda text: None)
@@ -964,7 +970,7 @@ def test_an_exploiter_of_a_fixed_player_trains_against_it_alone_and_is_scored_ag
 def test_the_exploit_command_finds_a_fixed_players_game_in_game_or_init(tmp_path):
     import argparse
 
-    from selfplay.league.run import _exploit_game
+    from selfplay.tools.league_cmd import _exploit_game
 
     def args(target, game=None, init=None, option=None):
         return argparse.Namespace(directory=target, game=game, init=init, option=option)
@@ -988,7 +994,8 @@ def test_an_exploiter_takes_an_exported_brain_or_its_onnx_as_its_frozen_target(t
     from export.positions import sample_positions
     from selfplay.evaluation.agents import NetworkAgent
     from selfplay.evaluation.matches import play_match
-    from selfplay.league.run import _exploit_game, run_exploiter
+    from selfplay.league.exploit import run_exploiter
+    from selfplay.tools.league_cmd import _exploit_game
     from selfplay.model.checkpoint import load_checkpoint
     from selfplay.model.inference import load_evaluator
 
@@ -1042,7 +1049,7 @@ def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_traini
     import torch
 
     from selfplay.model.checkpoint import load_checkpoint, save_checkpoint
-    from selfplay.league.run import run_exploiter
+    from selfplay.league.exploit import run_exploiter
     from selfplay.model.network import build_network
 
     config, target = _exploiter_setup(tmp_path, generations=1)
@@ -1062,7 +1069,7 @@ def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_traini
     # init_score is the seed's own match against the target, before training
     from selfplay.evaluation.agents import NetworkAgent
     from selfplay.evaluation.matches import play_match
-    from selfplay.league.report import checkpoint_evaluator
+    from selfplay.league.store import checkpoint_evaluator
 
     raw = play_match(TTT, NetworkAgent(TTT, checkpoint_evaluator(init, TTT), 0), NetworkAgent(TTT, checkpoint_evaluator(target, TTT), 0),
                      10, seed=1, opening_moves=2, batch_size=10, stop_when_decided=False)
@@ -1072,7 +1079,7 @@ def test_an_exploiter_can_start_from_a_given_network_and_scores_it_before_traini
 def test_the_arena_league_defaults_to_its_measured_settings_and_flags_still_win(capsys):
     import argparse
 
-    from selfplay.league import run as league_run
+    from selfplay.tools import league_cmd as league_run
     parser = argparse.ArgumentParser()
     league_run.add_arguments(parser)
 
@@ -1095,7 +1102,7 @@ def test_the_arena_league_defaults_to_its_measured_settings_and_flags_still_win(
 def test_an_arena_exploiter_trains_with_the_arena_leagues_member_settings(monkeypatch):
     import argparse
 
-    from selfplay.league import run as league_run
+    from selfplay.tools import league_cmd as league_run
     argv = ["exploit", "mcts:200", "--game", "arena", "--minutes", "1"]
     parser = argparse.ArgumentParser()
     league_run.add_arguments(parser, argv)
@@ -1109,7 +1116,7 @@ def test_every_league_field_is_a_flag_and_the_config_round_trips(tmp_path, capsy
     import argparse
     from dataclasses import fields
 
-    from selfplay.league import run as league_run
+    from selfplay.tools import league_cmd as league_run
     parser = argparse.ArgumentParser()
     league_run.add_arguments(parser)
     parser.format_help()  # help strings with % must not break argparse

@@ -235,7 +235,8 @@ def test_an_int8_network_answers_close_to_float32_and_only_the_actors_get_it(tmp
 
     import games
     from search import OnnxEvaluator
-    from selfplay.config import preset, with_overrides
+    from selfplay.config import with_overrides
+    from selfplay.presets import preset
     from selfplay.model.inference import int8_onnx, onnx_bytes
     from selfplay.training.trainer import Trainer
 

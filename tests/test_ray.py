@@ -129,7 +129,8 @@ def test_ray_actors_train_alternating_then_overlapped_then_with_an_inference_act
 
 def test_a_league_plays_its_games_on_ray_actors(tmp_path, local_ray):
     from selfplay.league.population import LeagueConfig
-    from selfplay.league.run import LeagueRunConfig, read_log, run_league
+    from selfplay.league.run import run_league
+    from selfplay.league.store import LeagueRunConfig, read_log
 
     config = LeagueRunConfig(tiny_config(**RAY_TINY, **{"run.generations": 1}), LeagueConfig())
     league = run_league(config, tmp_path / "league", final_report=False)

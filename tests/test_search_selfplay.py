@@ -12,7 +12,8 @@ import pytest
 import games
 from search import Search, SearchConfig
 from selfplay.training.actor import Actor, ActorSpec
-from selfplay.config import PRESETS, RunConfig, SelfPlayConfig, TrainConfig, preset, with_overrides
+from selfplay.config import RunConfig, SelfPlayConfig, TrainConfig, with_overrides
+from selfplay.presets import PRESETS, preset
 
 from test_search_rules import mctx_considered_visits
 

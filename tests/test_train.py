@@ -30,10 +30,10 @@ from selfplay.config import (
     LearnerConfig,
     TrainConfig,
     flat_items,
-    preset,
     sections,
     with_overrides,
 )
+from selfplay.presets import preset
 from selfplay.training.learner import Learner, learning_rate
 from selfplay.training.metrics import MetricsLog, plot_run, read_metrics
 from selfplay.model.network import NetConfig, build_network

@@ -317,8 +317,9 @@ def bench_pipeline(
     (device, design). The actors play ``game_name`` with preset ``preset_name``'s self-play and
     search settings (``games_per_actor`` overrides its games per actor); ``actors`` processes
     (default: one per core)."""
-    from ..config import available_cores, preset
+    from ..config import available_cores
     from ..evaluation.device_model import TABLES, device_model
+    from ..presets import preset
     from ..training.actor import ActorSpec
     from ..training.inference_server import ServerOptions
 

@@ -116,7 +116,7 @@ def export_ladder(source: str | Path, out: str | Path, opset: int = DEFAULT_OPSE
     from export.exporter import export_brain
     from export.positions import sample_positions
 
-    from ..league.report import LADDER_FILE, read_ladder
+    from ..league.ladder import LADDER_FILE, read_ladder
 
     directory, index = read_ladder(source)
     out = Path(out)
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
     if args.positions < 1:
         raise BrainError(f"--positions must be >= 1, got {args.positions}")
     out = Path(args.out).expanduser()
-    from ..league.report import is_ladder
+    from ..league.ladder import is_ladder
 
     for source in args.sources:
         if is_ladder(source):

@@ -69,7 +69,7 @@ def load_difficulty(
 ) -> tuple[Game, Difficulty]:
     """:func:`load_opponent`'s game, and the levels its agent can be set to (:class:`Difficulty`):
     a ladder's levels, search sizes around a searching agent's own, or that agent alone."""
-    from ..league.report import is_ladder
+    from ..league.ladder import is_ladder
 
     if spec is None or spec == "pretrained":
         spec, options = _pretrained_or_greedy(spec, game_name, options)
@@ -135,7 +135,7 @@ def _ladder_difficulty(
     """A league ladder's levels, each its checkpoint (or brain) at its own visits where the
     ladder names them per level (a shipped ladder), else at the ladder's, or at ``visits`` when
     given. ``level`` None: the ladder's ``start_level``, else 1."""
-    from ..league.report import read_ladder
+    from ..league.ladder import read_ladder
 
     directory, ladder = read_ladder(path)
     levels = ladder["levels"]

@@ -16,7 +16,7 @@ exploitability as ``exploit`` does. It writes every figure into ``card.json``
 beside the old one and swapped in at the end: an interrupted ``make`` leaves the old brain.
 
 ``exploit`` trains a fresh exploiter against a shipped brain for a fixed, seeded budget
-(:func:`selfplay.league.run.run_exploiter`, what ``selfplay league exploit`` runs, with the
+(:func:`selfplay.league.exploit.run_exploiter`, what ``selfplay league exploit`` runs, with the
 league members' settings for the game) and writes its score against the brain, with search at
 the card's visits and as raw policies, onto the card as ``exploitability``.
 
@@ -109,7 +109,7 @@ def _reproduce_and_measure(parser: argparse.ArgumentParser, games_help: str, raw
 
 
 def _exploit_arguments(parser: argparse.ArgumentParser, config_flags: bool = True) -> None:
-    from ..config import PRESETS
+    from ..presets import PRESETS
 
     parser.add_argument("name", help="the shipped brain (arena, connect4, othello6)")
     parser.add_argument("--root", help="where the brains live (default: the package's selfplay/pretrained)")
@@ -211,7 +211,8 @@ def _exploit(args: argparse.Namespace) -> int:
     import games
 
     from ..config import overrides_from_args, with_overrides
-    from ..league.run import league_preset, run_exploiter
+    from ..league.exploit import run_exploiter
+    from ..presets import league_preset
     from ..pretrained import CARD_FILE, HERE, BRAIN, PretrainedError, shipped
 
     root = Path(args.root).expanduser() if args.root else HERE

@@ -40,7 +40,7 @@ def make_ladder(args: argparse.Namespace) -> int:
     from ..evaluation.curve import measure
     from ..evaluation.elo import score_interval
     from ..evaluation.matches import play_match
-    from ..league.report import LADDER_FILE, read_ladder, write_ladder
+    from ..league.ladder import LADDER_FILE, read_ladder, write_ladder
     from ..pretrained import CARD_FILE, HERE, LADDER, PretrainedError
     from .export_cmd import export_ladder
 
@@ -178,7 +178,7 @@ def ladder_index(game: Any, levels: list[dict[str, Any]], games_per_pair: int, s
 
 def _league_state(league_dir: Path) -> dict[str, Any]:
     """The league's ``league.json`` (its elapsed time), or ``{}`` where the ladder has none beside it."""
-    from ..league.run import STATE_FILE
+    from ..league.store import STATE_FILE
 
     try:
         state = json.loads((league_dir / STATE_FILE).read_text())

@@ -52,7 +52,8 @@ def bench_actors(game: str = "tictactoe", preset_name: str = "tiny", counts: tup
                  backend: str = "ray", address: str = "", modes: tuple[str, ...] = ("alternating", "overlapped"),
                  overrides: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One short training run per (mode, actor count); returns a row of figures for each."""
-    from ..config import preset, with_overrides
+    from ..config import with_overrides
+    from ..presets import preset
     from .trainer import train
 
     owned = False

@@ -75,7 +75,6 @@ from .prefetch import prefetched
 from .progress import Progress, finite
 from .state import RunState, StopRequest
 from ..config import (
-    PRESETS,
     RESUME_SAFE,
     ConfigError,
     TrainConfig,
@@ -83,9 +82,9 @@ from ..config import (
     available_cores,
     describe,
     overrides_from_args,
-    preset,
     with_overrides,
 )
+from ..presets import PRESETS, preset
 
 __all__ = ["Trainer", "TrainError", "add_arguments", "export_weights", "load_config", "main", "train"]
 
