@@ -17,7 +17,8 @@ import pytest
 import games
 from search import SearchConfig
 from selfplay.config import SelfPlayConfig
-from selfplay.training.actor import ActorError, ActorSpec, LocalActors, Weights
+from selfplay.training.messages import ActorError, ActorSpec, Weights
+from selfplay.training.processes import LocalActors
 from selfplay.training.inference_server import (
     CallBackends,
     Channel,

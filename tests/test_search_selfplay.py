@@ -11,7 +11,8 @@ import pytest
 
 import games
 from search import Search, SearchConfig
-from selfplay.training.actor import Actor, ActorSpec
+from selfplay.training.actor import Actor
+from selfplay.training.messages import ActorSpec
 from selfplay.config import PRESETS, RunConfig, SelfPlayConfig, TrainConfig, preset, with_overrides
 
 from test_search_rules import mctx_considered_visits

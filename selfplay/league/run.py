@@ -254,7 +254,8 @@ class League:
         return self.run_dir / MEMBERS / member.label
 
     def _open_trainer(self, member: Member, resume: bool) -> None:
-        from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer
+        from ..training.state import CONFIG_FILE as TRAIN_CONFIG
+        from ..training.trainer import Trainer
         from ..model.checkpoint import atomic_write
 
         directory = self._member_dir(member)
@@ -378,7 +379,7 @@ class League:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Take turns until the budget is spent or a stop is requested."""
-        from ..training.actor import make_actors
+        from ..training.pool import make_actors
 
         first = self.trainers[self.members[0].name]
         cluster = self.config.train.cluster
@@ -400,7 +401,7 @@ class League:
 
     def _turn(self) -> None:
         """Steps 1-6 of the module docstring, once, for the member whose turn it is."""
-        from ..training.actor import SELF, Pairings, is_script
+        from ..training.messages import SELF, Pairings, is_script
 
         config = self.config.league
         member = self.members[self.turn % len(self.members)]
@@ -492,7 +493,7 @@ class League:
 
     def _snapshot_weights(self, name: str):
         from ..model.network import build_network
-        from ..training.trainer import export_weights
+        from ..training.weights import export_weights
 
         if name not in self._weights:
             snapshot = next(s for s in self.snapshots if s.name == name)
@@ -555,7 +556,7 @@ def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = Fals
     end, unless stopped: the final matches (selfplay.league.report.final_report)."""
     from ..model.checkpoint import atomic_write
 
-    from ..training.ray_actors import require_ray
+    from ..training.ray_cluster import require_ray
 
     run_dir = Path(run_dir)
     require_ray(config.train.cluster)  # before anything is written
@@ -613,13 +614,15 @@ def run_exploiter(target: str | Path, config: TrainConfig, run_dir: str | Path, 
     ``init`` for every target makes the measure sensitive at small budgets: a fresh network needs
     the budget to learn the game before it can exploit anything. The report then also scores
     ``init`` itself against the target, before training, with search and raw."""
-    from ..training.actor import SCRIPT, Pairings
+    from ..training.messages import SCRIPT, Pairings
     from ..evaluation.agents import NetworkAgent, is_fixed_player, load_agent, trained_search_config
     from ..evaluation.matches import play_match
     from ..model.checkpoint import atomic_write, load_checkpoint
-    from ..training.actor import evaluator_from_weights
+    from ..training.weights import evaluator_from_weights
     from ..evaluation.elo import score_interval
-    from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer, agent_weights, checkpoint_weights
+    from ..training.state import CONFIG_FILE as TRAIN_CONFIG
+    from ..training.trainer import Trainer
+    from ..training.weights import agent_weights, checkpoint_weights
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     run_dir = Path(run_dir)
@@ -830,7 +833,7 @@ def _exploit_game(args: argparse.Namespace) -> games.Game:
 
 def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
-    from ..training.ray_actors import ClusterError
+    from ..training.ray_cluster import ClusterError
 
     try:
         if args.target == "exploit":

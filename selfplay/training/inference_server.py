@@ -1,9 +1,8 @@
 """One inference server for the actor processes of this machine: every actor's leaves, batched.
 
 Separate actor processes that each run the network (``cluster.inference actor``) time-slice a GPU
-with small launches: on an H200, 8 of them with 1024 games each sent batches of about 370 leaves
-and got a third of what one process gets at batch 4096 (docs/training.md, "On a GPU"). Here one
-process owns the network, and the actors send it their leaves::
+with small launches, each far below the batch a GPU needs (docs/training.md, "On a GPU"). Here
+one process owns the network, and the actors send it their leaves::
 
     actor process i                      shared memory of channel i                  server process
     search step: n leaves ──copy──▶ obs[n, C, H, W], mask[n, A] ──pipe: n──▶ gather every waiting
@@ -314,7 +313,7 @@ class BackendFactory(Protocol):
 
 
 class NetworkBackends:
-    """The backend for :class:`selfplay.training.actor.Weights`: safetensors run in torch
+    """The backend for :class:`selfplay.training.messages.Weights`: safetensors run in torch
     (:class:`TorchBackend`, the same network reloaded for each generation), ONNX and brains in
     onnxruntime on the CPU (:class:`CallBackend`)."""
 
@@ -333,7 +332,7 @@ class NetworkBackends:
             backend = TorchBackend(model, rows, game.obs_shape, game.num_actions, options)
             backend.net = weights.net
             return backend
-        from .actor import evaluator_from_weights
+        from .weights import evaluator_from_weights
 
         return CallBackend(evaluator_from_weights(weights, game, "cpu", options.threads), rows, game.obs_shape, game.num_actions)
 
