@@ -191,7 +191,7 @@ def _measure(design: str, spec: Any, count: int, seconds: float, warmup: float, 
     """One design against one device: the figures of the module docstring."""
     from ..training.messages import Weights
     from ..training.processes import ActorPool
-    from ..training.inference_server import ModeledBackends, NetworkBackends
+    from ..training.inference_backends import ModeledBackends, NetworkBackends
     from ..training.replay import ReplayBuffer
     from ..training.streaming import StreamingActors
 
@@ -322,7 +322,7 @@ def bench_pipeline(
     from ..config import available_cores, preset
     from ..evaluation.device_model import TABLES, device_model
     from ..training.messages import ActorSpec
-    from ..training.inference_server import ServerOptions
+    from ..training.inference_backends import ServerOptions
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     unknown = [d for d in designs if d not in DESIGNS]

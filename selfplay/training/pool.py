@@ -51,7 +51,7 @@ def make_actors(spec: ActorSpec, count: int, cluster: Any = None, log: Callable[
 
         serve = serves_locally(cluster, spec.device)
         if cluster.overlap or serve:
-            from .inference_server import ServerOptions
+            from .inference_backends import ServerOptions
 
             return StreamingActors(spec, max(count, 1), serve=serve, options=ServerOptions(device=spec.device),
                                    chunk_seconds=cluster.chunk_seconds, log=log)

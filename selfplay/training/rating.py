@@ -78,16 +78,17 @@ class Ratings:
             rating.update(self._solver_errors(me.evaluator))
         return rating, scores
 
-    def final_report(self, generation: int, weights: Any) -> list[dict[str, Any]]:
-        """Matches of ``generation`` (playing ``weights``) against ``eval.final_opponents``,
-        printed and saved to ``final.json``; the results as dicts."""
+    def final_report(self, generation: int, weights: Callable[[], Any]) -> list[dict[str, Any]]:
+        """Matches of ``generation`` (playing ``weights()``, asked for only when there are final
+        matches) against ``eval.final_opponents``, printed and saved to ``final.json``; the
+        results as dicts."""
         from ..evaluation.agents import load_agent
 
         config = self.config.eval
         if not config.final_games or not config.final_opponent_specs:
             return []
         name = f"gen{generation}@{config.final_visits}"
-        me = self._network_agent(weights, config.final_visits, name)
+        me = self._network_agent(weights(), config.final_visits, name)
         results = []
         self.log(f"final strength of generation {generation} ({config.final_visits} visits per move), "
                  f"{config.final_games} games against each opponent:")

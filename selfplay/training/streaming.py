@@ -40,7 +40,8 @@ from typing import Any, Callable
 
 import games
 
-from .inference_server import BackendFactory, Channel, InferenceServer, ServerOptions
+from .inference_backends import BackendFactory, ServerOptions
+from .inference_server import Channel, InferenceServer
 from .messages import KEEP, ActorError, ActorSpec, Delivery, SelfPlayStats, Weights
 from .processes import ActorPool
 

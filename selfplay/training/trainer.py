@@ -179,7 +179,8 @@ class Trainer:
         config = self.config
         self.start()
         if self._budget_spent():
-            self.log(f"{self.run_dir}: the budget is spent ({self.budget.text(self.elapsed(), self.state.generation)}); raise --minutes or --generations to go on")
+            spent = self.budget.text(self.elapsed(), self.state.generation)
+            self.log(f"{self.run_dir}: the budget is spent ({spent}); raise --minutes or --generations to go on")
             return self.state.generation
         num_actors = self.num_actors()
         self.actors = make_actors(self.actor_spec(), num_actors, config.cluster, log=self.log)
@@ -235,7 +236,7 @@ class Trainer:
     def final_report(self) -> list[dict[str, Any]]:
         """Matches of the final network against ``eval.final_opponents``, printed and saved to
         ``final.json``; the results as dicts."""
-        return self.ratings.final_report(self.state.generation, self._weights())
+        return self.ratings.final_report(self.state.generation, self._weights)
 
     def _generation(self, progress: "Progress"):
         """Steps 1-5 of the module docstring, once; returns the self-play stats."""
@@ -417,7 +418,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
           stop: StopRequest | None = None) -> Trainer:
     """Run (or resume) the run ``config`` describes in ``run_dir``; returns the finished trainer.
     A new run writes ``config.json`` first."""
-    from .ray_actors import require_ray
+    from .ray_cluster import require_ray
 
     run_dir = Path(run_dir)
     require_ray(config.cluster)  # Ray missing, or a cluster that does not answer: one line, before anything is written
@@ -488,7 +489,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]
 def main(args: argparse.Namespace) -> int:
     """``selfplay train``: train, print the final strength and the checkpoint's path."""
     from ..model.checkpoint import CheckpointError
-    from .ray_actors import ClusterError
+    from .ray_cluster import ClusterError
 
     # OMP_WAIT_POLICY=PASSIVE is set by the program (selfplay.tools.cli.main, or the block below),
     # before building the parser loads torch; by now it would be too late.
