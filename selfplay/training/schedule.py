@@ -50,7 +50,7 @@ class Alternating:
         )
         progress.selfplay(stats)
         # 2. replay, and the resignation threshold for the next games
-        fresh = trainer.take(positions, stats, state.generation)
+        fresh = self._take(trainer, positions, stats, state.generation)
         trainer._last_stats = stats
         if trainer.stop():  # keep what was played
             return None
@@ -61,6 +61,24 @@ class Alternating:
         with prefetched(trainer.buffer, steps, trainer.device) as batches:  # sampled ahead on a thread on CUDA
             losses = learner.train_steps(batches, steps, trainer.rng, trainer._progress_fraction(), trainer.stop)
         return stats, losses, time.monotonic() - start, (0.0, 0)
+
+    @staticmethod
+    def _take(trainer: Any, positions: Any, stats: SelfPlayStats, generation: int) -> int:
+        """Step 2: the learner's positions into the buffer, the counters, and the resignation
+        threshold for the next games. The positions of opponents that learn too (league games
+        between learners) wait in ``trainer.shared`` for their owners. Returns the positions to
+        learn from now: these, and those given by ``trainer.receive`` since."""
+        own = positions.own()
+        if len(own):
+            trainer.buffer.add(own.obs, own.policy, own.value, generation=generation)
+        names = trainer.pairings.names if len(own) < len(positions) else ()
+        trainer.shared = {name: positions.select(positions.owner == k + 1) for k, name in enumerate(names)
+                          if (positions.owner == k + 1).any()}
+        trainer.state.games += stats.games
+        trainer.state.positions += stats.positions
+        trainer.record_resign_samples(stats.resign_samples)
+        fresh, trainer._received = len(own) + trainer._received, 0
+        return fresh
 
 
 class Overlapped:
@@ -91,7 +109,7 @@ class Overlapped:
             # 1-2. what the actors finished, into the buffer (waiting for it only when the learner must)
             # (a call returns after chunk_seconds, or once its actor has its share of a generation)
             for delivery in actors.poll(0.0 if steps_done < allowed else 0.1, num_positions=-(-target // actors.count)):
-                arrived += trainer.arrive(delivery, lags)
+                arrived += self._arrive(trainer, delivery, lags)
                 stats = stats.merge(delivery.stats)
             stats.seconds = time.monotonic() - start
             progress.selfplay(stats)
@@ -117,6 +135,18 @@ class Overlapped:
         lag = (float(np.average([g for g, _ in lags], weights=[n for _, n in lags])) if lags else math.nan,
                max((g for g, _ in lags), default=0))
         return stats, losses, train_seconds, lag
+
+    @staticmethod
+    def _arrive(trainer: Any, delivery: Any, lags: list) -> int:
+        """Step 2: one delivery of the stream into the buffer, tagged with the generation that
+        played it, and its games into the run's counts; returns its positions."""
+        positions = delivery.positions
+        if len(positions):
+            trainer.buffer.add(positions.obs, positions.policy, positions.value, generation=delivery.generation)
+            lags.append((trainer.state.generation - delivery.generation, len(positions)))
+        trainer.state.games += delivery.stats.games
+        trainer.state.positions += delivery.stats.positions
+        return len(positions)
 
 
 def schedule_for(cluster: Any) -> Alternating | Overlapped:

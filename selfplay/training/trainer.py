@@ -279,34 +279,6 @@ class Trainer:
         return stats
 
     # ------------------------------------------------------------------ positions in
-    def arrive(self, delivery, lags: list) -> int:
-        """One delivery of the stream into the buffer, tagged with the generation that played it,
-        and its games into the run's counts; returns its positions."""
-        positions = delivery.positions
-        if len(positions):
-            self.buffer.add(positions.obs, positions.policy, positions.value, generation=delivery.generation)
-            lags.append((self.state.generation - delivery.generation, len(positions)))
-        self.state.games += delivery.stats.games
-        self.state.positions += delivery.stats.positions
-        return len(positions)
-
-    def take(self, positions, stats, generation: int) -> int:
-        """Step 2 of an alternating generation: the learner's positions into the buffer, the
-        counters, and the resignation threshold for the next games. The positions of opponents
-        that learn too (league games between learners) wait in :attr:`shared` for their owners.
-        Returns the positions to learn from now: these, and those given by :meth:`receive` since."""
-        own = positions.own()
-        if len(own):
-            self.buffer.add(own.obs, own.policy, own.value, generation=generation)
-        names = self.pairings.names if len(own) < len(positions) else ()
-        self.shared = {name: positions.select(positions.owner == k + 1) for k, name in enumerate(names)
-                       if (positions.owner == k + 1).any()}
-        self.state.games += stats.games
-        self.state.positions += stats.positions
-        self.record_resign_samples(stats.resign_samples)
-        fresh, self._received = len(own) + self._received, 0
-        return fresh
-
     def receive(self, positions) -> None:
         """Positions of this learner's own moves, played on another learner's turn (a league game
         between two current members). They join the buffer now and add to the next generation's
