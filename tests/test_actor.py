@@ -9,7 +9,9 @@ import pytest
 import games
 import search
 from search import SearchConfig, UniformEvaluator
-from selfplay.training.actor import Actor, ActorError, ActorPool, ActorSpec, LocalActors, SelfPlayStats, Weights
+from selfplay.training.actor import Actor
+from selfplay.training.messages import ActorError, ActorSpec, SelfPlayStats, Weights
+from selfplay.training.processes import ActorPool, LocalActors
 from selfplay.config import SelfPlayConfig
 
 TTT = games.make("tictactoe")
@@ -222,7 +224,7 @@ def test_a_threshold_sent_to_the_actor_is_the_one_it_resigns_at():
 
 
 def test_false_resignations_per_threshold_from_record_lows():
-    from selfplay.training.actor import resign_check_counts
+    from selfplay.training.resign import resign_check_counts
 
     # record lows of four played-out games: [value, the player of that low did not lose]
     samples = [
@@ -242,7 +244,7 @@ def test_false_resignations_per_threshold_from_record_lows():
 
 
 def test_the_calibrated_threshold_is_the_boldest_within_the_target():
-    from selfplay.training.actor import calibrate_resign_threshold
+    from selfplay.training.resign import calibrate_resign_threshold
 
     # 80 games the loser dips to -0.9; 20 games the winner dips to -0.7 (and the loser to -0.95)
     samples = [[[-0.9, False]]] * 80 + [[[-0.7, True], [-0.95, False]]] * 20

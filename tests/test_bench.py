@@ -23,7 +23,8 @@ from selfplay.presets import preset
 from selfplay.evaluation.bench import bench_games
 from selfplay.evaluation.bench_net import PATHS, bench_net, network_evaluator, parse_net
 from selfplay.model.checkpoint import save_checkpoint
-from selfplay.training.trainer import CUDA_ACTORS, Trainer
+from selfplay.training.pool import CUDA_ACTORS
+from selfplay.training.trainer import Trainer
 
 C4 = games.make("connect4")
 

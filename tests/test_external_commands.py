@@ -120,7 +120,7 @@ def strength(run: Path, games_against_random: int = 200) -> dict:
     from selfplay.evaluation.agents import NetworkAgent, load_agent, network_search_config
     from selfplay.evaluation.matches import play_match
     from selfplay.model.inference import load_evaluator
-    from selfplay.training.trainer import load_config
+    from selfplay.training.resume import load_config
 
     config = load_config(run)
     game = games.make(config.game, **config.game_options)

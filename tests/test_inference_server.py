@@ -17,15 +17,10 @@ import pytest
 import games
 from search import SearchConfig
 from selfplay.config import SelfPlayConfig
-from selfplay.training.actor import ActorError, ActorSpec, LocalActors, Weights
-from selfplay.training.inference_server import (
-    CallBackends,
-    Channel,
-    InferenceError,
-    InferenceServer,
-    RemoteEvaluator,
-    ServerOptions,
-)
+from selfplay.training.messages import ActorError, ActorSpec, Weights
+from selfplay.training.processes import LocalActors
+from selfplay.training.inference_backends import CallBackends, ServerOptions
+from selfplay.training.inference_server import Channel, InferenceError, InferenceServer, RemoteEvaluator
 from selfplay.training.streaming import StreamingActors
 
 C4 = games.make("connect4")

@@ -21,7 +21,8 @@ import pytest
 
 import games
 from search import SearchConfig
-from selfplay.training.actor import SELF, Actor, ActorSpec, Pairings, Weights
+from selfplay.training.actor import Actor
+from selfplay.training.messages import SELF, ActorSpec, Pairings, Weights
 from selfplay.config import SelfPlayConfig, with_overrides
 from selfplay.league.population import (
     SCRIPTED,

@@ -22,7 +22,8 @@ from selfplay.tools import cli
 from selfplay.training import ray_actors
 from selfplay.training.metrics import read_metrics
 from selfplay.training.replay import ReplayBuffer
-from selfplay.training.trainer import load_config, train
+from selfplay.training.resume import load_config
+from selfplay.training.trainer import train
 from test_train import ROOT, TTT, _child_value, _env, _minimax_values, parse, tiny_config
 
 RAY_TINY = {"selfplay.num_actors": 2, "cluster.backend": "ray", "cluster.chunk_seconds": 0.5, "eval.every": 0}
@@ -149,8 +150,8 @@ def _ray_pool(count: int):
     """``count`` Ray actors playing tic-tac-toe with a tiny network, its weights broadcast, each
     started (so that each delivers from the first poll on)."""
     from selfplay.model.network import build_network
-    from selfplay.training.actor import ActorSpec
-    from selfplay.training.trainer import export_weights
+    from selfplay.training.messages import ActorSpec
+    from selfplay.training.weights import export_weights
 
     config = tiny_config(**RAY_TINY)
     spec = ActorSpec("tictactoe", {}, config.search, config.selfplay, seed=11)
@@ -192,7 +193,7 @@ def test_every_delivery_is_a_distinct_play_call_numbered_in_order(local_ray):
 def test_a_play_call_delivered_twice_or_never_stops_the_run(local_ray, monkeypatch):
     """The check above can fail: a driver that hands a play call's result out again (its games
     would be counted twice), or drops one (its games lost), stops with one line naming it."""
-    from selfplay.training.actor import ActorError
+    from selfplay.training.messages import ActorError
 
     actors = _ray_pool(1)
     try:
@@ -242,7 +243,7 @@ def test_a_failing_evaluator_fails_every_call_of_its_batch_and_the_host_stays_us
     keeps no error: with a working evaluator the next call is answered."""
     import threading
 
-    from selfplay.training.actor import ActorError
+    from selfplay.training.messages import ActorError
 
     host = ray_actors._InferenceHost("tictactoe", {}, "cpu")
 
@@ -287,7 +288,7 @@ def test_every_caller_of_a_failing_inference_actor_gets_the_error_through_ray(lo
     import ray
 
     from selfplay.model.network import build_network
-    from selfplay.training.trainer import export_weights
+    from selfplay.training.weights import export_weights
 
     host = ray.remote(num_cpus=0, max_concurrency=4)(ray_actors._InferenceHost).remote("tictactoe", {}, "cpu")
     try:

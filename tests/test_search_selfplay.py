@@ -11,7 +11,8 @@ import pytest
 
 import games
 from search import Search, SearchConfig
-from selfplay.training.actor import Actor, ActorSpec
+from selfplay.training.actor import Actor
+from selfplay.training.messages import ActorSpec
 from selfplay.config import RunConfig, SelfPlayConfig, TrainConfig, with_overrides
 from selfplay.presets import PRESETS, preset
 

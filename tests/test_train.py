@@ -38,7 +38,8 @@ from selfplay.training.learner import Learner, learning_rate
 from selfplay.training.metrics import MetricsLog, plot_run, read_metrics
 from selfplay.model.network import NetConfig, build_network
 from selfplay.training.replay import ReplayBuffer
-from selfplay.training.trainer import TrainError, config_from_args, train
+from selfplay.training.state import TrainError
+from selfplay.training.trainer import config_from_args, train
 
 TTT = games.make("tictactoe")
 ROOT = Path(__file__).resolve().parent.parent
@@ -787,7 +788,7 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
 def test_the_progress_rate_holds_until_a_generations_first_games_finish():
     from types import SimpleNamespace
 
-    from selfplay.training.actor import SelfPlayStats
+    from selfplay.training.messages import SelfPlayStats
     from selfplay.training.progress import Progress
 
     trainer = SimpleNamespace(config=SimpleNamespace(run=SimpleNamespace(minutes=1.0, generations=0)),

@@ -92,7 +92,8 @@ class _ThreadActors:
     process: the stream interface of :class:`selfplay.training.streaming.StreamingActors`."""
 
     def __init__(self, spec: Any, count: int, options: Any, factory: Any, chunk_seconds: float = 1.0) -> None:
-        from ..training.actor import Actor, ActorSpec
+        from ..training.actor import Actor
+        from ..training.messages import ActorSpec
         from ..training.inference_server import Channel, InferenceServer, RemoteEvaluator
 
         game = games.make(spec.game, **spec.game_options)
@@ -121,7 +122,7 @@ class _ThreadActors:
                 thread.start()
 
     def _play(self, i: int) -> None:
-        from ..training.ray_actors import Delivery
+        from ..training.messages import Delivery
 
         actor = self.actors[i]
         try:
@@ -188,8 +189,9 @@ class _ModeledLearner:
 def _measure(design: str, spec: Any, count: int, seconds: float, warmup: float, device: Any, table: Any,
              real: dict | None, options: Any, learner: dict, generation_positions: int, log: Callable[[str], None]) -> dict:
     """One design against one device: the figures of the module docstring."""
-    from ..training.actor import ActorPool, Weights
-    from ..training.inference_server import ModeledBackends, NetworkBackends
+    from ..training.messages import Weights
+    from ..training.processes import ActorPool
+    from ..training.inference_backends import ModeledBackends, NetworkBackends
     from ..training.replay import ReplayBuffer
     from ..training.streaming import StreamingActors
 
@@ -320,8 +322,8 @@ def bench_pipeline(
     from ..config import available_cores
     from ..evaluation.device_model import TABLES, device_model
     from ..presets import preset
-    from ..training.actor import ActorSpec
-    from ..training.inference_server import ServerOptions
+    from ..training.messages import ActorSpec
+    from ..training.inference_backends import ServerOptions
 
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     unknown = [d for d in designs if d not in DESIGNS]
@@ -370,7 +372,7 @@ def _real_weights(config: Any, net: str, device: str, designs: tuple[str, ...]) 
     import torch
 
     from ..model.network import build_network
-    from ..training.trainer import export_weights
+    from ..training.weights import export_weights
     from .bench_net import parse_net
 
     if device.startswith("cuda") and not torch.cuda.is_available():

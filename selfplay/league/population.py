@@ -44,7 +44,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..evaluation.agents import is_baseline
-from ..training.actor import SCRIPT
+from ..training.messages import SCRIPT
 
 __all__ = [
     "KINDS",

@@ -151,7 +151,8 @@ class League:
 
     def _open_trainer(self, member: Member, resume: bool) -> None:
         from ..model.checkpoint import atomic_write
-        from ..training.trainer import CONFIG_FILE as TRAIN_CONFIG, Trainer
+        from ..training.state import CONFIG_FILE as TRAIN_CONFIG
+        from ..training.trainer import Trainer
 
         directory = self._member_dir(member)
         if not resume:
@@ -244,7 +245,7 @@ class League:
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         """Take turns until the budget is spent or a stop is requested."""
-        from ..training.actor import make_actors
+        from ..training.pool import make_actors
 
         first = self.trainers[self.members[0].name]
         cluster = self.config.train.cluster
@@ -266,7 +267,7 @@ class League:
 
     def _turn(self) -> None:
         """Steps 1-6 of the module docstring, once, for the member whose turn it is."""
-        from ..training.actor import SELF, Pairings, is_script
+        from ..training.messages import SELF, Pairings, is_script
 
         config = self.config.league
         member = self.members[self.turn % len(self.members)]
@@ -358,7 +359,7 @@ class League:
 
     def _snapshot_weights(self, name: str):
         from ..model.network import build_network
-        from ..training.trainer import export_weights
+        from ..training.weights import export_weights
 
         if name not in self._weights:
             snapshot = next(s for s in self.snapshots if s.name == name)
@@ -420,7 +421,7 @@ def _init_checkpoint(path: str, game: Any, net: Any) -> Any:
 def run_league(config: LeagueRunConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True) -> League:
     """Run (or resume) a league in ``run_dir``; a new one writes ``config.json`` first. At the
     end, unless stopped: the final matches (selfplay.league.final.final_report)."""
-    from ..training.ray_actors import require_ray
+    from ..training.ray_cluster import require_ray
 
     run_dir = Path(run_dir)
     require_ray(config.train.cluster)  # before anything is written

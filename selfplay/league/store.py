@@ -254,7 +254,7 @@ def checkpoint_evaluator(path: str | Path, game: Any) -> Any:
     """The search evaluator of the checkpoint at ``path`` (made for ``game``): its network as an
     in-memory ONNX model on onnxruntime, one thread."""
     from ..model.checkpoint import load_checkpoint
-    from ..training.actor import evaluator_from_weights
-    from ..training.trainer import checkpoint_weights
+    from ..training.weights import evaluator_from_weights
+    from ..training.weights import checkpoint_weights
 
     return evaluator_from_weights(checkpoint_weights(load_checkpoint(path, expect_game=game), game), game)

@@ -166,7 +166,7 @@ def _exploit_game(args: argparse.Namespace) -> games.Game:
 
 def main(args: argparse.Namespace) -> int:
     from ..model.checkpoint import CheckpointError
-    from ..training.ray_actors import ClusterError
+    from ..training.ray_cluster import ClusterError
 
     try:
         if args.target == "exploit":

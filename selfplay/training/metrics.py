@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from ..model.checkpoint import atomic_write
 
-__all__ = ["COLUMNS", "MetricsLog", "plot_run", "read_metrics"]
+__all__ = ["COLUMNS", "MetricsLog", "generation_row", "plot_run", "read_metrics"]
 
 METRICS_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tb"
@@ -84,6 +84,44 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, float]]:
         return []
     with open(path, newline="") as f:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def generation_row(state: Any, buffer: int, elapsed: float, stats: Any, losses: Mapping[str, float], train_seconds: float,
+                   eval_seconds: float, rating: Mapping[str, float] | None, resign_threshold: float) -> dict[str, Any]:
+    """The row of the generation ``state`` (a RunState) has just reached: the run's counts,
+    ``buffer`` positions in the replay buffer after ``elapsed`` seconds of the run, its self-play
+    ``stats`` (SelfPlayStats), the learner's ``losses``, the rating (None: not rated) and the
+    resignation threshold its games played under (NaN: resigning off)."""
+    seconds = max(stats.seconds, 1e-9)
+    games_done = max(stats.games, 1)
+    return {
+        "generation": state.generation,
+        "elapsed_s": elapsed,
+        "games": state.games,
+        "positions": state.positions,
+        "buffer": buffer,
+        "selfplay_s": stats.seconds,
+        "positions_per_s": stats.positions / seconds,
+        "moves_per_s": stats.moves / seconds,
+        "evals_per_s": stats.evaluations / seconds,
+        "mean_batch": stats.evaluations / max(stats.evaluator_calls, 1),
+        "network_share": stats.evaluator_seconds / seconds,
+        "game_length": stats.game_length / games_done if stats.games else math.nan,
+        "first_player_score": stats.first_player_score / games_done if stats.games else math.nan,
+        "draw_rate": stats.draws / games_done if stats.games else math.nan,
+        "resign_rate": stats.resignations / games_done if stats.games else math.nan,
+        "false_resign_rate": stats.false_resignation_rate,
+        "resign_checks": stats.resign_checks,
+        "resign_threshold": resign_threshold,
+        "train_steps": losses["steps"],
+        "train_s": train_seconds,
+        "loss": losses["loss"],
+        "policy_loss": losses["policy_loss"],
+        "value_loss": losses["value_loss"],
+        "lr": losses["lr"],
+        "eval_s": eval_seconds,
+        **(rating or {}),
+    }
 
 
 class MetricsLog:

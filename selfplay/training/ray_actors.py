@@ -34,16 +34,14 @@ Inference. Each actor batches its own games (``cluster.inference actor``), or on
 actor (:class:`_InferenceHost`) evaluates every actor's batches, merging the calls that wait
 (``server``; on a GPU when the cluster has one: then the weights travel as safetensors for torch).
 
-Ray is imported only here, and only when a Ray backend is asked for: a missing Ray is one line
-naming ``pip install selfplay[ray]`` (:class:`ClusterError`). This module never changes the
-environment of the process: what ``ray.init`` writes into ``os.environ`` is put back.
+
+Ray itself is imported only through :mod:`selfplay.training.ray_cluster`, and only when a Ray
+backend is asked for.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, fields
@@ -54,89 +52,15 @@ import numpy as np
 import games
 
 from ..config import ClusterConfig
-from .actor import KEEP, Actor, ActorError, ActorSpec, Positions, SelfPlayStats, Weights, evaluator_from_weights
+from .actor import Actor
+from .messages import KEEP, ActorError, Actors, ActorSpec, Delivery, Positions, SelfPlayStats, Weights
+from .ray_cluster import ClusterError, connect, disconnect, import_ray, require_ray
+from .weights import evaluator_from_weights
 
-__all__ = ["ClusterError", "Delivery", "RayActors", "connect", "import_ray", "require_ray"]
+__all__ = ["RayActors"]
 
 MAX_FAILURES = 5  # an actor slot that fails this often in a row, without delivering, stops the run
 SUSPECT_SECONDS = 120.0  # how long a node whose actor became unreachable is avoided
-INSTALL_HINT = "pip install selfplay[ray]"
-
-
-class ClusterError(ValueError):
-    """The Ray backend cannot start: Ray missing, a cluster unreachable. One line for the user."""
-
-
-def import_ray():
-    """The ``ray`` module, or :class:`ClusterError` naming the install command. (Importing ray
-    sets RAY_CLIENT_MODE in ``os.environ``; that is put back.)"""
-    before = dict(os.environ)
-    try:
-        import ray
-    except ImportError:
-        raise ClusterError(f"--backend ray needs Ray, which is not installed here: {INSTALL_HINT}") from None
-    finally:
-        _restore_environment(before)
-    return ray
-
-
-def require_ray(cluster: ClusterConfig) -> None:
-    """Before a run writes anything: Ray is installed and ``cluster.address`` answers (one line
-    otherwise). A plain ``HOST:PORT`` is tried over TCP for 5 seconds, rather than Ray's minute
-    of retries."""
-    if cluster.backend != "ray":
-        return
-    import_ray()
-    address = cluster.address
-    if not address or address == "auto" or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterError(f"--address {address!r}: expected HOST:PORT (as 'ray start --head' prints it), or 'auto'")
-    try:
-        socket.create_connection((host, int(port)), timeout=5.0).close()
-    except OSError as e:
-        raise ClusterError(f"cannot reach a Ray cluster at {address}: {e.strerror or e} (is 'ray start --head' running "
-                           f"there, and the port open?)") from None
-
-
-def connect(address: str = "", num_cpus: int | None = None) -> bool:
-    """Join the Ray cluster at ``address`` ('' starts a local instance, or joins RAY_ADDRESS);
-    True when this call initialized Ray (so its caller shuts it down), False when this process
-    was connected already. ``os.environ`` is left as it was."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    before = dict(os.environ)
-    options: dict[str, Any] = {"log_to_driver": False}
-    if address:
-        options["address"] = address
-    elif "RAY_ADDRESS" not in os.environ:
-        options.update(include_dashboard=False, num_cpus=num_cpus)
-    try:
-        ray.init(**options)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-        where = f"at {address}" if address else "(a new local instance)"
-        raise ClusterError(f"cannot connect to Ray {where}: {' '.join(str(e).split())[:300]}") from None
-    finally:
-        _restore_environment(before)
-    return True
-
-
-def disconnect() -> None:
-    ray = import_ray()
-    before = dict(os.environ)
-    ray.shutdown()
-    _restore_environment(before)
-
-
-def _restore_environment(before: dict) -> None:
-    """Undo what Ray wrote into ``os.environ`` (RAY_USAGE_STATS_ENABLED, PYTHONBREAKPOINT, ...)."""
-    for key in set(os.environ) - set(before):
-        del os.environ[key]
-    for key, value in before.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
 
 
 # ----------------------------------------------------------------------------- on the cluster
@@ -267,18 +191,6 @@ def _lost(ray) -> tuple:
 
 
 @dataclass
-class Delivery:
-    """One finished play call: positions of games that ended in it, played by ``generation``'s weights."""
-
-    generation: int
-    positions: Positions
-    stats: SelfPlayStats
-    actor: int  # the slot
-    epoch: tuple  # (weights, pairings) broadcast it was played under: RayActors.epoch
-    call: tuple = ()  # (Ray actor id, its play call number from 0): which play call this is, unique in a run
-
-
-@dataclass
 class _Slot:
     handle: Any
     seed: int
@@ -293,10 +205,10 @@ class _Slot:
     replacement: bool = False
 
 
-class RayActors:
+class RayActors(Actors):
     """``count`` Ray actors playing self-play (or league) games; ``count`` -1: one per CPU of the
     cluster, or per ``cluster.actor_resource`` slot. The actor interface of
-    :class:`~selfplay.training.actor.ActorPool` (:meth:`collect`, :meth:`close`), and a stream
+    :class:`~selfplay.training.processes.ActorPool` (:meth:`collect`, :meth:`close`), and a stream
     (:meth:`broadcast`, :meth:`poll`) for overlapped training."""
 
     def __init__(self, spec: ActorSpec, count: int, cluster: ClusterConfig, log: Callable[[str], None] | None = None) -> None:
@@ -502,23 +414,18 @@ class RayActors:
         self.calls[actor_id] = number + 1
 
     # ------------------------------------------------------------------ the pool interface
-    def collect(
-        self,
-        generation: int,
-        weights: Weights,
-        num_positions: int,
-        should_stop: Callable[[], bool] | None = None,
-        on_progress: Callable[[SelfPlayStats], None] | None = None,
-        resign_threshold: float | None = None,
-        pairings: Any = KEEP,
-    ) -> tuple[Positions, SelfPlayStats]:
-        """Alternating generations, as :meth:`ActorPool.collect`: every actor plays with
-        ``weights`` until ``num_positions`` positions are in (or ``should_stop()``). The calls in
-        flight then are waited for (they end within ``cluster.chunk_seconds``) and kept, since the
-        same weights played them; not those of actors that have not started (waiting for a place
-        on the cluster) or that are late: those stay in flight, and the next collect drops them
-        (other weights played them)."""
+    def configure(self, generation: int, weights: Weights, resign_threshold: float | None, pairings: Any) -> None:
+        """:meth:`broadcast`: the next play calls use ``weights`` (and the threshold and pairings)."""
         self.broadcast(generation, weights, resign_threshold, pairings)
+
+    def gather(self, num_positions: int, should_stop: Callable[[], bool] | None,
+               on_progress: Callable[[SelfPlayStats], None] | None) -> tuple[Positions, SelfPlayStats]:
+        """Alternating generations, as :meth:`ActorPool.gather`: every actor plays until
+        ``num_positions`` positions are in (or ``should_stop()``). The calls in flight then are
+        waited for (they end within ``cluster.chunk_seconds``) and kept, since the same weights
+        played them; not those of actors that have not started (waiting for a place on the
+        cluster) or that are late: those stay in flight, and the next collect drops them (other
+        weights played them)."""
         start = time.monotonic()
         parts: list[Positions] = []
         total = SelfPlayStats()

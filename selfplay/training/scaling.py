@@ -58,7 +58,7 @@ def bench_actors(game: str = "tictactoe", preset_name: str = "tiny", counts: tup
 
     owned = False
     if backend == "ray":
-        from .ray_actors import connect, require_ray
+        from .ray_cluster import connect, require_ray
         from ..config import ClusterConfig
 
         require_ray(ClusterConfig(backend="ray", address=address))
@@ -83,7 +83,7 @@ def bench_actors(game: str = "tictactoe", preset_name: str = "tiny", counts: tup
                 results.append(row)
     finally:
         if owned:
-            from .ray_actors import disconnect
+            from .ray_cluster import disconnect
 
             disconnect()
     return results

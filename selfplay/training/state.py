@@ -1,6 +1,8 @@
 """The state of a training run that outlives a process: the stop request (Ctrl-C, SIGTERM) every
-phase polls, and :class:`RunState`, what a checkpoint records besides the network and optimizer
-(``meta["run"]``), checked on the way in since a damaged sidecar can hold anything."""
+phase polls, :class:`RunState`, what a checkpoint records besides the network and optimizer
+(``meta["run"]``), checked on the way in since a damaged sidecar can hold anything, and the names
+of the run directory's own files (the checkpoints' are selfplay.model.checkpoint's, the
+metrics' selfplay.training.metrics')."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["RunState", "StopRequest"]
+__all__ = ["CONFIG_FILE", "FINAL_FILE", "RATINGS_FILE", "RunState", "StopRequest", "TrainError"]
+
+CONFIG_FILE = "config.json"  # the full TrainConfig, read back by --resume
+RATINGS_FILE = "ratings.json"  # every rating match and the fitted Elo
+FINAL_FILE = "final.json"  # the final matches against the baselines
+
+
+class TrainError(ValueError):
+    """A run that cannot start or resume (bad directory, mismatched checkpoint): one line."""
 
 
 # ----------------------------------------------------------------------------- stopping

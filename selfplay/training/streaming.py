@@ -1,9 +1,9 @@
 """Actor processes that stream positions, optionally sharing one inference server.
 
 :class:`StreamingActors` is the local counterpart of :class:`selfplay.training.ray_actors.RayActors`:
-the :class:`~selfplay.training.actor.Actors` interface (``collect``, ``close``, ``count``) for
+the :class:`~selfplay.training.messages.Actors` interface (``collect``, ``close``, ``count``) for
 alternating generations, plus the stream that overlapped training reads
-(:meth:`StreamingActors.broadcast`, :meth:`StreamingActors.poll`; ``Trainer._play_overlapped``,
+(:meth:`StreamingActors.broadcast`, :meth:`StreamingActors.poll`; ``selfplay.training.schedule.Overlapped``,
 ``cluster.overlap``)::
 
     driver (the learner)                                        actor processes (one Actor each)
@@ -18,7 +18,7 @@ the old weights arrive first, tagged with their generation).
 Where the network runs:
 
 * ``inference actor``: each actor evaluates its own batches (``Actor.set_weights``), as
-  :class:`~selfplay.training.actor.ActorPool` does;
+  :class:`~selfplay.training.processes.ActorPool` does;
 * ``inference server``: one :class:`~selfplay.training.inference_server.InferenceServer`
   process holds the network, and every actor sends it its leaves through a channel of shared
   memory (``Actor.set_evaluator`` with a :class:`~selfplay.training.inference_server.RemoteEvaluator`).
@@ -28,7 +28,7 @@ A benchmark may hand every actor one fixed evaluator instead (a modeled device,
 ``selfplay bench pipeline``); weights then only mark generations.
 
 Faults: an actor that fails or dies stops the run with its traceback or exit code
-(:class:`~selfplay.training.actor.ActorError`), as an actor process does; the server serves the
+(:class:`~selfplay.training.messages.ActorError`), as an actor process does; the server serves the
 others meanwhile, and :meth:`StreamingActors.close` leaves no process behind.
 """
 
@@ -40,9 +40,10 @@ from typing import Any, Callable
 
 import games
 
-from .actor import KEEP, ActorError, ActorPool, ActorSpec, Positions, SelfPlayStats, Weights
-from .inference_server import BackendFactory, Channel, InferenceServer, ServerOptions
-from .ray_actors import Delivery
+from .inference_backends import BackendFactory, ServerOptions
+from .inference_server import Channel, InferenceServer
+from .messages import KEEP, ActorError, ActorSpec, Delivery, SelfPlayStats, Weights
+from .processes import ActorPool
 
 __all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
 
@@ -159,17 +160,8 @@ class StreamingActors(ActorPool):
         return out
 
     # ------------------------------------------------------------------ the pool interface
-    def collect(
-        self,
-        generation: int,
-        weights: Weights,
-        num_positions: int,
-        should_stop: Callable[[], bool] | None = None,
-        on_progress: Callable[[SelfPlayStats], None] | None = None,
-        resign_threshold: float | None = None,
-        pairings: Any = KEEP,
-    ) -> tuple[Positions, SelfPlayStats]:
-        """Alternating generations, :meth:`ActorPool.collect` (the same messages), with the
+    def configure(self, generation: int, weights: Weights, resign_threshold: float | None, pairings: Any) -> None:
+        """Alternating generations, :meth:`ActorPool.configure` (the same messages), with the
         weights going to the server only. Calls still in flight from the stream are waited for
         and dropped (other weights played them)."""
         self._abort()
@@ -178,8 +170,7 @@ class StreamingActors(ActorPool):
         if self.server is not None:
             self.server.set_weights(generation, weights)
         self.generation, self._weights = generation, weights
-        return super().collect(generation, None if self.fixed else weights, num_positions, should_stop, on_progress,
-                               resign_threshold, pairings)
+        super().configure(generation, None if self.fixed else weights, resign_threshold, pairings)
 
     def server_stats(self) -> dict:
         """The inference server's counters ({} without one)."""
