@@ -8,7 +8,7 @@ MINUTES ?= 20
 SEED ?= 0
 export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
-.PHONY: train play test venv clean
+.PHONY: train play test venv clean diagrams
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ play: venv
 
 test: venv
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+
+# The architecture pictures in docs/architecture.md, from their graphviz sources (apt install graphviz).
+diagrams:
+	for f in docs/img/architecture/*.dot; do dot -Tpng -Gdpi=110 "$$f" -o "$${f%.dot}.png"; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

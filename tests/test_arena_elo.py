@@ -15,17 +15,8 @@ import games
 from selfplay.evaluation.agents import GreedyAgent, MCTSAgent, RandomAgent
 from selfplay.evaluation.matches import ArenaError, play_match
 from selfplay.tools.arena_cmd import add_arguments, main
-from selfplay.evaluation.elo import (
-    SPRT,
-    RatingTable,
-    elo_from_score,
-    elo_interval,
-    fit_bradley_terry,
-    rating_intervals,
-    score_from_elo,
-    score_interval,
-    sprt_llr,
-)
+from selfplay.evaluation.elo import SPRT, elo_from_score, elo_interval, score_from_elo, score_interval, sprt_llr
+from selfplay.evaluation.ratings import RatingTable, fit_bradley_terry, rating_intervals
 
 
 @pytest.fixture(scope="module")

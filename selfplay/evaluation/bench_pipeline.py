@@ -20,7 +20,7 @@ Devices:
   :data:`~selfplay.evaluation.device_model.TRAIN_STEP_FORWARDS` forwards). The device's busy fraction
   is exact, so the figures say whether this machine's CPU can feed that device.
 * ``--device cpu`` or ``cuda``: the real network ``--net`` on the real device; self-play only
-  (``actor`` is :class:`~selfplay.training.actor.ActorPool`, exactly what ``selfplay train`` runs).
+  (``actor`` is :class:`~selfplay.training.processes.ActorPool`, exactly what ``selfplay train`` runs).
 
 Each design runs ``--warmup`` seconds, then is measured for ``--seconds``. A generation (new
 weights: fresh trees; in ``actor``, the learner's turn) comes every ``--generation-positions``

@@ -19,9 +19,9 @@ contexts); they may do worse. The latency of a batch is what ``selfplay bench ne
 the whole evaluator call, host copies included: a conservative model where a server overlaps its
 copies with the device's work.
 
-Tables (:data:`TABLES`) come from docs/training.md, "On a GPU" (evaluations/s at each batch
+Tables (:data:`TABLES`) come from docs/gpu.md, "On a GPU" (evaluations/s at each batch
 size). A table may hold several inference paths (fp32, bf16); a batch takes the faster, as the
-inference server does (:class:`selfplay.training.inference_server.TorchBackend` picks bf16 from
+inference server does (:class:`selfplay.training.inference_backends.TorchBackend` picks bf16 from
 ``bf16_from`` leaves on). Between measured batch sizes the latency is interpolated linearly in
 ``B``; below the smallest it stays the smallest's (a small call is bound by launches, not
 arithmetic); above the largest it grows at the largest's rate.
@@ -82,7 +82,7 @@ class LatencyTable:
         return batch / self.seconds(batch)
 
 
-_H200_DOC = "docs/training.md, 'On a GPU': selfplay bench net on one H200 (torch 2.11, CUDA 13)"
+_H200_DOC = "docs/gpu.md, 'On a GPU': selfplay bench net on one H200 (torch 2.11, CUDA 13)"
 _H200_128X10 = {
     "fp32": {64: 36e3, 256: 143e3, 1024: 256e3, 4096: 290e3, 16384: 306e3},
     "bf16": {64: 30e3, 256: 114e3, 1024: 466e3, 4096: 1.05e6, 16384: 1.27e6},
@@ -99,7 +99,7 @@ def _h100(rates: dict) -> dict:
     return {path: {b: r * (_H100_SCALE if b >= 4096 else 1.0) for b, r in table.items()} for path, table in rates.items()}
 
 
-_H100_DOC = "the H200's table, rates at batch >= 4096 scaled by 1.0/1.05 (docs/training.md: an H100 does 1.0M/s bf16 at 4096+)"
+_H100_DOC = "the H200's table, rates at batch >= 4096 scaled by 1.0/1.05 (docs/gpu.md: an H100 does 1.0M/s bf16 at 4096+)"
 
 #: The shipped tables, by name: DEVICE-NETWORK; ``null`` answers at once (what the CPU alone can feed).
 TABLES = {

@@ -4,9 +4,9 @@
 Everything here is computed from the append-only game log (``games.jsonl``: one line per learner
 generation and opponent, with wins, draws and losses from the learner's side) and ``league.json``.
 
-* **Ratings**: Bradley-Terry over every league game (:func:`selfplay.evaluation.elo.fit_bradley_terry`), a
+* **Ratings**: Bradley-Terry over every league game (:func:`selfplay.evaluation.ratings.fit_bradley_terry`), a
   player per network (``main0/g12``: member ``main0`` after 12 generations), the seed network at
-  0, with 95% intervals (:func:`selfplay.evaluation.elo.rating_intervals`). ``ratings.json``.
+  0, with 95% intervals (:func:`selfplay.evaluation.ratings.rating_intervals`). ``ratings.json``.
 * **payoff.png**: the score (wins + draws / 2) / games of each row against each column. A
   learner's networks are grouped into *periods*, the stretch of generations up to each snapshot
   (named by the snapshot) and the stretch since the last one (``NAME (now)``). Empty cells:
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation.elo import RatingTable
+from ..evaluation.ratings import RatingTable
 from .store import load_state, member_label, read_log
 
 __all__ = ["period_of", "rating_table", "status_text", "write_report"]

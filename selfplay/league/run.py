@@ -6,7 +6,7 @@ checkpoints and metrics in ``members/NAME/``. Learners take turns, one generatio
 (on a 2-core machine two learners side by side would only contend, as in ``selfplay train``).
 In a member's generation the shared actors play its games against the opponents
 :func:`selfplay.league.population.opponent_distribution` picks, each game drawing one
-(:class:`selfplay.training.actor.Pairings`), with each side searching with its own network. Each
+(:class:`selfplay.training.messages.Pairings`), with each side searching with its own network. Each
 learner learns from its own moves only, but from every game it plays: in a game between two current
 members the opponent's moves go to its buffer too (``Trainer.receive``) and count towards its next
 generation's learning steps (a crash before its next checkpoint loses them, like the turn in progress).

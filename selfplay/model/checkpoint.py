@@ -21,7 +21,7 @@ The replay buffer can be saved alongside (``save_checkpoint(..., replay=buffer)`
 after a crash it holds at least the data of the newest checkpoint, and perhaps more, when the crash
 came between the buffer and the sidecar. The file records the step it was written for and how many
 rows were ever added (``ReplayBuffer.total_added``); a caller that records the same count with the
-checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; selfplay.training.trainer does).
+checkpoint can cut a buffer that is ahead back to it (``ReplayBuffer.rewind``; selfplay.training.resume does).
 """
 
 from __future__ import annotations

@@ -351,7 +351,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--game", default="connect4")
     p.add_argument("--preset", default="full", choices=["tiny", "small", "full"], help="whose self-play and search settings")
     p.add_argument("--device-model", nargs="+", choices=_DEVICE_MODELS, default=["h200-32x3", "h200-128x10"],
-                   help="modeled devices (DEVICE-NETWORK, from measured latency tables; docs/training.md)")
+                   help="modeled devices (DEVICE-NETWORK, from measured latency tables; docs/gpu.md)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="the real device instead of a model, with the network --net "
                    "(self-play only)")
     p.add_argument("--net", default="preset", help="with --device: preset (the preset's network), CHANNELSxBLOCKS, mlp, "

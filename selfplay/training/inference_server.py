@@ -1,7 +1,7 @@
 """One inference server for the actor processes of this machine: every actor's leaves, batched.
 
 Separate actor processes that each run the network (``cluster.inference actor``) time-slice a GPU
-with small launches, each far below the batch a GPU needs (docs/training.md, "On a GPU"). Here
+with small launches, each far below the batch a GPU needs (docs/gpu.md, "On a GPU"). Here
 one process owns the network, and the actors send it their leaves::
 
     actor process i                      shared memory of channel i                  server process

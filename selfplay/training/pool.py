@@ -12,7 +12,7 @@ from .processes import ActorPool, LocalActors
 __all__ = ["CUDA_ACTORS", "actor_count", "actors_label", "make_actors"]
 
 # Actor processes that ``num_actors -1`` starts on CUDA: each holds a CUDA context (about half a
-# gigabyte), and more of them than this made no more positions/s on a GPU (docs/training.md).
+# gigabyte), and more of them than this made no more positions/s on a GPU (docs/gpu.md).
 CUDA_ACTORS = 8
 
 
@@ -22,7 +22,7 @@ def actor_count(config: Any, device: str) -> int:
     cluster's CPUs).
 
     On CUDA, -1 starts one actor per core up to :data:`CUDA_ACTORS`, each evaluating on the GPU:
-    each actor's tree search runs on one core (docs/training.md, "On a GPU")."""
+    each actor's tree search runs on one core (docs/gpu.md, "On a GPU")."""
     if config.cluster.backend == "ray":
         return config.selfplay.num_actors
     if device == "cuda" and config.selfplay.num_actors == -1:

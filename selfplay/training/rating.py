@@ -3,7 +3,7 @@
 Every ``eval.every`` generations, :meth:`Ratings.rate` plays the new network against the fixed
 baselines (``eval.opponents``), the latest rated generations (``eval.previous``) and, with
 ``eval.milestones``, the checkpoints kept at minute marks; Elo comes from Bradley-Terry over all
-games so far (selfplay.evaluation.elo.RatingTable, saved to ``ratings.json``). In Connect Four
+games so far (selfplay.evaluation.ratings.RatingTable, saved to ``ratings.json``). In Connect Four
 runs with ``eval.solver_positions``, it also measures how often the network throws away a better
 result, judged by the perfect solver. After the budget, :meth:`Ratings.final_report` plays the
 final network against ``eval.final_opponents`` and writes ``final.json``.
@@ -40,7 +40,7 @@ class Ratings:
         self.device = device
         self.cores = cores
         self.log = log
-        self.table = table  # selfplay.evaluation.elo.RatingTable
+        self.table = table  # selfplay.evaluation.ratings.RatingTable
         self.rated_weights: dict[int, Any] = {}  # generation -> Weights of recently rated networks
         self._milestones: dict[int, Any] = {}  # generation -> Weights of a checkpoint kept at a minute mark
         self._solver_positions: list[dict] = []  # connect4 benchmark positions by set, each loaded when first needed

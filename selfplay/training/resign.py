@@ -57,7 +57,7 @@ def calibrate_resign_threshold(samples: list, target: float, margin: float, floo
     handful of lucky games never justify a bold threshold (with no false resignation it takes
     ``z^2 (1 - b) / b``, about 51 checks at ``b = 5%``), and a measured rate near the target is
     not enough either; an optional margin leaves more room for the network to change before the
-    next calibration (docs/training.md says why a plain ``(false + 1) / (checks + 1)`` rule was
+    next calibration (docs/results/2026-12-06-resignation-calibration.md says why a plain ``(false + 1) / (checks + 1)`` rule was
     not enough). When no candidate qualifies: ``floor``, unless the games show the floor itself
     too bold (its measured rate ``false / checks`` above ``target``): then -1, nobody resigns."""
     candidates = np.round(np.arange(ceiling, floor - step / 2, -step), 6)  # boldest first

@@ -70,7 +70,7 @@ class Resumed:
     model_state: dict
     optimizer_state: dict | None
     rng_state: dict  # the learner's numpy generator state ({}: none saved)
-    table: Any  # selfplay.evaluation.elo.RatingTable of every rating match so far
+    table: Any  # selfplay.evaluation.ratings.RatingTable of every rating match so far
     buffer: Any  # selfplay.training.replay.ReplayBuffer, cut back to the checkpoint
 
 
@@ -126,7 +126,7 @@ def load_run(run_dir: Path, config: TrainConfig, game: Game, anchor: str | None,
 def read_checkpoint(sidecar: Path, config: TrainConfig, game: Game, anchor: str | None) -> tuple:
     """``(RunState, model state, optimizer state, rng state, RatingTable)`` of one checkpoint,
     every part checked; TrainError naming the checkpoint and the problem otherwise."""
-    from ..evaluation.elo import RatingTable
+    from ..evaluation.ratings import RatingTable
     from ..model.checkpoint import CheckpointError, load_checkpoint
     from ..model.network import build_network
     from .learner import Learner
@@ -157,7 +157,7 @@ def check_run_files(run_dir: Path, config: TrainConfig) -> None:
     """The files a session rewrites from the checkpoint must be readable, or they would be
     lost: ``metrics.csv`` (rows after the checkpoint are dropped) and ``ratings.json``
     (rewritten at the next rating). A missing one is fine: it starts anew."""
-    from ..evaluation.elo import RatingTable
+    from ..evaluation.ratings import RatingTable
 
     metrics_rows(run_dir, config)
     path = run_dir / RATINGS_FILE

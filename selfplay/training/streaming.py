@@ -50,14 +50,14 @@ __all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
 #: Niceness of actor processes that share an inference server. The server (and the learner) are
 #: what everyone waits on; the actors are throughput work. Where actors outnumber the free cores,
 #: a server woken by its device or by a request then runs at once, instead of after an actor's
-#: time slice, and the device does not idle meanwhile (docs/training.md, "One inference server").
+#: time slice, and the device does not idle meanwhile (docs/gpu.md, "One inference server for every actor").
 SERVED_NICE = 10
 
 
 def serves_locally(cluster: Any, device: str) -> bool:
     """Whether local actors send their leaves to one inference server: ``cluster.inference``
     ``server``, or ``auto`` on CUDA (on the CPU each actor's own onnxruntime is at least as fast:
-    docs/training.md, "One inference server")."""
+    docs/gpu.md, "One inference server for every actor")."""
     inference = getattr(cluster, "inference", "auto")
     return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
 

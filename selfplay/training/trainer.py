@@ -22,7 +22,7 @@ Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
     ckpt-000012.json         checkpoint sidecar (game, network, step = generation, metrics, run state)
     ckpt-000012.safetensors  weights and optimizer state; the last run.keep_last and the best-rated kept
     replay.npz               the replay buffer, saved with every checkpoint
-    ratings.json             every rating match and the fitted Elo (selfplay.evaluation.elo.RatingTable)
+    ratings.json             every rating match and the fitted Elo (selfplay.evaluation.ratings.RatingTable)
     metrics.csv, tb/         one row / event set per generation (selfplay.training.metrics)
     losses.png elo.png speed.png (errors.png: Connect Four error rates by stage, when measured)
     final.json               the final matches against the baselines
@@ -107,7 +107,7 @@ class Trainer:
         seeded initialization (a league learner starts from the league's seed network)."""
         import torch
 
-        from ..evaluation.elo import RatingTable
+        from ..evaluation.ratings import RatingTable
         from ..model.network import build_network
         from .learner import Learner
         from .metrics import MetricsLog
@@ -169,7 +169,7 @@ class Trainer:
 
     @property
     def table(self):
-        """The run's :class:`selfplay.evaluation.elo.RatingTable`: every rating match so far."""
+        """The run's :class:`selfplay.evaluation.ratings.RatingTable`: every rating match so far."""
         return self.ratings.table
 
     # ------------------------------------------------------------------ the loop
