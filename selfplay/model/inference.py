@@ -1,8 +1,8 @@
 """From a network to a search evaluator, picking the fastest inference path for the device.
 
-On the CPU a small policy-value network is the bottleneck of self-play. onnxruntime evaluates it
-faster than eager torch at every batch size: about 1.4x at batch 64-256, and 3-6x at batch 1.
-So CPU evaluators run the network through onnxruntime, converted in memory. On CUDA the torch
+On the CPU a small policy-value network is the bottleneck of self-play, and onnxruntime evaluates
+it faster than eager torch at every batch size, most of all at batch 1 (`selfplay bench net`
+measures both). So CPU evaluators run the network through onnxruntime, converted in memory. On CUDA the torch
 evaluator runs it (bf16 autocast), because batches there are large.
 
 * :func:`onnx_bytes`: a network as an ONNX model (input ``obs`` float32[N, C, H, W], outputs
@@ -50,8 +50,8 @@ def int8_onnx(model: bytes, calibration: np.ndarray) -> bytes:
     """The evaluator model ``model`` (ONNX bytes from :func:`onnx_bytes`) quantized to int8 for
     onnxruntime on the CPU: static QDQ quantization, int8 weights per output channel, uint8
     activations whose ranges come from running ``calibration`` (float32[N, C, H, W], positions
-    like those it will see: a few hundred from the replay buffer). About 2-3x the evaluations/s of
-    float32 on a core with VNNI (docs/training.md, "int8 inference"); values move by about 0.01.
+    like those it will see: a few hundred from the replay buffer). Faster than float32 on a core
+    with VNNI, at a small cost in accuracy (docs/training.md, "int8 inference on the CPU", has both).
     On x86 without VNNI weights keep 7 bits (onnxruntime's advice against integer saturation)."""
     import logging
     import tempfile

@@ -110,9 +110,8 @@ class NetConfig:
 def default_net_config(device: str | torch.device = "cpu", kind: str = "resnet") -> NetConfig:
     """A sensible size for where the network will run.
 
-    CPU: 32 channels x 3 blocks. On one core with Connect Four input this evaluates about 16k
-    positions/s in torch, against about 4k for 64 x 5, and self-play on CPU is bound by network
-    evaluations. CUDA: 128 x 10, a typical AlphaZero size for small boards, cheap at the batch
+    CPU: 32 channels x 3 blocks, because self-play on the CPU is bound by network evaluations and
+    a deeper, wider trunk costs them several times over (`selfplay bench net`). CUDA: 128 x 10, a typical AlphaZero size for small boards, cheap at the batch
     sizes a GPU evaluator runs at. ``kind="mlp"`` gives a 2 x 64 NPC brain either way.
     """
     if kind == "mlp":
@@ -271,7 +270,7 @@ def prepare_for_device(
 
     On CUDA, conv nets switch to channels-last memory (weights now, inputs in ``forward``), which
     tensor cores want under bf16; ``channels_last="always"`` does it on the CPU too (oneDNN's
-    convolutions train 1.4x faster that way). ``compile=True`` wraps the computation in ``torch.compile``
+    convolutions train faster that way). ``compile=True`` wraps the computation in ``torch.compile``
     without changing the module: its type, attributes and ``state_dict`` keys stay as they were,
     so checkpoints and export need not care. A compiled model recompiles for each new batch size
     (then once more with dynamic shapes); evaluators that pad to a few fixed sizes avoid that.
@@ -291,8 +290,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 def native_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (x86 AVX512-BF16 or AMX), where bf16 autocast
-    trains a Connect Four ResNet 1.6-1.9x faster than float32 (2.2-2.5x with channels-last);
-    elsewhere bf16 is emulated and slower than float32."""
+    trains faster than float32, most with channels-last (docs/training.md, "Learning", has the
+    figures); elsewhere bf16 is emulated and slower than float32."""
     import platform
 
     if platform.machine().lower() not in ("x86_64", "amd64") or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
