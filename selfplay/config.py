@@ -541,7 +541,8 @@ ALIASES = {"run.minutes": "--minutes", "run.device": "--device", "run.seed": "--
            "cluster.backend": "--backend", "cluster.address": "--address", "selfplay.num_actors": "--actors"}
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off) as a flag's value; anything else is an error."""
     value = text.strip().lower()
     if value in {"1", "true", "yes", "on"}:
         return True
@@ -565,7 +566,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 *names,
                 dest=key,
-                type=_parse_bool if kind_of is bool else kind_of,
+                type=parse_bool if kind_of is bool else kind_of,
                 default=argparse.SUPPRESS,
                 metavar={bool: "BOOL", int: "N", float: "X", str: "TEXT"}[kind_of],
                 help=f.metadata.get("help", "").replace("%", "%%"),  # argparse formats help with %

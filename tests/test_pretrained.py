@@ -477,3 +477,14 @@ def test_a_shipped_ladder_is_ordered_by_its_measured_steps(name):
         assert step["games"] >= 200 and step["score"] >= 0.6 and isinstance(entry["elo"], float) and entry["visits"] >= 0
     _, difficulty = load_difficulty(None, found.game, [f"{k}={v}" for k, v in found.options.items()], None)
     assert difficulty.index == 2 and len(difficulty.labels) == 5
+
+
+def test_search_settings_read_booleans_as_flags_do():
+    """`--search gumbel_rescale=false` turns the rescaling off (Python's bool("false") is True)."""
+    from selfplay.pretrained import PretrainedError
+    from selfplay.tools.brain_card import parse_search
+
+    assert parse_search(["root_policy=gumbel", "gumbel_rescale=false"]) == {"root_policy": "gumbel", "gumbel_rescale": False}
+    assert parse_search(["gumbel_rescale=True", "c_init=0.8"]) == {"gumbel_rescale": True, "c_init": 0.8}
+    with pytest.raises(PretrainedError, match="gumbel_rescale must be a bool"):
+        parse_search(["gumbel_rescale=maybe"])

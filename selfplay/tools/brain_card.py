@@ -5,6 +5,7 @@ interrupted command leaves the old brain."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ __all__ = [
 def parse_search(items: list[str]) -> dict[str, Any]:
     """``["root_policy=gumbel", "c_init=0.8"]`` -> ``{"root_policy": "gumbel", "c_init": 0.8}``,
     each value of its ``SearchConfig`` field's type; one line for a setting a card cannot name."""
+    from ..config import parse_bool
     from ..evaluation.agents import network_search_config
     from ..pretrained import CARD_SEARCH, PretrainedError
 
@@ -37,9 +39,9 @@ def parse_search(items: list[str]) -> dict[str, Any]:
         if not sep or key not in CARD_SEARCH:
             raise PretrainedError(f"--search {item!r}: expected KEY=VALUE with KEY one of {', '.join(CARD_SEARCH)}")
         kind = type(getattr(network_search_config(1), key))
-        try:
-            search[key] = kind(value.strip())
-        except ValueError:
+        try:  # bool("false") is True: booleans read as flags do
+            search[key] = parse_bool(value) if kind is bool else kind(value.strip())
+        except (ValueError, argparse.ArgumentTypeError):
             raise PretrainedError(f"--search {item!r}: {key} must be a {kind.__name__}") from None
     network_search_config(1, **search)  # checked as a whole: a bad value fails here, in one line
     return search
