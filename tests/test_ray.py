@@ -33,7 +33,7 @@ RAY_TINY = {"selfplay.num_actors": 2, "cluster.backend": "ray", "cluster.chunk_s
 
 
 def test_cluster_flags_are_config_fields_saved_with_the_run():
-    from selfplay.training.trainer import config_from_args
+    from selfplay.tools.train_cmd import config_from_args
 
     args = parse("tictactoe", "--backend", "ray", "--address", "10.0.0.1:6379", "--actors", "8", "--cluster.overlap", "true",
                  "--cluster.actor-resource", "selfplay_actor", "--cluster.inference", "server")
@@ -354,7 +354,7 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
         head = cluster.add_head(num_cpus=2)
         worker = cluster.add_worker(num_cpus=2, resources={"selfplay_actor": 2})
         run, log = tmp_path / "run", tmp_path / "train.log"
-        command = [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
+        command = [sys.executable, "-m", "selfplay.tools.train_cmd", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
                    "--backend", "ray", "--address", cluster.address, "--actors", "2",
                    "--cluster.actor-resource", "selfplay_actor", "--run.progress", "false", "--no-final", *settings]
         with open(log, "w") as out:
@@ -407,7 +407,7 @@ def test_a_two_node_cluster_trains_on_through_a_lost_actor_and_a_lost_node(tmp_p
         process.kill()
         process.wait(timeout=30)
         resumed_from = load_checkpoint(run).step
-        command = [sys.executable, "-m", "selfplay.training.trainer", "--resume", str(run), "--backend", "ray", "--address",
+        command = [sys.executable, "-m", "selfplay.tools.train_cmd", "--resume", str(run), "--backend", "ray", "--address",
                    cluster.address, "--generations", str(resumed_from + 2)]
         done = subprocess.run(command, cwd=ROOT, env={**_env(), "RAY_AUTH_MODE": "disabled"}, capture_output=True, text=True,
                               timeout=180)

@@ -22,7 +22,9 @@ import pytest
 import torch
 
 import games
+from selfplay.tools import train_cmd
 from selfplay.training import trainer as train_module
+from selfplay.training.resume import load_config
 from selfplay.model.checkpoint import list_checkpoints, load_checkpoint
 from selfplay.config import (
     RESUME_SAFE,
@@ -39,7 +41,8 @@ from selfplay.training.metrics import MetricsLog, plot_run, read_metrics
 from selfplay.model.network import NetConfig, build_network
 from selfplay.training.replay import ReplayBuffer
 from selfplay.training.state import TrainError
-from selfplay.training.trainer import config_from_args, train
+from selfplay.tools.train_cmd import config_from_args
+from selfplay.training.trainer import train
 
 TTT = games.make("tictactoe")
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +80,7 @@ def tiny_config(**overrides) -> TrainConfig:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    train_module.add_arguments(parser)
+    train_cmd.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -163,7 +166,7 @@ def test_command_line_flags_cover_every_field(tmp_path):
     assert parsed.search.root_policy == "puct" and parsed.run.minutes == 2.5 and parsed.run.device == "cpu"
     assert flat_items(parsed) == {**flat_items(config), "search.root_policy": "puct", "run.minutes": 2.5, "run.device": "cpu"}
     parser = argparse.ArgumentParser()
-    train_module.add_arguments(parser)
+    train_cmd.add_arguments(parser)
     options = {a.dest: a for a in parser._actions}
     for section, kind in sections().items():
         for f in fields(kind):
@@ -484,7 +487,7 @@ def test_continued_progress_spreads_the_rest_of_the_schedule_over_the_rest_of_th
 
 
 def _command(run: Path, settings: dict) -> list[str]:
-    return [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run), *flags(settings)]
+    return [sys.executable, "-m", "selfplay.tools.train_cmd", "tictactoe", "--preset", "tiny", "--run-dir", str(run), *flags(settings)]
 
 
 def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -561,7 +564,7 @@ def _kill_and_resume(tmp_path: Path, settings: dict, kills: int, seed: int) -> N
     run = tmp_path / "run"
     resumed_from = []
     for k in range(kills):
-        command = _command(run, settings) if k == 0 else [sys.executable, "-m", "selfplay.training.trainer", "--resume", str(run)]
+        command = _command(run, settings) if k == 0 else [sys.executable, "-m", "selfplay.tools.train_cmd", "--resume", str(run)]
         process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, start_new_session=True)
         before = load_checkpoint(run).step if k else 0
@@ -576,7 +579,7 @@ def _kill_and_resume(tmp_path: Path, settings: dict, kills: int, seed: int) -> N
         latest = load_checkpoint(run)
         assert latest.step > before and len(replay) >= latest.meta["run"]["positions"] > 0
         resumed_from.append(latest.step)
-    config = train_module.load_config(run)
+    config = load_config(run)
     trainer = train(with_overrides(config, {"run.generations": resumed_from[-1] + 1}), run, resume=True, final_report=False)
     assert trainer.state.generation == resumed_from[-1] + 1
     assert [r["generation"] for r in read_metrics(run)] == list(range(1, resumed_from[-1] + 2))
@@ -743,11 +746,11 @@ def test_tictactoe_tiny_preset_plays_perfectly_after_five_minutes(tmp_path):
 
     # the real command, in a fresh process (as `selfplay train tictactoe --preset tiny`)
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "selfplay.training.trainer", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
+    command = [sys.executable, "-m", "selfplay.tools.train_cmd", "tictactoe", "--preset", "tiny", "--run-dir", str(run),
                "--run.progress", "false", "--no-final"]
     done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=15 * 60)
     assert done.returncode == 0, done.stderr[-3000:]
-    config = train_module.load_config(run)
+    config = load_config(run)
     assert config.run.minutes == 5
     state = load_checkpoint(run).meta["run"]
     # How long it took is the machine's business (a benchmark's, not a test's): printed only.

@@ -397,7 +397,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 _MODULE_COMMANDS = [
     ("play", "selfplay.tools.play", "play against an agent (a checkpoint, mcts:N, greedy...) in a pygame window"),
-    ("train", "selfplay.training.trainer", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
+    ("train", "selfplay.tools.train_cmd", "train an agent by self-play (a run directory with checkpoints, metrics, plots)"),
     ("league", "selfplay.tools.league_cmd", "train a league (main agents, exploiters, PFSP); status, ladder, final DIR; "
      "exploit TARGET"),
     ("arena", "selfplay.tools.arena_cmd", "play two agents against each other: W/D/L and Elo with a 95%% interval"),

@@ -43,12 +43,8 @@ the rest of the (perhaps changed) budget.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
-import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -57,30 +53,20 @@ from typing import Any, Callable
 import numpy as np
 
 import games
-from games.core import Game, GameError
+from games.core import Game
 
 from .budget import Budget
 from .messages import KEEP, ActorSpec, Weights
 from .pool import actor_count, actors_label, make_actors
 from .progress import Progress, finite
 from .resign import record_resign_samples
-from .resume import config_for_resume, load_config, load_run
+from .resume import load_run
 from .schedule import schedule_for
 from .state import CONFIG_FILE, RunState, StopRequest, TrainError
 from .weights import export_weights
-from ..config import (
-    RESUME_SAFE,
-    ConfigError,
-    TrainConfig,
-    add_config_arguments,
-    available_cores,
-    describe,
-    overrides_from_args,
-    with_overrides,
-)
-from ..presets import PRESETS, preset
+from ..config import TrainConfig, available_cores, describe
 
-__all__ = ["Trainer", "add_arguments", "config_from_args", "main", "resolve_device", "train"]
+__all__ = ["Trainer", "resolve_device", "train"]
 
 BEST_METRIC = "elo"
 PLOT_EVERY_SECONDS = 60.0  # plots take a second or two to draw: after a rating, at most this often
@@ -416,71 +402,3 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
             trainer.log(f"final checkpoint: {latest}" + (f"; best rated: {best}" if best and best != latest else ""))
             trainer.log(f"play it: selfplay play --agent {run_dir}; analyze: selfplay analyze --checkpoint {run_dir}")
     return trainer
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``selfplay train``."""
-    parser.add_argument("game", nargs="?", help="game name (see `selfplay games`); not needed with --resume")
-    parser.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option, e.g. -o width=8 (repeatable)")
-    parser.add_argument("--preset", choices=PRESETS, default=None, help="starting configuration (default: small)")
-    parser.add_argument("--run-dir", default=None, metavar="DIR", help="where the run is written (default: runs/GAME-DATE-TIME)")
-    parser.add_argument(
-        "--resume", default=None, metavar="DIR",
-        help="continue the run in DIR from its latest checkpoint; only these settings may change: "
-        + ", ".join(sorted(RESUME_SAFE)),
-    )
-    parser.add_argument("--no-final", action="store_true", help="skip the final matches against eval.final_opponents")
-    parser.add_argument("--print-config", action="store_true", help="print the run's full config as JSON and exit")
-    add_config_arguments(parser)
-
-
-def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
-    """(config, run directory, resume?) from parsed ``selfplay train`` arguments."""
-    overrides = overrides_from_args(args)
-    if args.resume:
-        for given, flag in ((args.preset, "--preset"), (args.option, "-o"), (args.run_dir, "--run-dir")):
-            if given:
-                raise TrainError(f"{flag} cannot be combined with --resume (the run's config.json decides)")
-        run_dir = Path(args.resume)
-        return config_for_resume(load_config(run_dir), run_dir, args.game, overrides), run_dir, True
-    if not args.game:
-        raise TrainError("give a game to train (e.g. selfplay train connect4), or --resume DIR")
-    game = games.make(args.game, **games.parse_options(args.option))
-    base = preset(args.game, args.preset or "small", dict(game.options))
-    config = with_overrides(base, overrides)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.game)  # an external spec has colons: pettingzoo:...
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{slug}-{stamp}"
-    return config, run_dir, False
-
-
-def main(args: argparse.Namespace) -> int:
-    """``selfplay train``: train, print the final strength and the checkpoint's path."""
-    from ..model.checkpoint import CheckpointError
-    from .ray_cluster import ClusterError
-
-    # OMP_WAIT_POLICY=PASSIVE is set by the program (selfplay.tools.cli.main, or the block below),
-    # before building the parser loads torch; by now it would be too late.
-    try:
-        config, run_dir, resume = config_from_args(args)
-        if args.print_config:
-            print(json.dumps(config.to_dict(), indent=1))
-            return 0
-        train(config, run_dir, resume=resume, final_report=not args.no_final)
-    except (ConfigError, CheckpointError, ClusterError) as e:
-        raise TrainError(str(e)) from None
-    return 0
-
-
-if __name__ == "__main__":  # python -m selfplay.training.trainer GAME ... (the CLI's `selfplay train` is the same)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `selfplay train`: before the parser loads torch
-    parser = argparse.ArgumentParser(prog="selfplay train", description="Train by self-play.")
-    add_arguments(parser)
-    try:
-        sys.exit(main(parser.parse_args()))
-    except (TrainError, GameError) as e:
-        print(f"selfplay train: error: {e}", file=sys.stderr)
-        sys.exit(2)
