@@ -488,3 +488,22 @@ def test_search_settings_read_booleans_as_flags_do():
     assert parse_search(["gumbel_rescale=True", "c_init=0.8"]) == {"gumbel_rescale": True, "c_init": 0.8}
     with pytest.raises(PretrainedError, match="gumbel_rescale must be a bool"):
         parse_search(["gumbel_rescale=maybe"])
+
+
+def test_a_finished_brain_leaves_another_brain_building_beside_it_alone(tmp_path):
+    """Two `pretrained make` runs at once (a brain and a ladder) share `.building/`: the first to
+    finish swaps in its own directory and must not delete the other's half-built one."""
+    from selfplay.tools.brain_card import building_dir, swap_in
+
+    brain, brain_final = building_dir(tmp_path, "arena")
+    ladder, _ = building_dir(tmp_path, "arena_ladder")
+    for folder in (brain, ladder):
+        folder.mkdir(parents=True)
+        (folder / "brain.onnx").write_bytes(b"onnx")
+    (brain_final).mkdir()
+    (brain_final / "old.txt").write_text("the brain before")
+    swap_in(brain, brain_final)
+    assert (brain_final / "brain.onnx").is_file() and not (brain_final / "old.txt").exists()
+    assert (ladder / "brain.onnx").is_file()  # still building
+    swap_in(ladder, tmp_path / "arena_ladder")
+    assert not (tmp_path / ".building").exists()  # the last one out removes it

@@ -88,7 +88,10 @@ def swap_in(building: Path, final: Path) -> None:
         final.rename(old)
     building.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(building.parent, ignore_errors=True)
+    try:  # .building/ goes once empty; another brain may still be building in it
+        building.parent.rmdir()
+    except OSError:
+        pass
 
 
 def building_dir(root: Path, name: str) -> tuple[Path, Path]:
