@@ -1,4 +1,4 @@
-"""Every ``selfplay ...`` command in README.md and docs/*.md parses through the real command line
+"""Every ``selfplay ...`` command in README.md, docs/*.md and docs/results/*.md parses through the real command line
 (:func:`selfplay.tools.cli.parse_only`: the chosen command's own parser, nothing run), so the docs
 cannot drift from the flags: a renamed flag, a removed choice or a new required argument fails
 here, not in a reader's terminal with exit code 2.
@@ -31,7 +31,7 @@ import pytest
 from selfplay.tools.cli import UsageError, build_parser, parse_only
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "results").glob("*.md"))]
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")"}
@@ -155,7 +155,7 @@ def test_the_docs_commands_are_found():
     found = {(c.where.split(":")[0], c.argv[:2]) for c in COMMANDS}
     assert len(COMMANDS) > 150
     assert ("docs/training.md", ("pretrained", "make")) in found  # a continued line in a code block
-    assert ("docs/league.md", ("pretrained", "make")) in found
+    assert ("docs/results/2026-12-06-arena-brain-robustness.md", ("pretrained", "make")) in found  # results too
     assert ("docs/league.md", ("league", "exploit")) in found
     assert ("docs/plugins.md", ("games",)) in found  # `$ selfplay games`
 
