@@ -600,6 +600,15 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     for level in ladder["levels"][1:]:
         assert level["vs_below"]["score"] > 0.5, summary
         assert (run / "ladder" / level["checkpoint"]).exists()
+    # levels named on the command line: taken as given, in that order (even the wrong one), each step measured
+    from selfplay.tools.cli import main
+
+    named = [ladder["levels"][-1]["player"], "seed"]
+    assert main(["league", "ladder", str(run), "--players", ",".join(named), "--games", "6"]) == 0
+    ladder = json.loads((run / "ladder" / "ladder.json").read_text())
+    assert [level["player"] for level in ladder["levels"]] == named
+    assert sum(ladder["levels"][1]["vs_below"][k] for k in ("wins", "draws", "losses")) == 6
+    assert main(["league", "ladder", str(run), "--players", "seed,nobody"]) == 2
 
 
 def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):

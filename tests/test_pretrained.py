@@ -431,6 +431,22 @@ def test_make_ladder_picks_the_levels_of_a_league_in_one_command(tmp_path):
     assert card["training"]["league"] == "league" and card["training"]["minutes"] == round(state["elapsed"] / 60, 1)
     assert all(e["vs_below"]["games"] == 4 for e in card["levels"][1:])
 
+    # --players: the levels named, in order, one network twice at two visit counts; measured, not mended
+    weakest, strongest = picked[0]["player"], picked[-1]["player"]
+    named = _selfplay("pretrained", "make-ladder", "ttt_named", str(league), "--root", str(tmp_path / "brains"),
+                      "--reproduce", "selfplay league tictactoe --minutes 1", "--players", f"{weakest},{strongest},{strongest}",
+                      "--pick-games", "4", "--games", "4", "--opponents", "none", "--visits", "0,0,8", "--start-level", "1")
+    assert named.returncode == 0, named.stderr[-3000:]
+    index = json.loads((league / "ladder" / "ladder.json").read_text())
+    assert [(e["player"], e["visits"]) for e in index["levels"]] == [(weakest, 0), (strongest, 0), (strongest, 8)]
+    assert all(e["vs_above"]["wins"] + e["vs_above"]["draws"] + e["vs_above"]["losses"] == 4 for e in index["levels"][:-1])
+    card = json.loads((tmp_path / "brains" / "ttt_named" / CARD_FILE).read_text())
+    assert [(e["player"], e["visits"]) for e in card["levels"]] == [(weakest, 0), (strongest, 0), (strongest, 8)]
+    unknown = _selfplay("pretrained", "make-ladder", "ttt_bad", str(league), "--root", str(tmp_path / "brains"),
+                        "--reproduce", "x", "--players", f"{weakest},main0/g999", "--visits", "0", "--start-level", "1")
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1, unknown.stderr
+    assert "no network main0/g999 on disk" in unknown.stderr and not (tmp_path / "brains" / "ttt_bad").exists()
+
 
 def test_play_with_no_agent_opens_the_shipped_ladder_at_its_start_level(tmp_path, ttt_ladder, monkeypatch):
     import selfplay.pretrained

@@ -10,7 +10,7 @@ import json
 import math
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -105,9 +105,9 @@ def measure_levels(chosen: list[str], ratings: dict[str, float], match, retries:
     return chosen, scores
 
 
-def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int = 0, seed: int = 0,
+def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: int | Sequence[int] = 0, seed: int = 0,
                  opening_moves: int = 2, kinds: tuple[str, ...] = ("main",), retries: int = 3,
-                 min_games: int = 30) -> str:
+                 min_games: int = 30, players: list[str] | None = None) -> str:
     """Pick ``levels`` networks spaced in Elo, play each against its neighbours (``games`` each,
     ``visits`` simulations per move, 0 the raw policy; each pair of games from its own
     ``opening_moves`` random plies, since a raw policy plays one game per colour otherwise), and write ``ladder/level-K/`` (a
@@ -118,7 +118,12 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     candidates: a learner's latest network, or a snapshot just frozen, has an Elo from a handful of
     games. Levels come from the seed and the networks of members of ``kinds``: by default the main
     agents' line, which grows stronger against everything. Exploiters are strong against their
-    targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step."""
+    targets only (their Elo comes from few, one-sided games), which makes a poor difficulty step.
+
+    ``players`` (names as ``selfplay league status`` lists them, weakest first) takes those networks
+    as the levels, in that order, and ``visits`` may then give each level its own count (a name may
+    come twice, one network at two counts): each step is measured and reported, not mended;
+    ``levels`` and ``min_games`` are then unused."""
     import games as games_module
 
     from ..evaluation.agents import NetworkAgent, trained_search_config
@@ -135,25 +140,43 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         if "opponent" in line:
             for who in (line["learner"], line["opponent"]):
                 played[who] = played.get(who, 0) + line["wins"] + line["draws"] + line["losses"]
-    candidates = {name: path for name, path in league_networks(run_dir, state, tuple(kinds)).items()
-                  if name in ratings and played.get(name, 0) >= min_games}
-    if len(candidates) < 2:
-        raise LeagueError(f"{run_dir}: fewer than two networks on disk with {min_games} rated games; let the league run longer")
-    chosen = pick_levels({name: ratings[name] for name in candidates}, levels)
+    on_disk = league_networks(run_dir, state, tuple(kinds))
+    counts = [visits] * len(players or []) if isinstance(visits, int) else [int(v) for v in visits]
+    if players is not None:
+        missing = [name for name in players if name not in on_disk]
+        if missing:
+            raise LeagueError(f"{run_dir}: no network {', '.join(missing)} on disk (it has: {', '.join(on_disk)})")
+        if len(players) < 2 or len(counts) != len(players):
+            raise LeagueError(f"a ladder of players needs two or more, and one visit count for all or one per player "
+                              f"(got {len(players)} players, {len(counts)} counts)")
+        candidates = {name: on_disk[name] for name in players}
+    else:
+        if not isinstance(visits, int):
+            raise LeagueError("visits per level need the levels named (players); picking uses one count")
+        candidates = {name: path for name, path in on_disk.items() if name in ratings and played.get(name, 0) >= min_games}
+        if len(candidates) < 2:
+            raise LeagueError(f"{run_dir}: fewer than two networks on disk with {min_games} rated games; let the league run longer")
+        chosen = pick_levels({name: ratings[name] for name in candidates}, levels)
     game = games_module.make(config.train.game, **config.train.game_options)
     agents: dict[str, Any] = {}
 
-    def agent(name: str):
-        if name not in agents:
-            search = trained_search_config(visits, config.train.search) if visits else None
-            agents[name] = NetworkAgent(game, checkpoint_evaluator(candidates[name], game), visits, config=search, name=name)
-        return agents[name]
+    def agent(name: str, count: int):
+        if (name, count) not in agents:
+            search = trained_search_config(count, config.train.search) if count else None
+            agents[name, count] = NetworkAgent(game, checkpoint_evaluator(candidates[name], game), count, config=search,
+                                               name=f"{name}@{count}")
+        return agents[name, count]
 
-    def match(upper: str, lower: str, k: int):
-        return play_match(game, agent(upper), agent(lower), games, seed=seed + k, opening_moves=opening_moves,
+    def match(upper: str, lower: str, k: int, counts: tuple[int, int] | None = None):
+        a, b = counts or (visits, visits)
+        return play_match(game, agent(upper, a), agent(lower, b), games, seed=seed + k, opening_moves=opening_moves,
                           batch_size=games, stop_when_decided=False)
 
-    chosen, scores = measure_levels(chosen, {name: ratings[name] for name in candidates}, match, retries)
+    if players is not None:
+        chosen = list(players)
+        scores = [Step.of(match(chosen[k], chosen[k - 1], k, (counts[k], counts[k - 1]))) for k in range(1, len(chosen))]
+    else:
+        chosen, scores = measure_levels(chosen, {name: ratings[name] for name in candidates}, match, retries)
     target = run_dir / LADDER_DIR
     if target.exists():
         shutil.rmtree(target)
@@ -166,9 +189,10 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
         record = json.loads(sidecar.read_text())
         shutil.copy2(sidecar.with_name(record["file"]), level_dir / record["file"])
         shutil.copy2(sidecar, level_dir / sidecar.name)
-        entry: dict[str, Any] = {"level": k + 1, "player": name, "elo": round(ratings[name], 1),
-                                 "elo_interval": [round(x, 1) for x in intervals[name]],
-                                 "checkpoint": f"level-{k + 1}/{sidecar.name}"}
+        rated = name in ratings  # a member's latest network may have no league games yet
+        entry: dict[str, Any] = {"level": k + 1, "player": name, "elo": round(ratings[name], 1) if rated else None,
+                                 "elo_interval": [round(x, 1) for x in intervals[name]] if rated else None,
+                                 "checkpoint": f"level-{k + 1}/{sidecar.name}", "visits": counts[k] if players else visits}
         if k > 0:
             r = scores[k - 1]
             entry["vs_below"] = {"opponent": chosen[k - 1], "score": r.score, "wins": r.wins, "draws": r.draws, "losses": r.losses}
@@ -185,7 +209,8 @@ def write_ladder(run_dir: str | Path, levels: int = 5, games: int = 40, visits: 
     out = [f"ladder of {len(chosen)} levels in {target} ({games} games per neighbour pair, {visits} visits):"]
     for entry in entries:
         below = entry.get("vs_below")
-        out.append(f"  level {entry['level']}: {entry['player']:<16} Elo {entry['elo']:>7.1f}"
+        elo = "?" if entry["elo"] is None else f"{entry['elo']:.1f}"
+        out.append(f"  level {entry['level']}: {entry['player']:<16} Elo {elo:>7}"
                    + (f"  scores {100 * below['score']:.0f}% vs level {entry['level'] - 1} "
                       f"(+{below['wins']:.0f} ={below['draws']:.0f} -{below['losses']:.0f})" if below else ""))
     unordered = [e["level"] for e in entries if e.get("beats_below") is False]

@@ -105,12 +105,20 @@ def add_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ()) -> 
         parser.add_argument("--min-games", type=int, default=30, help="networks with fewer league games are not candidates")
         parser.add_argument("--kinds", default="main", help="members whose networks may be levels, comma-separated "
                             "(main, main_exploiter, league_exploiter); the seed always may")
+        parser.add_argument("--players", metavar="NAME,NAME,...", help="these networks as the levels, weakest first "
+                            "(names as league status lists them, e.g. main0/g12,main0/g48,main0/g123): measured, not "
+                            "picked or mended")
     elif command == "final":
         parser.add_argument("--games", type=int, default=40, help="games per pairing")
         parser.add_argument("--snapshots", type=int, default=8, help="the snapshots to play, evenly spaced over "
                             "the main agents' line and over the exploiters' (0: every snapshot on disk)")
         parser.add_argument("--workers", type=int, default=0, help="processes playing the matches, each on one "
                             "core (0: one per CPU core)")
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """``--players A,B,C`` as a list (None when not given)."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[LeagueRunConfig, Path, bool]:
@@ -196,7 +204,7 @@ def main(args: argparse.Namespace) -> int:
                 from ..league.ladder import write_ladder
 
                 print(write_ladder(args.directory, args.levels, args.games, args.visits, opening_moves=args.opening_moves, min_games=args.min_games,
-                                   kinds=tuple(k.strip() for k in args.kinds.split(","))))
+                                   kinds=tuple(k.strip() for k in args.kinds.split(",")), players=split_names(args.players)))
             return 0
         config, run_dir, resume = config_from_args(args)
         if args.print_config:

@@ -84,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str] | tuple[str, 
     ladder.add_argument("--pick-visits", type=integer(0), default=0, help="picking from a league: their visits")
     ladder.add_argument("--min-games", type=integer(0), default=30, help="picking from a league: networks with fewer "
                         "league games are not candidates")
+    ladder.add_argument("--players", metavar="NAME,NAME,...", help="from a league: these networks as the levels, "
+                        "weakest first, instead of picking (a name twice: one network at two --visits counts)")
     ladder.add_argument("--plot", metavar="FILE", help="also draw the ladder (each level's Elo and visits, each step's "
                         "score with its 95%% interval) into this PNG, e.g. docs/img/arena-ladder.png")
     parser.add_argument("--root", dest="list_root", help="list the brains under this directory instead")

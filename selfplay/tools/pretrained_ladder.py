@@ -43,6 +43,7 @@ def make_ladder(args: argparse.Namespace) -> int:
     from ..league.ladder import LADDER_FILE, read_ladder, write_ladder
     from ..pretrained import CARD_FILE, HERE, LADDER, PretrainedError
     from .export_cmd import export_ladder
+    from .league_cmd import split_names
 
     root = Path(args.root).expanduser() if args.root else HERE
     source = Path(args.source).expanduser()
@@ -51,11 +52,15 @@ def make_ladder(args: argparse.Namespace) -> int:
     if (source / LADDER_FILE).is_file():  # a ladder, as it is
         ladder_dir, league_dir = source, source.parent
     else:  # a league: pick its levels now (the settings checked first: picking takes a while)
-        _level_visits(args.visits, args.levels)
-        if not 1 <= args.start_level <= args.levels:
-            raise PretrainedError(f"--start-level {args.start_level}: the ladder has levels 1..{args.levels}")
-        print(write_ladder(source, args.levels, args.pick_games, args.pick_visits, seed=args.seed,
-                           opening_moves=args.opening_moves, min_games=args.min_games), file=sys.stderr, flush=True)
+        players = split_names(args.players)
+        levels = len(players) if players else args.levels
+        counts = _level_visits(args.visits, levels)
+        if not 1 <= args.start_level <= levels:
+            raise PretrainedError(f"--start-level {args.start_level}: the ladder has levels 1..{levels}")
+        # named levels are measured at their own visits; picked ones at --pick-visits
+        print(write_ladder(source, levels, args.pick_games, counts if players else args.pick_visits, seed=args.seed,
+                           opening_moves=args.opening_moves, min_games=args.min_games, players=players),
+              file=sys.stderr, flush=True)
         ladder_dir, league_dir = source / "ladder", source
     ladder_dir, index = read_ladder(ladder_dir)
     count = len(index["levels"])
