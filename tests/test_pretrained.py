@@ -523,3 +523,23 @@ def test_a_finished_brain_leaves_another_brain_building_beside_it_alone(tmp_path
     assert (ladder / "brain.onnx").is_file()  # still building
     swap_in(ladder, tmp_path / "arena_ladder")
     assert not (tmp_path / ".building").exists()  # the last one out removes it
+
+
+def test_a_card_reads_how_long_a_league_snapshot_trained():
+    """A brain made from a league snapshot (snapshots/ckpt-*.json) has no run record: its card
+    takes the league's time at the freeze and the generation in the snapshot's name."""
+    from types import SimpleNamespace
+
+    from selfplay.model.network import NetConfig
+    from selfplay.tools.pretrained_cmd import training_record
+
+    net = NetConfig(channels=32, blocks=3)
+    snapshot = SimpleNamespace(meta={"snapshot": "main0/g84", "member": "main0", "elapsed": 2455.9}, net=net,
+                               path=Path("runs/league/snapshots/ckpt-000013.json"))
+    record = training_record(snapshot, "2 cores")
+    assert (record["minutes"], record["generations"], record["snapshot"]) == (40.9, 84, "main0/g84")
+    assert record["network"] == net.to_dict() and record["checkpoint"] == "snapshots/ckpt-000013.json"
+    trained = SimpleNamespace(meta={"run": {"generation": 130, "elapsed": 1200.0, "games": 900, "positions": 5000}},
+                              net=net, path=Path("runs/c4/ckpt-000130.json"))
+    record = training_record(trained, "2 cores")
+    assert (record["minutes"], record["generations"], record["games"]) == (20.0, 130, 900) and "snapshot" not in record

@@ -150,22 +150,11 @@ def _make(args: argparse.Namespace) -> int:
     search = parse_search(args.search)
     strength = measure(building, game, opponents, args.games, args.raw_games, args.visits, args.opening_moves, args.seed,
                        search=search)  # fmt: skip
-    run = checkpoint.meta.get("run") or {}
-    config = checkpoint.meta.get("config") or {}
-    elapsed = run.get("elapsed")
     card = {
         "name": args.name,
-        "summary": f"{game.name} brain from {checkpoint.path.parent.name}/{checkpoint.path.stem}",
+        "summary": f"{game.name} brain from {checkpoint.meta.get('snapshot') or checkpoint.path.parent.name + '/' + checkpoint.path.stem}",
         "reproduce": list(args.reproduce),
-        "training": {
-            "minutes": round(float(elapsed) / 60, 1) if isinstance(elapsed, (int, float)) else None,
-            "machine": args.machine or this_machine(),
-            "generations": run.get("generation"),
-            "games": run.get("games"),
-            "positions": run.get("positions"),
-            "network": config.get("net"),
-            "checkpoint": f"{checkpoint.path.parent.name}/{checkpoint.path.name}",
-        },
+        "training": training_record(checkpoint, args.machine or this_machine()),
         "search": {**search, "visits": args.visits},
         "strength": {"seed": args.seed, **strength},
         "bytes": exported.manifest.bytes,
@@ -186,6 +175,28 @@ class _ExploitParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise usage_error(f"--exploit-args: {message}")
+
+
+def training_record(checkpoint: Any, machine: str) -> dict[str, Any]:
+    """The card's ``training``: how long and how much the network trained, from a training run's
+    checkpoint (its run record) or a league snapshot (the league's time at the freeze, and the
+    generation in its name, ``main0/g84``)."""
+    run = checkpoint.meta.get("run") or {}
+    snapshot = checkpoint.meta.get("snapshot")
+    elapsed = run.get("elapsed", checkpoint.meta.get("elapsed"))
+    generation = run.get("generation")
+    if generation is None and isinstance(snapshot, str) and snapshot.rpartition("/g")[2].isdigit():
+        generation = int(snapshot.rpartition("/g")[2])
+    record = {
+        "minutes": round(float(elapsed) / 60, 1) if isinstance(elapsed, (int, float)) else None,
+        "machine": machine,
+        "generations": generation,
+        "games": run.get("games"),
+        "positions": run.get("positions"),
+        "network": checkpoint.net.to_dict(),
+        "checkpoint": f"{checkpoint.path.parent.name}/{checkpoint.path.name}",
+    }
+    return record | ({"snapshot": snapshot} if snapshot else {})
 
 
 def _exploit_parser() -> argparse.ArgumentParser:
