@@ -138,7 +138,7 @@ def make_ladder(args: argparse.Namespace) -> int:
 
 def plot_ladder(card: dict[str, Any], path: str | Path) -> Path:
     """A shipped ladder's card as a PNG: left, each level's Elo (level 1 at 0) labelled with its
-    visits; right, each level's score against the one below with its 95% interval, beside the
+    network and visits; right, each level's score against the one below with its 95% interval, beside the
     score every step must reach."""
     import matplotlib
 
@@ -150,8 +150,10 @@ def plot_ladder(card: dict[str, Any], path: str | Path) -> Path:
     xs = [e["level"] for e in levels]
     left.plot(xs, [e["elo"] for e in levels], "o-", color="tab:blue")
     for e in levels:
-        left.annotate(f"{e['visits']} visits", (e["level"], e["elo"]), textcoords="offset points", xytext=(0, 8),
+        network = f"{e['player'].rsplit('/', 1)[-1]}, " if e.get("player") else ""  # main0/g48: g48
+        left.annotate(f"{network}{e['visits']} visits", (e["level"], e["elo"]), textcoords="offset points", xytext=(0, 8),
                       ha="center", fontsize=8)
+    left.margins(x=0.1, y=0.15)  # room for the labels above the first and last points
     left.set(xlabel="level", ylabel="Elo (level 1 at 0)", title=f"{card['name']}: Elo of each level", xticks=xs)
     steps = [e for e in levels if e.get("vs_below")]
     scores = [100 * e["vs_below"]["score"] for e in steps]
