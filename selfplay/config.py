@@ -118,6 +118,10 @@ class SelfPlayConfig:
         "(never one that ends the game). Only moves the search chose are learned, so the value "
         "targets stay honest, and the network sees positions off the lines good play keeps to"
     )
+    root_value_weight: float = _f(
+        0.0, "value target = (1 - w) * the game's result + w * the full search's root value, both from the "
+        "mover's view (0: the result alone, AlphaZero; 0.5 averages them, less noise from random openings)"
+    )
     positions_per_generation: int = _f(
         2000, "training positions (full-search moves of finished games) collected per generation, "
         "over all actors"
@@ -159,6 +163,7 @@ class SelfPlayConfig:
         _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
         _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
         _need(self.random_opening_moves >= 0, s, f"random_opening_moves must be >= 0, got {self.random_opening_moves}")
+        _need(0 <= self.root_value_weight <= 1, s, f"root_value_weight must be in [0, 1], got {self.root_value_weight}")
         _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")
         _need(-1 <= self.resign_value <= 1, s, f"resign_value must be in [-1, 1], got {self.resign_value}")
         _need(0 <= self.resign_playout_fraction <= 1, s, f"resign_playout_fraction must be in [0, 1], got {self.resign_playout_fraction}")

@@ -124,7 +124,7 @@ class Actor:
         self.moves = np.zeros(B, np.int64)  # [B] moves played in each game (the opening included)
         initial = self._openings(np.arange(B))
         self.tree = Search(self.game, initial, spec.search, seed=int(seeds.generate_state(1)[0]))
-        self.records: list[list[tuple[np.ndarray, np.ndarray, int, int]]] = [[] for _ in range(B)]  # (obs, policy, player, owner)
+        self.records: list[list[tuple[np.ndarray, np.ndarray, int, int, float]]] = [[] for _ in range(B)]  # (obs, policy, player, owner, root value)
         self.no_resign = self._draw_no_resign(B)  # [B] games played out whatever the value says
         self.would_resign = np.full(B, -1, np.int64)  # [B] first player who would have resigned, -1 none
         self.resign_threshold = float(spec.selfplay.resign_value)  # resign below this (-1: never)
@@ -277,7 +277,8 @@ class Actor:
             recorded |= full & versus & self._learning[np.maximum(self.opponent, 0)]
         for b in np.flatnonzero(recorded):
             owner = 0 if learners[b] else 1 + int(self.opponent[b])
-            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b]), owner))
+            self.records[b].append((game.encode(states[b]), result.policy[b].copy(), int(players[b]), owner,
+                                    float(result.root_values[b])))
         stats.moves += B
         stats.full_moves += int(full.sum())
 
@@ -338,9 +339,10 @@ class Actor:
             self.lows[b] = []
         if not records:
             return Positions.empty(self.game)
-        obs, policy, player, owner = zip(*records)
+        obs, policy, player, owner, root = zip(*records)
         stats.positions += owner.count(0)  # the learner's: what a generation counts
-        value = scores[np.array(player)].astype(np.float32)
+        w = self.config.root_value_weight
+        value = ((1 - w) * scores[np.array(player)] + w * np.array(root)).astype(np.float32)  # [T], the mover's view
         return Positions(np.stack(obs), np.stack(policy), value, np.array(owner, np.int16))
 
     def _openings(self, games_: np.ndarray) -> np.ndarray:
