@@ -268,3 +268,21 @@ def test_the_calibrated_threshold_is_the_boldest_within_the_target():
     assert calibrate_resign_threshold(wrong, 0.05, 0.01, -0.99, -0.5, 0.1) == -1.0
     assert calibrate_resign_threshold([], 0.05, 0.01, -0.99, -0.5, 0.1) == -0.99  # no evidence: the floor
 
+
+
+def test_the_value_target_mixes_the_game_result_with_the_searchs_root_value():
+    """selfplay.root_value_weight w: target = (1 - w) * result + w * root value, both from the
+    mover's view. The weight changes no move, so the same seed plays the same games."""
+    values = {}
+    for w in (0.0, 0.5, 1.0):
+        actor = Actor(spec(SearchConfig(num_simulations=16, root_policy="gumbel"), games_per_actor=8, root_value_weight=w))
+        actor.set_evaluator(0, fake_network)
+        positions, _ = actor.play(120)
+        values[w] = positions.value
+    result, root, mixed = values[0.0], values[1.0], values[0.5]
+    assert len(result) == len(root) == len(mixed)
+    assert set(np.unique(result).tolist()) <= {-1.0, 0.0, 1.0}  # the result alone, as AlphaZero
+    assert np.all(np.abs(root) <= 1) and not np.array_equal(root, result)
+    np.testing.assert_allclose(mixed, 0.5 * result + 0.5 * root, atol=1e-6)
+    with pytest.raises(ValueError, match="root_value_weight must be in"):
+        SelfPlayConfig(root_value_weight=1.5)
