@@ -123,7 +123,9 @@ def test_a_shipped_brains_raw_policy_beats_random(name):
     game = games.make(game_name, **options)
     result = play_match(game, load_agent("pretrained", game, visits=0), load_agent("random", game), 20, seed=3,
                         stop_when_decided=False)
-    assert result.score >= 0.9, result.summary()
+    # no loss; in the arena, random's scattered units sometimes run out the 60-turn clock (a draw:
+    # the arena card's raw row against random is 134/66/0), elsewhere the brain wins nearly every game
+    assert result.losses == 0 and result.score >= (0.75 if game_name == "arena" else 0.9), result.summary()
 
 
 def test_the_shipped_connect4_brain_meets_its_card_against_the_solver():
