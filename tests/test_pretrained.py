@@ -61,16 +61,29 @@ def _cheapest_row(matches: list[dict]) -> dict:
     return min(matches, key=cost)
 
 
-def _shipped_rows() -> list[tuple[str, str]]:
+#: The most search a replay in the default suite may cost: simulations per move times games.
+#: The arena ladder's upper levels have no cheaper row (50-200 visits, 200 games of up to 60
+#: turns: 20-90 s each, a third of the suite); they replay under ``-m slow``. Levels 1 and 2
+#: (the raw policy, 10 visits) and every brain's raw row still replay in every run.
+REPLAY_BUDGET = 2000
+
+
+def _shipped_rows() -> list:
     """``(shipped directory, brain directory under it)`` of every brain and ladder level that has
-    matches on its card."""
+    matches on its card; those whose cheapest row exceeds :data:`REPLAY_BUDGET` marked slow."""
     rows = []
     for found in shipped():
         if found.kind == BRAIN:
-            rows.append((found.name, "."))
+            rows.append((found.name, ".", found.card["strength"]["matches"]))
         else:
-            rows += [(found.name, e["brain"]) for e in found.card["levels"] if e.get("strength", {}).get("matches")]
-    return rows
+            rows += [(found.name, e["brain"], e["strength"]["matches"]) for e in found.card["levels"]
+                     if e.get("strength", {}).get("matches")]
+    return [pytest.param(name, level, marks=[pytest.mark.slow] if _cost(_cheapest_row(matches)) > REPLAY_BUDGET else [])
+            for name, level, matches in rows]
+
+
+def _cost(row: dict) -> int:
+    return row["visits"] * row["games"]
 
 
 @pytest.mark.parametrize("name, level", _shipped_rows())
