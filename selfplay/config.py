@@ -106,6 +106,11 @@ class SelfPlayConfig:
     games_per_actor: int = _f(
         64, "games each actor plays at once; every search step evaluates one leaf of each in one batch"
     )
+    cache_positions: int = _f(
+        262_144, "each actor remembers the network's outputs for up to this many positions (a power of two; "
+        "search.cache) and answers a repeat from memory, cleared with every new network; 40 bytes a "
+        "Connect Four position. 0: no cache"
+    )
     fast_simulations: int = _f(
         0, "playout-cap randomization (KataGo): moves that are not full searches get this many "
         "simulations and give no training position (0: every move is a full search)"
@@ -162,6 +167,7 @@ class SelfPlayConfig:
         _need(self.games_per_actor >= 1, s, f"games_per_actor must be >= 1, got {self.games_per_actor}")
         _need(self.fast_simulations >= 0, s, f"fast_simulations must be >= 0, got {self.fast_simulations}")
         _need(0 < self.full_search_prob <= 1, s, f"full_search_prob must be in (0, 1], got {self.full_search_prob}")
+        _need(self.cache_positions >= 0, s, f"cache_positions must be >= 0, got {self.cache_positions}")
         _need(self.random_opening_moves >= 0, s, f"random_opening_moves must be >= 0, got {self.random_opening_moves}")
         _need(0 <= self.root_value_weight <= 1, s, f"root_value_weight must be in [0, 1], got {self.root_value_weight}")
         _need(self.positions_per_generation >= 1, s, f"positions_per_generation must be >= 1, got {self.positions_per_generation}")

@@ -38,7 +38,7 @@ def warm_search(part: str) -> str:
     if part == "native":  # set_roots, native_search, summarize, advance_roots
         tree = search.Search(game, game.initial_state(), config)
         tree.advance(tree.run(search.RolloutEvaluator()).actions)
-    elif part == "network":  # select_leaves, expand_and_backup, begin_search, abandon_leaves
+    elif part == "network":  # select_leaves, expand_and_backup, begin_search, abandon_leaves, the cache
         tree, cfg = allocate_tree(1, 9, game.num_actions, game.state_size, 8), kernel_config(config)
         obs = np.zeros((1, *game.obs_shape), np.float32)
         masks, index = np.zeros((1, game.num_actions), np.bool_), np.zeros(1, np.int64)
@@ -47,6 +47,9 @@ def warm_search(part: str) -> str:
                                   np.zeros(1, np.float32))
         kernels.begin_search(tree, cfg)
         kernels.abandon_leaves(tree, cfg, 0, index, index)
+        from search.cache import EvaluationCache  # the actors' and ratings' evaluation cache
+
+        EvaluationCache(2)(obs, masks | True, lambda o, m: (np.zeros(m.shape, np.float32), np.zeros(len(o), np.float32)))
     else:  # importing them compiles the match and baseline kernels
         from ..evaluation.agents import load_agent
         from ..evaluation.matches import play_match

@@ -62,6 +62,7 @@ import numpy as np
 
 import games
 from search import Search
+from search.cache import EvaluationCache
 
 from .messages import SCRIPT, SELF, ActorError, ActorSpec, Pairings, Positions, SelfPlayStats, Weights, is_script
 from .weights import evaluator_from_weights
@@ -118,6 +119,8 @@ class Actor:
         self.search_config = spec.search
         self.generation = -1
         self._evaluator: Callable | None = None
+        # the network's outputs for positions seen since the last new network (None: no cache)
+        self._cache = EvaluationCache(spec.selfplay.cache_positions) if spec.selfplay.cache_positions else None
         B = spec.selfplay.games_per_actor
         seeds = np.random.SeedSequence(spec.seed)
         self.rng = np.random.default_rng(seeds.spawn(1)[0])  # playout caps, who never resigns
@@ -147,6 +150,8 @@ class Actor:
         """:meth:`set_weights` with any evaluator ``(obs, mask) -> (logits, value)`` (in-process
         use: tests, a GPU model shared with the learner)."""
         self._evaluator = evaluator
+        if self._cache is not None:
+            self._cache.clear()  # its outputs were the old network's
         self.generation = int(generation)
         self.tree.set_roots(self.tree.root_states)
 
@@ -225,7 +230,11 @@ class Actor:
         if self._evaluator is None:
             raise RuntimeError("Actor.play before set_weights: the actor has no network")
         stats = SelfPlayStats()
-        evaluator = _CountingEvaluator(self._evaluator, stats)
+        evaluator = _CountingEvaluator(self._evaluator, stats)  # counts what reaches the network
+        hits = 0
+        if self._cache is not None and not evaluator.per_game:
+            hits = self._cache.hits
+            evaluator = self._cache.wrap(evaluator)
         parts: list[Positions] = []
         start = last_report = time.perf_counter()
         while stats.positions < num_positions:
@@ -235,9 +244,13 @@ class Actor:
             now = time.perf_counter()
             if on_progress is not None and now - last_report >= progress_every:
                 stats.seconds = now - start
+                if self._cache is not None:
+                    stats.cache_hits = self._cache.hits - hits
                 on_progress(stats)
                 last_report = now
         stats.seconds = time.perf_counter() - start
+        if self._cache is not None:
+            stats.cache_hits = self._cache.hits - hits
         return Positions.concatenate(parts, self.game), stats
 
     # ------------------------------------------------------------------ one move of every game

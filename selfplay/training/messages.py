@@ -149,6 +149,7 @@ class SelfPlayStats:
     moves: int = 0  # moves played, full and fast
     full_moves: int = 0  # moves that got the full search
     evaluations: int = 0  # positions the network evaluated
+    cache_hits: int = 0  # positions the search asked for that the actor's cache answered instead
     evaluator_calls: int = 0  # batched network calls
     seconds: float = 0.0  # wall-clock seconds spent playing (a pool: the slowest actor's)
     evaluator_seconds: float = 0.0  # of which inside the network (a pool: the mean over actors)

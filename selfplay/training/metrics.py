@@ -42,6 +42,8 @@ COLUMNS: dict[str, str] = {
     "evals_per_s": "network evaluations per second of self-play, all actors",
     "mean_batch": "positions per network call",
     "network_share": "fraction of self-play time spent in the network",
+    "cache_hit_rate": "share of the searches' position requests the actors' evaluation caches answered "
+    "(selfplay.cache_positions): no network call",
     "game_length": "mean moves per finished game",
     "first_player_score": "mean score of the first player in [-1, 1]",
     "draw_rate": "fraction of finished games drawn",
@@ -106,6 +108,7 @@ def generation_row(state: Any, buffer: int, elapsed: float, stats: Any, losses: 
         "evals_per_s": stats.evaluations / seconds,
         "mean_batch": stats.evaluations / max(stats.evaluator_calls, 1),
         "network_share": stats.evaluator_seconds / seconds,
+        "cache_hit_rate": stats.cache_hits / max(stats.cache_hits + stats.evaluations, 1),
         "game_length": stats.game_length / games_done if stats.games else math.nan,
         "first_player_score": stats.first_player_score / games_done if stats.games else math.nan,
         "draw_rate": stats.draws / games_done if stats.games else math.nan,
