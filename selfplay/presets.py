@@ -83,14 +83,16 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # small is `make train`: 20 minutes on two CPU cores, where the network's speed is the
     # bottleneck. A 64x3 network evaluated through int8 onnxruntime (2-3x the float32 speed) beat
     # the 32x2 float32 one per minute, and six random opening plies hold off the draw collapse
-    # that stalled two (the A/B runs: docs/results/2026-12-06-strength-per-minute.md).
+    # that stalled two; the value target averages the game's result and the search's root value
+    # (+2 points against mcts:1000 over three seeds) (the A/B runs:
+    # docs/results/2026-12-06-strength-per-minute.md).
     small = name == "small"
     return base.replace(
         net=NetConfig(channels=64, blocks=3, hidden=64) if small else NetConfig(channels=16, blocks=2, hidden=32),
         search=gumbel_search(32),
         selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25,
-                                random_opening_moves=6 if small else 2, positions_per_generation=4000,
-                                resign_value=-0.95),
+                                random_opening_moves=6 if small else 2, root_value_weight=0.5 if small else 0.0,
+                                positions_per_generation=4000, resign_value=-0.95),
         learner=LearnerConfig(lr=2e-3, batch_size=256, samples_per_position=2.0, buffer_capacity=150_000,
                               min_positions=2000),
         eval=EvalConfig(every=10 if small else 6, games=20, visits=32, opponents="random,greedy,mcts:200,mcts:1000",
