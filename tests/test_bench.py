@@ -137,3 +137,21 @@ def test_actor_count_on_cuda_is_capped():
     ):
         run = SimpleNamespace(config=config.replace(selfplay=replace(config.selfplay, num_actors=num_actors)), device=device)
         assert Trainer.num_actors(run) == want, (device, num_actors)
+
+
+def test_bench_cache_times_the_same_actor_with_and_without_its_cache(tmp_path):
+    from selfplay.evaluation.bench_cache import BenchCacheError, bench_cache, format_report
+
+    path = save_checkpoint(tmp_path, 1, parse_net("8x1", C4, "cpu"), game=C4)
+    report = bench_cache(path, "small", positions=60, rounds=2, capacity=4096, inference="int8")
+    plain, cached = report["rows"]
+    assert (plain["cache_positions"], cached["cache_positions"]) == (0, 4096)
+    assert plain["hit_rate"] == 0 < cached["hit_rate"] < 1  # the same games: only the cache answers repeats
+    assert plain["positions"] >= 120 and cached["positions"] >= 120
+    assert report["ratio"] == pytest.approx(cached["positions_per_s"] / plain["positions_per_s"])
+    assert "x" in format_report(report).splitlines()[-1]
+    with pytest.raises(BenchCacheError, match="capacity must be >= 1"):
+        bench_cache(path, capacity=0)
+    out = subprocess.run([sys.executable, "-m", "selfplay", "bench", "cache", str(path), "--inference", "fp16"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "invalid choice" in out.stderr

@@ -229,6 +229,15 @@ def cmd_bench_actors(args) -> int:
     return 0
 
 
+def cmd_bench_cache(args) -> int:
+    from selfplay.evaluation.bench_cache import bench_cache, format_report
+
+    report = bench_cache(args.checkpoint, args.preset, args.positions, args.rounds, args.capacity, args.inference,
+                         log=None if args.json else lambda text: print(text, file=sys.stderr, flush=True))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def cmd_bench_pipeline(args) -> int:
     from selfplay.evaluation.bench_pipeline import bench_pipeline, format_report
 
@@ -281,7 +290,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = _chosen(argv)
     bench = sub.add_parser("bench", help="benchmarks: speed beside a yardstick, strength against a solver")
     bsub = bench.add_subparsers(
-        dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors,pipeline}", required=True,
+        dest="what", metavar="{games,search,net,startup,brain,strength,curve,actors,cache,pipeline}", required=True,
         parser_class=_Parser
     )
     p = bsub.add_parser("games", help="random-playout steps/s: native, PettingZoo wrapper, OpenSpiel")
@@ -346,6 +355,18 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--modes", nargs="+", choices=["alternating", "overlapped"], help="default: both with ray, alternating locally")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_actors)
+    p = bsub.add_parser("cache", help="self-play positions/s with the actors' evaluation cache beside the same actor "
+                        "without it, one process (docs/training.md)")
+    p.add_argument("checkpoint", help="a run directory or checkpoint whose network plays (a trained one: its repeats "
+                   "are what the cache answers)")
+    p.add_argument("--preset", default="small", choices=["tiny", "small", "full"], help="whose self-play and search settings")
+    p.add_argument("--positions", type=integer(1), default=4000, help="training positions per side per round")
+    p.add_argument("--rounds", type=integer(1), default=3, help="rounds, each side in turn, a fresh network each")
+    p.add_argument("--capacity", type=integer(1), help="cache entries (default: the preset's selfplay.cache_positions)")
+    p.add_argument("--inference", choices=["int8", "onnx"], default="int8", help="the actors' network: int8 (as make "
+                   "train's actors) or float32 onnxruntime")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_bench_cache)
     p = bsub.add_parser("pipeline", help="self-play and learning against one device (a modeled GPU, or a real one): "
                         "today's per-actor inference beside one inference server; evaluations/s, busy fraction, CPU per leaf")
     p.add_argument("--game", default="connect4")
