@@ -83,8 +83,8 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # small is `make train`: 20 minutes on two CPU cores, where the network's speed is the
     # bottleneck. A 64x3 network evaluated through int8 onnxruntime (2-3x the float32 speed) beat
     # the 32x2 float32 one per minute, and six random opening plies hold off the draw collapse
-    # that stalled two; the value target averages the game's result and the search's root value
-    # (+2 points against mcts:1000 over three seeds) (the A/B runs:
+    # that stalled two; the value target averages the game's result and the search's root value,
+    # +2 points against mcts:1000 over three seeds (the A/B runs:
     # docs/results/2026-12-06-strength-per-minute.md).
     small = name == "small"
     return base.replace(
