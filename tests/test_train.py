@@ -157,6 +157,24 @@ def test_connect4_ratings_can_include_solver_error_rates(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "errors.png").stat().st_size > 1000
 
 
+def test_the_final_report_plays_its_matches_and_measures_solver_errors_side_by_side(tmp_path, monkeypatch):
+    """Connect Four's final report: every final match in full, and the final agent's solver error
+    rates (raw and with its search), run on two threads together, all in final.json."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings = {**TINY, "eval.solver_positions": 3, "eval.final_games": 4, "eval.final_visits": 4,
+                "eval.final_opponents": "random,greedy", "selfplay.fast_simulations": 0,
+                "net.channels": 8, "net.blocks": 1, "net.hidden": 16}
+    config = with_overrides(preset("connect4", "tiny", {"width": 5, "height": 4}), settings)
+    train(config, tmp_path / "run")
+    final = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert [(m["agent_b"], m["games"], m["wins"] + m["draws"] + m["losses"]) for m in final["matches"]] == [
+        ("random", 4, 4), ("greedy", 4, 4)]
+    for who in ("raw", "search"):
+        stages = {stage: row["positions"] for stage, row in final["solver"][who].items()}
+        assert stages == {"beginning": 3, "middle": 3, "all": 6}  # a 5x4 game never reaches the end stage
+        assert 0 <= final["solver"][who]["all"]["rate"] <= 1
+
+
 def test_command_line_flags_cover_every_field(tmp_path):
     config = tiny_config()
     args = parse("tictactoe", "--preset", "tiny", "--run-dir", str(tmp_path / "r"), *flags(TINY),
@@ -246,6 +264,20 @@ def _same_rows(a: ReplayBuffer, b: ReplayBuffer) -> bool:
     order_a, order_b = a.oldest_first(), b.oldest_first()
     return (a.total_added == b.total_added and len(a) == len(b)
             and all(np.array_equal(getattr(a, f)[order_a], getattr(b, f)[order_b]) for f in ("obs", "policy", "value", "generation")))
+
+
+def test_the_budget_counts_from_the_start_it_is_given(tmp_path, capsys):
+    """selfplay train counts --minutes from the command's start (its imports and set-up
+    included): a session that started ten minutes ago has spent a one-minute budget before its
+    first generation; the default counts from when the trainer is ready."""
+    config = tiny_config(**{"run.generations": 0, "run.minutes": 1.0})
+    trainer = train(config, tmp_path / "late", final_report=False, started=time.monotonic() - 600)
+    assert trainer.state.generation == 0 and trainer.elapsed() >= 600
+    assert "the budget is spent (" in capsys.readouterr().err
+    (tmp_path / "now").mkdir()
+    fresh = train_module.Trainer(config, tmp_path / "now")
+    assert fresh.elapsed() < 600 and not fresh._budget_spent()
+    fresh.metrics.close()
 
 
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one_and_its_buffer(tmp_path, capsys):

@@ -9,8 +9,12 @@ import importlib
 import json
 import os
 import sys
+import time
 
 from .args import integer, number
+
+#: When the command started (time.monotonic()): ``selfplay train --minutes`` counts from here.
+STARTED = time.monotonic()
 
 EXIT_USAGE = 2
 #: selfplay.evaluation.bench_net.PATHS, flattened (written out so that parsing imports nothing)

@@ -64,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     """``selfplay train``: train, print the final strength and the checkpoint's path."""
     from ..model.checkpoint import CheckpointError
     from ..training.ray_cluster import ClusterError
+    from .cli import STARTED
 
     # OMP_WAIT_POLICY=PASSIVE is set by the program (selfplay.tools.cli.main, or the block below),
     # before building the parser loads torch; by now it would be too late.
@@ -72,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
         if args.print_config:
             print(json.dumps(config.to_dict(), indent=1))
             return 0
-        train(config, run_dir, resume=resume, final_report=not args.no_final)
+        train(config, run_dir, resume=resume, final_report=not args.no_final, started=STARTED)
     except (ConfigError, CheckpointError, ClusterError) as e:
         raise TrainError(str(e)) from None
     return 0

@@ -28,7 +28,9 @@ Run directory (``--run-dir``, default ``runs/GAME-DATE-TIME``)::
     final.json               the final matches against the baselines
 
 Time. ``run.minutes`` is wall-clock of the whole run (self-play, learning, rating), counting the
-time of earlier sessions of a resumed run. The final matches come after the budget. A
+time of earlier sessions of a resumed run; ``selfplay train`` counts each session from the
+command's start, so its imports and set-up are part of the budget. The final matches come after
+the budget. A
 generation under way when the budget ends stops its self-play early and trains on what it has.
 
 Interruption. Ctrl-C or SIGTERM stops the current phase, saves a checkpoint with the replay
@@ -88,9 +90,12 @@ class Trainer:
     """One session of a run: builds everything, then :meth:`run` loops over generations."""
 
     def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False, stop: StopRequest | None = None,
-                 log: Callable[[str], None] | None = None, initial_state: dict | None = None) -> None:
+                 log: Callable[[str], None] | None = None, initial_state: dict | None = None,
+                 started: float | None = None) -> None:
         """``initial_state``: a state dict the network of a new run starts from instead of its
-        seeded initialization (a league learner starts from the league's seed network)."""
+        seeded initialization (a league learner starts from the league's seed network).
+        ``started``: the ``time.monotonic()`` this session's budget counts from (default: when
+        the trainer is ready; ``selfplay train`` passes the command's start)."""
         import torch
 
         from ..evaluation.ratings import RatingTable
@@ -134,7 +139,7 @@ class Trainer:
             self.ratings.reload(self.state.rated, self.model, self._export)
         if self.state.resign_threshold is None:  # a checkpoint from before the threshold was saved
             self.state.resign_threshold = config.selfplay.resign_value
-        self.session_start = time.monotonic()
+        self.session_start = time.monotonic() if started is None else min(started, time.monotonic())
         self.elapsed_before = self.state.elapsed
         # The learning rate's schedule continues from where the checkpoint left it
         self.budget = Budget(config.run, self.elapsed_before, self.state.generation, self.state.lr_progress)
@@ -372,9 +377,9 @@ class Trainer:
         return self.budget.lr_progress(self.budget.position(self.elapsed(), self.state.generation + 1))
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_report: bool = True,
-          stop: StopRequest | None = None) -> Trainer:
+          stop: StopRequest | None = None, started: float | None = None) -> Trainer:
     """Run (or resume) the run ``config`` describes in ``run_dir``; returns the finished trainer.
-    A new run writes ``config.json`` first."""
+    A new run writes ``config.json`` first. ``started``: see :class:`Trainer`."""
     from .ray_cluster import require_ray
 
     run_dir = Path(run_dir)
@@ -388,7 +393,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
         with atomic_write(run_dir / CONFIG_FILE) as f:
             f.write(json.dumps(config.to_dict(), indent=1).encode())
     with (stop or StopRequest()) as stop_request:
-        trainer = Trainer(config, run_dir, resume=resume, stop=stop_request)
+        trainer = Trainer(config, run_dir, resume=resume, stop=stop_request, started=started)
         trainer.run()
         if stop_request():
             trainer.log(f"stopped at generation {trainer.state.generation} ({trainer.elapsed() / 60:.1f} min); "
