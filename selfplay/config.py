@@ -301,7 +301,10 @@ BACKENDS = ("auto", "onnx", "int8", "torch")
 class RunConfig:
     """The run as a whole: budget, hardware, seed, checkpoints."""
 
-    minutes: float = _f(0.0, "wall-clock budget of the whole run, resumed sessions included (0: none)")
+    minutes: float = _f(
+        0.0, "wall-clock budget of the whole run, resumed sessions included, each counted from the command's "
+        "start; the final report comes after it (0: none)"
+    )
     generations: int = _f(0, "stop after this many generations (0: none); at least one budget is needed")
     device: str = _f("auto", "where the network learns and, with cuda, evaluates: auto, cpu or cuda")
     inference: str = _f(
