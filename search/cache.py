@@ -97,6 +97,14 @@ class EvaluationCache:
         self._values = np.zeros(self.capacity, np.float32)  # [capacity], the mover's view
         self._lock = threading.Lock()
 
+    @classmethod
+    def within(cls, max_bytes: int, num_actions: int, max_capacity: int = 1 << 20) -> "EvaluationCache":
+        """The largest cache, up to ``max_capacity`` entries, whose table takes at most
+        ``max_bytes`` for a game of ``num_actions`` moves (at least one entry)."""
+        entry = 8 + 4 * num_actions + 4  # key, logits, value
+        fits = min(int(max_bytes) // entry, int(max_capacity))
+        return cls(1 << max(fits.bit_length() - 1, 0))
+
     def __len__(self) -> int:
         """Entries holding a position."""
         return int(np.count_nonzero(self._keys))

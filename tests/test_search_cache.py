@@ -108,6 +108,16 @@ def _self_play(cache_positions: int):
     return positions, more, stats, more_stats, net
 
 
+def test_within_gives_the_largest_power_of_two_that_fits_the_bytes():
+    # an entry: 8 bytes of key, 4 per move, 4 of value (Connect Four: 40 bytes)
+    assert EvaluationCache.within(64 << 20, 7).capacity == 1 << 20  # 1.68M fit; the cap is 2**20
+    assert EvaluationCache.within(64 << 20, 36).capacity == 1 << 18  # 6x6 Othello: 156 bytes, 430k fit
+    assert EvaluationCache.within(40 * 1000, 7, max_capacity=1 << 20).capacity == 512
+    assert EvaluationCache.within(10, 7).capacity == 1  # not even one fits: one entry
+    big = EvaluationCache.within(64 << 20, 65)  # 8x8 Othello
+    assert big.capacity * (8 + 4 * 65 + 4) <= 64 << 20 < 2 * big.capacity * (8 + 4 * 65 + 4)
+
+
 def test_self_play_through_the_cache_plays_the_same_games_with_fewer_evaluations():
     plain, plain_more, plain_stats, plain_more_stats, plain_net = _self_play(0)
     cached, cached_more, stats, more_stats, net = _self_play(10_000)

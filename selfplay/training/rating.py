@@ -101,8 +101,9 @@ class Ratings:
         if not config.final_games or not config.final_opponent_specs:
             return []
         name = f"gen{generation}@{config.final_visits}"
-        entry = 8 + 4 * (self.game.num_actions + 1)  # search.cache: key, logits, value
-        cache = min(1 << 20, 1 << (FINAL_CACHE_BYTES // entry).bit_length() - 1)
+        from search.cache import EvaluationCache
+
+        cache = EvaluationCache.within(FINAL_CACHE_BYTES, self.game.num_actions)
         me = self._network_agent(weights(), config.final_visits, name, cache=cache)
         self.log(f"final strength of generation {generation} ({config.final_visits} visits per move), "
                  f"{config.final_games} games against each opponent:")
@@ -157,15 +158,17 @@ class Ratings:
         model.load_state_dict(saved_model)
 
     # ------------------------------------------------------------------ pieces
-    def _network_agent(self, weights: Any, visits: int, name: str, cache: int = RATING_CACHE):
+    def _network_agent(self, weights: Any, visits: int, name: str, cache: Any = None):
         from ..evaluation.agents import NetworkAgent, trained_search_config
 
         from search.cache import EvaluationCache
 
         # one thread: rating batches are small, and idle spinning threads only contend. The
-        # cache: a match searches without reusing its trees, so each move's search meets the
-        # previous one's positions again; the opponents' threads share it.
-        evaluator = EvaluationCache(cache).wrap(evaluator_from_weights(weights, self.game, self.device, threads=1))
+        # cache (default: RATING_CACHE positions): a match searches without reusing its trees,
+        # so each move's search meets the previous one's positions again; the opponents'
+        # threads share it.
+        cache = EvaluationCache(RATING_CACHE) if cache is None else cache
+        evaluator = cache.wrap(evaluator_from_weights(weights, self.game, self.device, threads=1))
         search = None
         if visits:  # the self-play search made deterministic: no noise, the best move; the same solver setting
             search = trained_search_config(visits, self.config.search)
