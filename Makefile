@@ -14,26 +14,32 @@ export PYGAME_HIDE_SUPPORT_PROMPT := 1
 # compiles the ones a command imports at its first import): 18 s here instead of 53 s.
 PIP := $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check
 
-# What the commands need (make train, make play): the package and its core dependencies.
+# What make train needs: the package and its core dependencies. make train does not wait for
+# `selfplay warmup`: its run compiles the numba kernels it uses in its first seconds, inside its
+# 20 minutes (about 20 s of them), where the warm-up would add about 25 s before them.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) "$(TORCH_PIN)" -e .
-	$(BIN)/selfplay warmup  # numba's disk cache, so the first command does not compile (~20 s here, once)
+	touch $@
+
+# numba's disk cache of every kernel, so that no later command compiles (~25 s here, once).
+$(BIN)/.warmed: $(BIN)/.installed
+	$(BIN)/selfplay warmup
 	touch $@
 
 # What the tests need besides: the dev extras (pytest, Ray, hypothesis).
-$(BIN)/.installed-dev: $(BIN)/.installed
+$(BIN)/.installed-dev: $(BIN)/.warmed
 	$(PIP) -e ".[dev]"
 	touch $@
 
-venv: $(BIN)/.installed
+venv: $(BIN)/.warmed
 
-train: venv
+train: $(BIN)/.installed
 	$(BIN)/selfplay train connect4 --preset small --minutes $(MINUTES) --run.seed $(SEED)
 
 # Play Connect Four in a pygame window (click a column; Tab: analysis; Ctrl+Z undo; docs/play.md):
 # against your newest run under runs/ when there is one, else the brain shipped in the package.
-play: venv
+play: $(BIN)/.warmed
 	@run=$$(ls -td runs/connect4-*/ 2>/dev/null | head -1); \
 	if [ -n "$$run" ]; then echo "playing $$run (make train's newest run)"; $(BIN)/selfplay play --agent "$$run"; \
 	else echo "playing the shipped brain (selfplay pretrained lists it)"; $(BIN)/selfplay play connect4; fi
