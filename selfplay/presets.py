@@ -87,8 +87,16 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # +2 points against mcts:1000 over three seeds (the A/B runs:
     # docs/results/2026-12-06-strength-per-minute.md).
     small = name == "small"
+    # int8 is 3.2x float32 on a core with VNNI and half of it without (an AVX2 AMD EPYC): there the
+    # actors evaluate float32, and a smaller network buys back the speed (32x3: 20k evaluations/s
+    # on one core, 64x3 5.2k; the A/B: docs/results/2026-12-06-strength-per-minute.md).
+    int8 = small and _int8_is_fast()
+    if small:
+        net = NetConfig(channels=64, blocks=3, hidden=64) if int8 else NetConfig(channels=32, blocks=3, hidden=32)
+    else:
+        net = NetConfig(channels=16, blocks=2, hidden=32)
     return base.replace(
-        net=NetConfig(channels=64, blocks=3, hidden=64) if small else NetConfig(channels=16, blocks=2, hidden=32),
+        net=net,
         search=gumbel_search(32),
         selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.25,
                                 random_opening_moves=6 if small else 2, root_value_weight=0.5 if small else 0.0,
@@ -99,8 +107,14 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
                         milestones=small, solver_positions=solver, solver_sets=3 if small and standard else 1,
                         final_games=200 if small else 100, final_visits=200,
                         final_opponents="mcts:200,mcts:1000" if small else "random,greedy,mcts:200,mcts:1000"),
-        run=RunConfig(minutes=20.0 if small else 5.0, inference="int8" if small else "auto"),
+        run=RunConfig(minutes=20.0 if small else 5.0, inference="int8" if int8 else "auto"),
     )
+
+
+def _int8_is_fast() -> bool:
+    from .model.inference import int8_is_fast
+
+    return int8_is_fast()
 
 
 def _generic(base: TrainConfig, name: str) -> TrainConfig:
