@@ -5,8 +5,10 @@ A search meets its network through one evaluator call (``float32[N, C, H, W]`` o
 times that call as the search makes it, host-to-device copies included, for each path a run can
 take on its device:
 
-* CPU: ``torch`` (eager float32) and ``onnx`` (onnxruntime, what CPU actors run), each with
-  ``--threads`` intra-op threads;
+* CPU: ``torch`` (eager float32), ``onnx`` (onnxruntime, what CPU actors run) and ``int8``
+  (onnxruntime with the network quantized as ``run.inference int8`` does, calibrated here on
+  random planes: faster than float32 only where the CPU has 8-bit dot products,
+  :func:`selfplay.model.inference.int8_is_fast`), each with ``--threads`` intra-op threads;
 * CUDA: ``fp32`` (eager float32), ``bf16`` (channels-last, bf16 autocast: what CUDA actors run)
   and ``bf16-compiled`` (the same under ``torch.compile``, compiled once per batch size; the
   compile time is reported apart, never in the rate).
@@ -32,7 +34,7 @@ from search.config import SearchError
 __all__ = ["PATHS", "bench_net", "network_evaluator", "parse_net"]
 
 #: Inference paths by device type.
-PATHS = {"cpu": ("torch", "onnx"), "cuda": ("fp32", "bf16", "bf16-compiled")}
+PATHS = {"cpu": ("torch", "onnx", "int8"), "cuda": ("fp32", "bf16", "bf16-compiled")}
 
 
 def parse_net(spec: str, game: games.Game, device: str):
@@ -77,6 +79,13 @@ def network_evaluator(model, game: games.Game, device: str, path: str, threads: 
     if path in ("fp32", "bf16-compiled"):  # the variants runs do not take
         prepare_for_device(model, device, compile=path == "bf16-compiled", channels_last=path != "fp32")
         evaluator = TorchEvaluator(model, device=device, autocast=None if path == "fp32" else "bfloat16")
+    elif path == "int8":  # the actors' network with run.inference int8
+        from search import OnnxEvaluator
+
+        from ..model.inference import int8_onnx, onnx_bytes
+
+        calibration, _ = _random_inputs(game, 256, np.random.default_rng(1))
+        evaluator = OnnxEvaluator(int8_onnx(onnx_bytes(model, game.obs_shape), calibration), threads=threads)
     else:  # what a run takes: onnxruntime or torch on the CPU, channels-last bf16 on CUDA
         if path == "torch":
             torch.set_num_threads(threads)

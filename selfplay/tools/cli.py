@@ -18,7 +18,7 @@ STARTED = time.monotonic()
 
 EXIT_USAGE = 2
 #: selfplay.evaluation.bench_net.PATHS, flattened (written out so that parsing imports nothing)
-_NET_PATHS = ("torch", "onnx", "fp32", "bf16", "bf16-compiled")
+_NET_PATHS = ("torch", "onnx", "int8", "fp32", "bf16", "bf16-compiled")
 #: selfplay.evaluation.device_model.TABLES and bench_pipeline.DESIGNS, written out for the same reason
 _DEVICE_MODELS = ("null", "h200-128x10", "h200-32x3", "h100-128x10", "h100-32x3")
 _PIPELINE_DESIGNS = ("actor", "server", "threads")
@@ -322,8 +322,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="game option (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_search)
-    p = bsub.add_parser("net", help="network evaluations/s by batch size and inference path (onnxruntime, torch; "
-                        "bf16 and torch.compile on CUDA)")
+    p = bsub.add_parser("net", help="network evaluations/s by batch size and inference path (onnxruntime float32 "
+                        "and int8, torch; bf16 and torch.compile on CUDA)")
     p.add_argument("--game", default="connect4")
     p.add_argument("--net", default="default", help="CHANNELSxBLOCKS (a fresh ResNet: 128x10), mlp, default (the size "
                    "picked for --device) or a checkpoint")
