@@ -809,8 +809,12 @@ def test_sigkill_at_a_seeded_moment_loses_no_snapshot_rating_or_game_record(tmp_
     _kill_and_resume(tmp_path, [], kills=1)
 
 
+@pytest.mark.slow
 def test_sigkill_while_the_league_prunes_snapshots_loses_none_it_still_names(tmp_path):
-    """Two snapshots kept: nearly every freeze prunes one, so the kill lands among prunes."""
+    """Two snapshots kept: nearly every freeze prunes one, so the kill lands among prunes. Slow
+    (38 s): in every run, the kill at a seeded moment (above) and the kill between a prune and
+    its commit (test_a_kill_between_pruning_and_its_commit_leaves_every_named_snapshot_on_disk)
+    cover the same records without two processes."""
     _kill_and_resume(tmp_path, ["--league.keep-snapshots", "2"], kills=2)
 
 
