@@ -45,7 +45,7 @@ play: $(BIN)/.warmed
 	else echo "playing the shipped brain (selfplay pretrained lists it)"; $(BIN)/selfplay play connect4; fi
 
 test: $(BIN)/.installed-dev
-	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -p no:cacheprovider  # worksteal: an idle worker takes queued tests
 
 # The architecture pictures in docs/architecture.md, from their graphviz sources (apt install graphviz).
 diagrams:

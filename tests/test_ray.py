@@ -396,9 +396,12 @@ def _train_through_a_lost_actor_and_a_lost_node(tmp_path: Path, settings: list[s
     return run
 
 
+@pytest.mark.slow
 def test_a_two_node_cluster_trains_on_through_a_lost_actor_and_a_lost_node(tmp_path):
     """The faults, on a small fast run (4 simulations, 16 games per actor); then the learner itself
-    is killed (SIGKILL) and resumed from its checkpoint on what is left of the cluster."""
+    is killed (SIGKILL) and resumed from its checkpoint on what is left of the cluster. Slow: two
+    Ray nodes and a run on them cost 43-48 s of the suite's two cores; in every run the delivery
+    tests above cover a lost or repeated play call, and a failing inference actor, on one node."""
     small = ["--generations", "100000", "--minutes", "0", "--eval.every", "0", "--selfplay.games-per-actor", "16",
              "--search.num-simulations", "4", "--search.gumbel-considered", "4", "--selfplay.positions-per-generation", "200",
              "--learner.min-positions", "100", "--cluster.chunk-seconds", "0.5"]
