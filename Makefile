@@ -10,8 +10,12 @@ export PYGAME_HIDE_SUPPORT_PROMPT := 1
 
 .PHONY: train play test venv clean diagrams
 
-# One pip call, without compiling every installed module to bytecode (torch has thousands; Python
-# compiles the ones a command imports at its first import): 18 s here instead of 53 s.
+# One pip call, without compiling every installed module to bytecode (torch has thousands): 18 s
+# here instead of 53 s. Python compiles the ones a command imports at its first import and caches
+# them, unless PYTHONDONTWRITEBYTECODE is set (as on our CI machines): then every process compiles
+# torch's imports again (5.3 s instead of 2.1 s to import it), and the test suite, which starts many
+# processes, took 562-580 s here instead of 357-382. The venv is ours: the recipes let Python cache.
+unexport PYTHONDONTWRITEBYTECODE
 PIP := $(BIN)/python -m pip install -q --no-compile --disable-pip-version-check
 
 # What make train needs: the package and its core dependencies. make train does not wait for
