@@ -88,8 +88,8 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # docs/results/2026-12-06-strength-per-minute.md).
     small = name == "small"
     # int8 is 3.2x float32 on a core with VNNI and half of it without (an AVX2 AMD EPYC): there the
-    # actors evaluate float32, and a smaller network buys back the speed (32x3: 20k evaluations/s
-    # on one core, 64x3 5.2k; the A/B: docs/results/2026-12-06-strength-per-minute.md).
+    # actors evaluate float32, and a smaller network buys back the speed (32x3: 19k evaluations/s
+    # on one core, 64x3 4.9k; the A/B: docs/results/2026-12-06-strength-per-minute.md).
     int8 = small and _int8_is_fast()
     if small:
         net = NetConfig(channels=64, blocks=3, hidden=64) if int8 else NetConfig(channels=32, blocks=3, hidden=32)

@@ -89,7 +89,8 @@ def int8_onnx(model: bytes, calibration: np.ndarray) -> bytes:
 def int8_is_fast() -> bool:
     """Whether int8 evaluates faster than float32 on this CPU. On x86 that takes 8-bit dot products
     (VNNI: AVX512-VNNI or AVX-VNNI): with them a 64x3 Connect Four ResNet runs 3.2x the float32
-    evaluations/s; without them (an AVX2 AMD EPYC) at half of it, 2.7k against 5.2k on one core.
+    evaluations/s; without them (an AVX2 AMD EPYC) at half of it, 2.3k against 4.9k on one core
+    (``selfplay bench net --net 64x3 --paths onnx int8``).
     ARM cores are taken to be fast (not measured here)."""
     import platform
 
