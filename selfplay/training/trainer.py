@@ -152,6 +152,7 @@ class Trainer:
         self.shared: dict = {}  # opponent name -> Positions of its own moves in the last generation (league)
         self._received = 0  # positions given by receive() since the last generation learned
         self._plotted = -math.inf  # when the plots were last drawn (monotonic seconds)
+        self._plotted_generation = -1  # and the generation they were drawn after
         self._saved = time.monotonic()  # when the last checkpoint was written (or loaded)
         self._saved_generation = self.state.generation
         self._weights_cache: tuple[int, Any] = (-1, None)  # (generation, Weights)
@@ -190,7 +191,7 @@ class Trainer:
             progress.close()
             self.actors.close()
             self.metrics.close()
-        if self.state.rated:
+        if self.state.rated and self._plotted_generation != self.state.generation:  # not drawn twice
             self._plot()
         return self.state.generation
 
@@ -358,7 +359,7 @@ class Trainer:
     def _plot(self) -> None:
         from .metrics import plot_run
 
-        self._plotted = time.monotonic()
+        self._plotted, self._plotted_generation = time.monotonic(), self.state.generation
         ratings, intervals = self.table.ratings(), self.table.intervals()
         generations = {int(k[3:]): (v, *intervals.get(k, (math.nan, math.nan))) for k, v in ratings.items()
                        if k.startswith("gen") and k[3:].isdigit()}
