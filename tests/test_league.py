@@ -544,7 +544,9 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     run = tmp_path / "league"
     # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
     # which every late network played perfectly and no level could beat the one below it
-    done = subprocess.run(_league_command(run, 0.0, "--generations", str(GENERATIONS), "--league.keep-snapshots", "8"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    # plots only at the end (FAST redraws them every 3 s, for the kill tests): a third of the time
+    done = subprocess.run(_league_command(run, 0.0, "--generations", str(GENERATIONS), "--league.keep-snapshots", "8",
+                                          "--league.plot-seconds", "3600"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
     assert state["turn"] == 3 * GENERATIONS
@@ -738,10 +740,11 @@ def _kill_and_resume(tmp_path: Path, extra: list[str], kills: int) -> None:
         committed = read_log(run, upto=before["seq"])
         assert len(committed) == before["seq"]  # every committed game record is on disk
         _check_snapshots(run, before, settled=False)  # every committed snapshot loads
-    # resume for a few more turns
-    resumed = subprocess.run([sys.executable, "-m", "selfplay.tools.league_cmd", "--resume", str(run), "--no-final", "--minutes",
-                              str(before["elapsed"] / 60 + 0.25)], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                             timeout=300)
+    # resume for a few more turns: two more generations of each member (a budget in minutes here
+    # cost 15 s of league for what four turns show)
+    more = before["turn"] // len(before["members"]) + 2
+    resumed = subprocess.run([sys.executable, "-m", "selfplay.tools.league_cmd", "--resume", str(run), "--no-final", "--generations",
+                              str(more)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = load_state(run)
     assert after["turn"] > before["turn"]
