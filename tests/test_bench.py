@@ -103,29 +103,33 @@ def test_the_command_line_offers_every_inference_path():
     assert _NET_PATHS == tuple(dict.fromkeys(path for paths in PATHS.values() for path in paths))
 
 
-def test_command_lines_print_json():
-    played = subprocess.run(
-        [sys.executable, "-m", "selfplay", "bench", "games", "--games", "arena", "-o", "map=bridge", "--seconds", "0.01", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert played.returncode == 0, played.stderr
-    arena = json.loads(played.stdout)["arena"]
+@pytest.fixture
+def torch_threads():
+    """Restores torch's thread count, which a benchmark run in this process sets."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_command_lines_print_json(capsys, torch_threads):
+    """In this process: `selfplay bench ... --json` prints one JSON document; a bad size is one
+    line (test_bench_cache_times_the_same_actor_with_and_without_its_cache runs the command's own
+    process)."""
+    from selfplay.tools.cli import main
+
+    def printed(*argv: str) -> dict:
+        assert main(["bench", *argv, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    arena = printed("games", "--games", "arena", "-o", "map=bridge", "--seconds", "0.01")["arena"]
     assert arena["options"]["map"] == "bridge" and arena["native"]["steps_per_s"] > 0
-    net = subprocess.run(
-        [sys.executable, "-m", "selfplay", "bench", "net", "--net", "8x1", "--batches", "2", "--seconds", "0.01", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert net.returncode == 0, net.stderr
-    assert [row["path"] for row in json.loads(net.stdout)["rows"]] == ["torch", "onnx", "int8"]
-    search = subprocess.run(
-        [sys.executable, "-m", "selfplay", "bench", "search", "--net", "8x1", "--path", "torch", "--batch", "2",
-         "--simulations", "4", "--seconds", "0.01", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert search.returncode == 0, search.stderr
-    assert json.loads(search.stdout)["evaluator"] == "torch on cpu"
-    bad = subprocess.run([sys.executable, "-m", "selfplay", "bench", "net", "--net", "huge"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--net 'huge'" in bad.stderr
+    net = printed("net", "--net", "8x1", "--batches", "2", "--seconds", "0.01")
+    assert [row["path"] for row in net["rows"]] == ["torch", "onnx", "int8"]
+    search = printed("search", "--net", "8x1", "--path", "torch", "--batch", "2", "--simulations", "4", "--seconds", "0.01")
+    assert search["evaluator"] == "torch on cpu"
+    assert main(["bench", "net", "--net", "huge"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "--net 'huge'" in err
 
 
 def test_actor_count_on_cuda_is_capped():

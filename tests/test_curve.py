@@ -4,8 +4,6 @@ full strength and written as they finish, a rerun that keeps what was measured, 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -81,11 +79,14 @@ def test_the_curve_holds_real_matches_and_a_rerun_keeps_them(run, tmp_path, monk
     assert len(calls) == 2  # other settings: measured afresh
 
 
-def test_the_command_prints_the_table_and_names_a_bad_mark(run, tmp_path):
-    base = [sys.executable, "-m", "selfplay", "bench", "curve", str(run), "--opponents", "random", "--games", "2",
-            "--visits", "2", "--solver-positions", "0", "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run([*base, "--minutes", "5"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "gen     5" in done.stdout and "random" in done.stdout and (tmp_path / "curve.png").exists()
-    bad = subprocess.run([*base, "--minutes", "2,x"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "--minutes '2,x'" in bad.stderr
+def test_the_command_prints_the_table_and_names_a_bad_mark(run, tmp_path, capsys):
+    from selfplay.tools.cli import main  # in this process: the command's own would import torch again
+
+    base = ["bench", "curve", str(run), "--opponents", "random", "--games", "2", "--visits", "2", "--solver-positions", "0",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main([*base, "--minutes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "gen     5" in out and "random" in out and (tmp_path / "curve.png").exists()
+    assert main([*base, "--minutes", "2,x"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--minutes '2,x'" in err

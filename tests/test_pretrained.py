@@ -6,6 +6,8 @@ exploitability on its card; ``pretrained make-ladder`` ships a difficulty ladder
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shlex
@@ -201,17 +203,27 @@ def tiny_run(tmp_path_factory):
     return root / "run"
 
 
-def _make(root, run, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "selfplay", "pretrained", "make", "ttt", str(run), "--root", str(root),
-         "--reproduce", "selfplay train tictactoe --minutes 1", "--opponents", "random", "--games", "4",
-         "--raw-games", "2", "--visits", "4", *extra],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def _selfplay(*argv: str, process: bool = False) -> subprocess.CompletedProcess:
+    """``selfplay ARGV``: its exit code and what it printed. In this process unless ``process``:
+    a command's own process spends 3-5 s of CPU importing torch, numba's kernels and matplotlib,
+    so only test_make_writes_a_brain_and_a_card_of_measured_matches and the OMP tests start one."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "selfplay", *argv], capture_output=True, text=True, timeout=300)
+    from selfplay.tools.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+
+
+def _make(root, run, *extra, process: bool = False):
+    return _selfplay("pretrained", "make", "ttt", str(run), "--root", str(root), "--reproduce", "selfplay train tictactoe --minutes 1",
+                     "--opponents", "random", "--games", "4", "--raw-games", "2", "--visits", "4", *extra, process=process)
 
 
 def test_make_writes_a_brain_and_a_card_of_measured_matches(tmp_path, tiny_run):
-    done = _make(tmp_path, tiny_run)
+    done = _make(tmp_path, tiny_run, process=True)  # the command as a user starts it
     assert done.returncode == 0, done.stderr
     card = json.loads((tmp_path / "ttt" / CARD_FILE).read_text())
     assert card["reproduce"] == ["selfplay train tictactoe --minutes 1"]
@@ -220,7 +232,7 @@ def test_make_writes_a_brain_and_a_card_of_measured_matches(tmp_path, tiny_run):
     assert [p.name for p in shipped(tmp_path)] == ["ttt"]
     assert for_game(games.make("tictactoe"), tmp_path).path == tmp_path / "ttt"
     assert not (tmp_path / ".building").exists()
-    listing = subprocess.run([sys.executable, "-m", "selfplay", "pretrained", "--root", str(tmp_path)], capture_output=True, text=True)
+    listing = _selfplay("pretrained", "--root", str(tmp_path))
     assert listing.stdout.startswith("ttt ") and "at 4 visits" in listing.stdout
 
 
@@ -277,10 +289,6 @@ def test_the_package_data_lists_the_brains():
 TINY_EXPLOITER = ("--generations 1 --preset tiny --actors 0 --selfplay.games-per-actor 16 "
                   "--selfplay.positions-per-generation 60 --search.num-simulations 4 --search.gumbel-considered 4 "
                   "--learner.batch-size 16 --learner.min-positions 10 --learner.threads 1 --run.progress false --games 4")
-
-
-def _selfplay(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "selfplay", *argv], capture_output=True, text=True, timeout=300)
 
 
 def test_make_measures_the_exploitability_and_exploit_adds_it_to_a_card(tmp_path, tiny_run):
@@ -431,8 +439,7 @@ def test_make_ladder_picks_the_levels_of_a_league_in_one_command(tmp_path):
             "--selfplay.positions-per-generation", "100", "--search.num-simulations", "4", "--search.gumbel-considered", "4",
             "--learner.batch-size", "32", "--learner.min-positions", "50", "--learner.threads", "1",
             "--league.min-generations", "2", "--league.max-generations", "3", "--run.progress", "false"]
-    trained = subprocess.run([sys.executable, "-m", "selfplay", "league", "tictactoe", "--minutes", "0", "--generations", "4",
-                              "--run-dir", str(league), "--no-final", *fast], capture_output=True, text=True, timeout=300)
+    trained = _selfplay("league", "tictactoe", "--minutes", "0", "--generations", "4", "--run-dir", str(league), "--no-final", *fast)
     assert trained.returncode == 0, trained.stderr[-3000:]
     done = _selfplay("pretrained", "make-ladder", "ttt_ladder", str(league), "--root", str(tmp_path / "brains"),
                      "--reproduce", "selfplay league tictactoe --minutes 1", "--levels", "3", "--pick-games", "4",
