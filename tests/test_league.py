@@ -5,6 +5,8 @@ and resume."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -524,6 +526,19 @@ FAST = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-
         "--eval.final-opponents", "random", "--eval.final-games", "4"]
 
 
+def _in_process(command: list[str]) -> subprocess.CompletedProcess:
+    """``command`` (a ``_league_command``) run by ``selfplay league`` in this process: a league's
+    own process spends 3-5 s of CPU importing torch, numba's kernels and matplotlib. The tests of
+    kills, resumes and the short league's whole directory keep their own processes."""
+    from selfplay.tools.cli import main
+
+    argv = ["league", *command[command.index("selfplay.tools.league_cmd") + 1:]]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
 def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE"}
 
@@ -623,7 +638,7 @@ def test_an_arena_league_plays_the_games_scripted_npcs_and_rates_them(tmp_path):
     command = [sys.executable, "-m", "selfplay.tools.league_cmd", "arena", "--minutes", "0", "--generations", "4", "--run-dir",
                str(run), "--no-final", *FAST[:FAST.index("--eval.final-opponents")], "--league.main-exploiters", "0",
                "--league.scripts", "all"]  # the game's scripts alone (the arena's default adds two walkers)
-    done = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    done = _in_process(command)
     assert done.returncode == 0, done.stderr[-3000:]
     state = load_state(run)
     scripts = [s["name"] for s in state["snapshots"] if s["kind"] == "script"]
@@ -661,9 +676,8 @@ def test_a_league_seeded_from_a_checkpoint_starts_every_member_there_and_resets_
     init = save_checkpoint(tmp_path / "init", 0, build_network(init_net, TTT.obs_shape, TTT.num_actions), game=TTT)
     run = tmp_path / "league"
     # main0 is frozen at its 2nd-3rd generation, then the main exploiter: a reset follows
-    done = subprocess.run(_league_command(run, 0.0, "--generations", "4", "--no-final", "--league.league-exploiters", "0",
-                                          "--league.init", str(init)),
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    done = _in_process(_league_command(run, 0.0, "--generations", "4", "--no-final", "--league.league-exploiters", "0",
+                                       "--league.init", str(init)))
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert config["league"]["init"] == str(init) and config["train"]["net"] == init_net.to_dict()
@@ -673,9 +687,8 @@ def test_a_league_seeded_from_a_checkpoint_starts_every_member_there_and_resets_
     resets = [line for line in read_log(run) if line.get("event") == "reset"]
     assert resets and load_state(run)["members"][1]["name"].startswith("mexp0")
     # a network of another shape than the members' is refused in one line, before anything is written
-    other = subprocess.run(_league_command(tmp_path / "other", 0.0, "--generations", "1", "--no-final", "--league.init",
-                                           str(init), "--net.hidden", "8"),
-                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    other = _in_process(_league_command(tmp_path / "other", 0.0, "--generations", "1", "--no-final", "--league.init",
+                                        str(init), "--net.hidden", "8"))
     assert other.returncode != 0 and "--league.init" in other.stderr and "mlp 2x24" in other.stderr
     assert len(other.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "other" / "config.json").exists()
