@@ -5,8 +5,6 @@ and resume."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 
 import games
+from commands import run_here
 from search import SearchConfig
 from selfplay.training.actor import Actor
 from selfplay.training.messages import SELF, ActorSpec, Pairings, Weights
@@ -527,16 +526,9 @@ FAST = ["--preset", "tiny", "--selfplay.num-actors", "0", "--selfplay.games-per-
 
 
 def _in_process(command: list[str]) -> subprocess.CompletedProcess:
-    """``command`` (a ``_league_command``) run by ``selfplay league`` in this process: a league's
-    own process spends 3-5 s of CPU importing torch, numba's kernels and matplotlib. The tests of
-    kills, resumes and the short league's whole directory keep their own processes."""
-    from selfplay.tools.cli import main
-
-    argv = ["league", *command[command.index("selfplay.tools.league_cmd") + 1:]]
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+    """``command`` (a ``_league_command``) run by ``selfplay league`` in this process
+    (tests/commands.py says why); the kill, resume and short-league tests keep their processes."""
+    return run_here(["league", *command[command.index("selfplay.tools.league_cmd") + 1:]])
 
 
 def _env() -> dict:
@@ -559,7 +551,7 @@ def test_a_short_league_writes_its_directory_and_its_ladder_is_ordered(tmp_path)
     run = tmp_path / "league"
     # a budget in generations, not minutes: on an idle machine a minute was 70 generations, after
     # which every late network played perfectly and no level could beat the one below it
-    # plots only at the end (FAST redraws them every 3 s, for the kill tests): a third of the time
+    # plots only at the end (FAST redraws them every 3 s, for the kill tests): half the league's CPU
     done = subprocess.run(_league_command(run, 0.0, "--generations", str(GENERATIONS), "--league.keep-snapshots", "8",
                                           "--league.plot-seconds", "3600"), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

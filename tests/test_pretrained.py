@@ -6,8 +6,6 @@ exploitability on its card; ``pretrained make-ladder`` ships a difficulty ladder
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shlex
@@ -20,6 +18,7 @@ import pytest
 import torch
 
 import games
+from commands import run_here
 from export.runtime import Brain
 from selfplay.evaluation.agents import AgentError, load_agent
 from selfplay.evaluation.matches import play_match
@@ -204,17 +203,12 @@ def tiny_run(tmp_path_factory):
 
 
 def _selfplay(*argv: str, process: bool = False) -> subprocess.CompletedProcess:
-    """``selfplay ARGV``: its exit code and what it printed. In this process unless ``process``:
-    a command's own process spends 3-5 s of CPU importing torch, numba's kernels and matplotlib,
-    so only test_make_writes_a_brain_and_a_card_of_measured_matches and the OMP tests start one."""
+    """``selfplay ARGV``: its exit code and what it printed. In this process unless ``process``
+    (tests/commands.py says why): only test_make_writes_a_brain_and_a_card_of_measured_matches and
+    the OMP tests start the command's own."""
     if process:
         return subprocess.run([sys.executable, "-m", "selfplay", *argv], capture_output=True, text=True, timeout=300)
-    from selfplay.tools.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+    return run_here(list(argv))
 
 
 def _make(root, run, *extra, process: bool = False):
