@@ -204,14 +204,15 @@ def test_presets_are_valid_and_round_trip(name, size):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_connect4_small_preset_takes_int8_only_where_it_is_fast(monkeypatch, fast):
-    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32 and 32x3 where
-    int8 is slower than float32 (docs/training.md, "Connect Four, small"). Asking for int8 there
-    still gets it, with a one-line warning."""
+    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3 and 16
+    simulations a full search where int8 is slower than float32 (docs/training.md, "Connect Four,
+    small"). Asking for int8 there still gets it, with a one-line warning."""
     from selfplay.model import inference
 
     monkeypatch.setattr(inference, "int8_is_fast", lambda: fast)
     config = preset("connect4", "small")
-    assert (config.run.inference, config.net.channels, config.net.blocks) == (("int8", 64, 3) if fast else ("auto", 32, 3))
+    chosen = (config.run.inference, config.net.channels, config.net.blocks, config.search.num_simulations)
+    assert chosen == (("int8", 64, 3, 32) if fast else ("auto", 32, 3, 16))
     assert preset("connect4", "tiny").run.inference == "auto" and preset("othello", "small").run.inference == "auto"
     asked = SimpleNamespace(config=with_overrides(config, {"run.inference": "int8"}), device="cpu")
     assert train_module.Trainer.int8_is_slow(asked) is (not fast)
