@@ -204,15 +204,17 @@ def test_presets_are_valid_and_round_trip(name, size):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_connect4_small_preset_takes_int8_only_where_it_is_fast(monkeypatch, fast):
-    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3 and 16
-    simulations a full search where int8 is slower than float32 (docs/training.md, "Connect Four,
-    small"). Asking for int8 there still gets it, with a one-line warning."""
+    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3, 16
+    simulations a full search and full searches on half the moves where int8 is slower than
+    float32 (docs/training.md, "Connect Four, small"). Asking for int8 there still gets it, with a
+    one-line warning."""
     from selfplay.model import inference
 
     monkeypatch.setattr(inference, "int8_is_fast", lambda: fast)
     config = preset("connect4", "small")
-    chosen = (config.run.inference, config.net.channels, config.net.blocks, config.search.num_simulations)
-    assert chosen == (("int8", 64, 3, 32) if fast else ("auto", 32, 3, 16))
+    chosen = (config.run.inference, config.net.channels, config.net.blocks, config.search.num_simulations,
+              config.selfplay.full_search_prob)
+    assert chosen == (("int8", 64, 3, 32, 0.25) if fast else ("auto", 32, 3, 16, 0.5))
     assert preset("connect4", "tiny").run.inference == "auto" and preset("othello", "small").run.inference == "auto"
     asked = SimpleNamespace(config=with_overrides(config, {"run.inference": "int8"}), device="cpu")
     assert train_module.Trainer.int8_is_slow(asked) is (not fast)
