@@ -97,8 +97,9 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
         net = NetConfig(channels=16, blocks=2, hidden=32)
     # There, too, cheaper training positions beat sharper targets on three seeds each: a full
     # search of 16 simulations instead of 32 (+4 to +7 points against mcts:1000), then full
-    # searches on half the moves instead of a quarter (a position costs 24 evaluations instead of
-    # 40; +2 to +6 more). More positions and steps in 20 minutes count for more.
+    # searches on half the moves instead of a quarter (a position costs 24 evaluations instead
+    # of 40; +0.2 to +5.7 more, and fewer solver errors). More positions and learning steps in
+    # 20 minutes count for more.
     cheap = small and not int8
     full = 16 if cheap else 32
     return base.replace(
