@@ -76,3 +76,34 @@ def test_local_actors_train_overlapped_with_a_bounded_replay_ratio(tmp_path, cap
     assert rows[-1]["train_steps"] > 0
     replay = ReplayBuffer.load(run / "replay.npz", expect_game=games.make("tictactoe").version_tag)
     assert replay.total_added == trainer.state.positions  # no game counted twice
+
+
+def test_new_weights_and_a_chunks_positions_crossing_in_the_pipe_do_not_deadlock():
+    # An actor sends a chunk's positions (larger than a pipe's buffer) and reads its next message
+    # only once they are read; the driver meanwhile sends new weights as large. A driver that
+    # blocked in send would wait for the actor, and the actor for it, for ever.
+    import multiprocessing
+    import threading
+
+    from selfplay.training.streaming import Outbox
+
+    driver, actor = multiprocessing.Pipe()
+    positions, weights = b"p" * (4 << 20), b"w" * (4 << 20)
+    got = []
+
+    def the_actor():
+        actor.send(("positions", positions))  # blocks until the driver reads
+        got.append(actor.recv())
+        got.append(actor.recv())
+
+    thread = threading.Thread(target=the_actor, daemon=True)
+    thread.start()
+    box = Outbox(driver)
+    box.put(("weights", weights))  # returns at once: the outbox's thread writes
+    box.put(("stop",))
+    assert driver.recv() == ("positions", positions)
+    thread.join()
+    assert got == [("weights", weights), ("stop",)]  # whole, and in order
+    box.finish()
+    assert box.error is None
+    actor.close()

@@ -200,11 +200,19 @@ class ActorPool(Actors):
 
     def close(self) -> None:
         """Stop every actor (they finish their current message first), then reap them."""
+        self._request_stop()
+        self._reap()
+
+    def _request_stop(self) -> None:
         for conn in self.connections:
             try:
                 conn.send(("stop",))
             except (OSError, ValueError):
                 pass
+
+    def _reap(self) -> None:
+        """Wait for every actor process to exit (killing what has not within seconds), and close
+        the pipes."""
         for process in self.processes:
             process.join(timeout=5)
             if process.is_alive():

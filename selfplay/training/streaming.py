@@ -24,6 +24,10 @@ Where the network runs:
   memory (``Actor.set_evaluator`` with a :class:`~selfplay.training.inference_server.RemoteEvaluator`).
   Only the server gets the weights; the actors are told the generation.
 
+The driver writes to each actor on a thread of its own (:class:`Outbox`) and keeps reading
+meanwhile: new weights (hundreds of kilobytes) and a chunk's positions may cross in a pipe, and
+two processes that each wait in ``send`` for the other to read would wait forever.
+
 A benchmark may hand every actor one fixed evaluator instead (a modeled device,
 ``selfplay bench pipeline``); weights then only mark generations.
 
@@ -35,7 +39,10 @@ others meanwhile, and :meth:`StreamingActors.close` leaves no process behind.
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing.connection import wait
+import queue
+import threading
+import time
+from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
 import games
@@ -45,7 +52,7 @@ from .inference_server import Channel, InferenceServer
 from .messages import KEEP, ActorError, ActorSpec, Delivery, SelfPlayStats, Weights
 from .processes import ActorPool
 
-__all__ = ["SERVED_NICE", "StreamingActors", "serves_locally"]
+__all__ = ["SERVED_NICE", "Outbox", "StreamingActors", "serves_locally"]
 
 #: Niceness of actor processes that share an inference server. The server (and the learner) are
 #: what everyone waits on; the actors are throughput work. Where actors outnumber the free cores,
@@ -60,6 +67,40 @@ def serves_locally(cluster: Any, device: str) -> bool:
     docs/gpu.md, "One inference server for every actor")."""
     inference = getattr(cluster, "inference", "auto")
     return inference == "server" or (inference == "auto" and str(device).startswith("cuda"))
+
+
+class Outbox:
+    """Messages to one actor, sent in order by a thread of their own, so that :meth:`put` never
+    waits for the actor to read. ``error``: the OSError that ended the sending (the actor is
+    gone), else None."""
+
+    def __init__(self, conn: Connection, name: str = "selfplay-outbox") -> None:
+        self.conn = conn
+        self.error: BaseException | None = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, message: tuple) -> None:
+        """Send ``message`` after those put before it."""
+        self._queue.put(message)
+
+    @property
+    def busy(self) -> bool:
+        """Whether messages are still being sent (true until :meth:`finish`'s are all out)."""
+        return self._thread.is_alive()
+
+    def finish(self) -> None:
+        """Send what is queued, then end the thread."""
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not None:
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError) as error:  # the actor is gone; its reader reports why
+                self.error = error
+                return
 
 
 class StreamingActors(ActorPool):
@@ -79,6 +120,7 @@ class StreamingActors(ActorPool):
         self.fixed = serve or evaluator is not None  # the actors do not run the weights themselves
         self.server: InferenceServer | None = None
         self.connections, self.processes = [], []
+        self.outboxes: list[Outbox] = []
         self.generation = -1
         self._weights: Weights | None = None
         self.weights_epoch = 0
@@ -93,6 +135,7 @@ class StreamingActors(ActorPool):
                 (log or (lambda text: None))(f"one inference process ({self.options.device}) evaluates for every actor")
             sources = [c.client() for c in channels] if serve else [evaluator] * count
             super().__init__(spec, count, sources, (SERVED_NICE if serve else 0) if nice is None else nice)
+            self.outboxes = [Outbox(conn, f"selfplay-outbox-{i}") for i, conn in enumerate(self.connections)]
         except BaseException:
             self.close()
             raise
@@ -185,6 +228,30 @@ class StreamingActors(ActorPool):
     def _send_all(self, message: tuple) -> None:
         for i in range(self.count):
             self._send(i, message)
+
+    def _send(self, i: int, message: tuple) -> None:
+        if self.outboxes[i].error is not None:
+            raise self._failure(i)
+        self.outboxes[i].put(message)
+
+    def _request_stop(self) -> None:
+        """("stop",) after what each outbox holds; reading meanwhile (an actor may be in the
+        middle of sending positions) until every outbox is empty, or a few seconds."""
+        if not self.outboxes:  # the pool failed while starting
+            super()._request_stop()
+            return
+        for box in self.outboxes:
+            box.put(("stop",))
+            box.finish()
+        readers = list(self.connections)
+        deadline = time.monotonic() + 5.0
+        while any(box.busy for box in self.outboxes) and readers and time.monotonic() < deadline:
+            for conn in wait(readers, timeout=0.05):
+                try:
+                    conn.recv()
+                except (EOFError, OSError):
+                    readers.remove(conn)
+        self.outboxes = []
 
     def close(self) -> None:
         """Stop every actor (each ends its play call first), then the server; reap them all."""
