@@ -857,3 +857,28 @@ def test_the_progress_rate_holds_until_a_generations_first_games_finish():
     assert progress.rate == 300.0
     progress.selfplay(SelfPlayStats(games=5, positions=200, seconds=2.0))
     assert progress.rate == 100.0
+
+
+def test_the_streaming_rate_is_the_arrivals_over_the_last_half_minute():
+    # Overlapped learning counts positions as they arrive; a generation's first delivery holds
+    # positions played before it began, so a rate from the generation's start would spike.
+    from types import SimpleNamespace
+
+    from selfplay.training.progress import Progress
+
+    state = SimpleNamespace(generation=3, games=0, positions=0)
+    trainer = SimpleNamespace(config=SimpleNamespace(run=SimpleNamespace(minutes=1.0, generations=0)),
+                              state=state, elapsed=lambda: 0.0)
+    progress = Progress(trainer, enabled=False)
+    now = [0.0]
+    progress.clock = lambda: now[0]
+    for t, positions in [(0.0, 0), (0.5, 5000)]:
+        now[0], state.positions = t, positions
+        progress.streamed()
+    assert math.isnan(progress.rate)  # under a second of arrivals: no rate yet
+    now[0], state.positions = 10.0, 12_000
+    progress.streamed()
+    assert progress.rate == 1200.0
+    now[0], state.positions = 50.0, 60_000
+    progress.streamed()
+    assert progress.rate == (60_000 - 12_000) / 40.0  # what arrived before the window is gone

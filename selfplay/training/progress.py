@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import math
 import sys
+import time
+from collections import deque
 from typing import Any
 
 __all__ = ["Progress", "finite"]
+
+#: Seconds of arrivals the streaming rate averages over.
+STREAM_WINDOW_SECONDS = 30.0
 
 
 def finite(value: Any) -> bool:
@@ -24,6 +29,8 @@ class Progress:
         self.loss = math.nan
         self.elo = math.nan
         self.rate = math.nan
+        self._arrivals: deque = deque()  # (clock time, the run's positions) while streaming
+        self.clock = time.monotonic
         run = trainer.config.run
         self.by_time = run.minutes > 0
         self.bar = None
@@ -56,6 +63,19 @@ class Progress:
         if stats.seconds > 0 and stats.positions > 0:
             self.rate = stats.positions / stats.seconds
         self._refresh(stats.games)
+
+    def streamed(self) -> None:
+        """Overlapped learning (selfplay.training.schedule.Overlapped): what has arrived is in the
+        run's counts already, and the rate is the arrivals' over about the last half minute (a
+        generation's own start would count positions played before it)."""
+        now, positions = self.clock(), self.trainer.state.positions
+        self._arrivals.append((now, positions))
+        while len(self._arrivals) > 2 and now - self._arrivals[1][0] >= STREAM_WINDOW_SECONDS:
+            self._arrivals.popleft()
+        since, before = self._arrivals[0]
+        if now - since >= 1.0 and positions > before:
+            self.rate = (positions - before) / (now - since)
+        self._refresh()
 
     def trained(self, losses: dict) -> None:
         if finite(losses["loss"]):

@@ -112,7 +112,7 @@ class Overlapped:
                 arrived += self._arrive(trainer, delivery, lags)
                 stats = stats.merge(delivery.stats)
             stats.seconds = time.monotonic() - start
-            progress.selfplay(stats)
+            progress.streamed()
             # 3. learn, a few steps at a time, so that the stream keeps flowing
             if steps_done < allowed:
                 t = time.monotonic()
