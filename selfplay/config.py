@@ -214,7 +214,10 @@ class LearnerConfig:
     buffer_capacity: int = _f(100_000, "positions the replay buffer holds; the oldest are overwritten")
     min_positions: int = _f(1000, "no training until the buffer holds this many positions")
     augment: bool = _f(True, "sample each position through a random symmetry of the board")
-    threads: int = _f(0, "torch threads for learning on the CPU (0: one per core)")
+    threads: int = _f(
+        0, "torch threads for learning on the CPU (0: one per core; learning beside local actor processes, "
+        "cluster.overlap, one per core they leave free, at least one)"
+    )
     precision: str = _f(
         "auto", "'fp32', 'bf16' (autocast, float32 weights), or 'auto': bf16 on CUDA and on CPUs that compute it "
         "natively (AVX512-BF16, AMX: 2x the steps/s with channels-last), float32 elsewhere"

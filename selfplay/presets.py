@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
-from .config import ConfigError, EvalConfig, LearnerConfig, RunConfig, SelfPlayConfig, TrainConfig, gumbel_search
+from .config import ClusterConfig, ConfigError, EvalConfig, LearnerConfig, RunConfig, SelfPlayConfig, TrainConfig, gumbel_search
 
 __all__ = ["PRESETS", "league_preset", "preset"]
 
@@ -102,6 +102,10 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # 20 minutes count for more.
     cheap = small and not int8
     full = 16 if cheap else 32
+    # And there the learner learns beside self-play (cluster.overlap), on the time the actors
+    # leave it, instead of taking turns with them: 33% more positions and 21% more learning
+    # steps in the 20 minutes, the curve ahead at every mark, +1.7 points against mcts:200 over
+    # three seeds (+0.4 against mcts:1000, within noise).
     return base.replace(
         net=net,
         search=gumbel_search(full),
@@ -115,6 +119,7 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
                         final_games=200 if small else 100, final_visits=200,
                         final_opponents="mcts:200,mcts:1000" if small else "random,greedy,mcts:200,mcts:1000"),
         run=RunConfig(minutes=20.0 if small else 5.0, inference="int8" if int8 else "auto"),
+        cluster=ClusterConfig(overlap=cheap),
     )
 
 
@@ -158,6 +163,8 @@ def league_preset(game: str, name: str, options: dict[str, Any]) -> tuple[TrainC
     the main agent to punish a wandering unit), and games opening with 0-2 random plies, as its
     final matches do (without them the raw policy fell behind the scripts)."""
     train = preset(game, name, options)
+    if train.cluster.overlap:  # league members take turns on the actors
+        train = train.replace(cluster=replace(train.cluster, overlap=False))
     if game != "arena":
         return train, {}
     return (train.replace(selfplay=replace(train.selfplay, random_opening_moves=2)),

@@ -107,3 +107,17 @@ def test_new_weights_and_a_chunks_positions_crossing_in_the_pipe_do_not_deadlock
     box.finish()
     assert box.error is None
     actor.close()
+
+
+def test_an_overlapped_local_run_resumes_where_it_stopped(tmp_path):
+    # make train on a CPU without fast int8 overlaps (selfplay.presets); Ctrl-C and --resume must
+    # hold there as they do for alternating runs: the counts go on, no position counted twice
+    run = tmp_path / "run"
+    settings = {"selfplay.num_actors": 2, "cluster.overlap": True, "cluster.chunk_seconds": 0.3, "eval.every": 0}
+    first = train(tiny_config(**settings, **{"run.generations": 2}), run, final_report=False)
+    positions = first.state.positions
+    second = train(tiny_config(**settings, **{"run.generations": 4}), run, resume=True, final_report=False)
+    assert second.state.generation == 4 and second.state.positions > positions
+    assert [r["generation"] for r in read_metrics(run)] == [1, 2, 3, 4]
+    replay = ReplayBuffer.load(run / "replay.npz", expect_game=games.make("tictactoe").version_tag)
+    assert replay.total_added == second.state.positions

@@ -205,16 +205,18 @@ def test_presets_are_valid_and_round_trip(name, size):
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_connect4_small_preset_takes_int8_only_where_it_is_fast(monkeypatch, fast):
     """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3, 16
-    simulations a full search and full searches on half the moves where int8 is slower than
-    float32 (docs/training.md, "Connect Four, small"). Asking for int8 there still gets it, with a
-    one-line warning."""
+    simulations a full search, full searches on half the moves and learning beside self-play
+    where int8 is slower than float32 (docs/training.md, "Connect Four, small"); a league takes
+    turns. Asking for int8 there still gets it, with a one-line warning."""
     from selfplay.model import inference
+    from selfplay.presets import league_preset
 
     monkeypatch.setattr(inference, "int8_is_fast", lambda: fast)
     config = preset("connect4", "small")
     chosen = (config.run.inference, config.net.channels, config.net.blocks, config.search.num_simulations,
-              config.selfplay.full_search_prob)
-    assert chosen == (("int8", 64, 3, 32, 0.25) if fast else ("auto", 32, 3, 16, 0.5))
+              config.selfplay.full_search_prob, config.cluster.overlap)
+    assert chosen == (("int8", 64, 3, 32, 0.25, False) if fast else ("auto", 32, 3, 16, 0.5, True))
+    assert not league_preset("connect4", "small", {})[0].cluster.overlap
     assert preset("connect4", "tiny").run.inference == "auto" and preset("othello", "small").run.inference == "auto"
     asked = SimpleNamespace(config=with_overrides(config, {"run.inference": "int8"}), device="cpu")
     assert train_module.Trainer.int8_is_slow(asked) is (not fast)
@@ -882,3 +884,18 @@ def test_the_streaming_rate_is_the_arrivals_over_the_last_half_minute():
     now[0], state.positions = 50.0, 60_000
     progress.streamed()
     assert progress.rate == (60_000 - 12_000) / 40.0  # what arrived before the window is gone
+
+
+def test_the_learner_takes_the_cores_that_local_actors_leave_free():
+    from selfplay.training.pool import learner_threads
+
+    def threads(cores, actors, overlap, backend="local"):
+        config = with_overrides(tiny_config(), {"selfplay.num_actors": actors, "cluster.overlap": overlap,
+                                                "cluster.backend": backend})
+        return learner_threads(config, cores)
+
+    assert threads(2, 2, False) == 2  # taking turns: every core
+    assert threads(2, 2, True) == 1  # beside two actors on two cores: one, never none
+    assert threads(8, 6, True) == 2
+    assert threads(8, 0, True) == 7  # one streaming actor at least
+    assert threads(8, 4, True, "ray") == 8  # Ray's actors run elsewhere

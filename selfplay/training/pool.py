@@ -9,7 +9,7 @@ from typing import Any, Callable
 from .messages import Actors, ActorSpec
 from .processes import ActorPool, LocalActors
 
-__all__ = ["CUDA_ACTORS", "actor_count", "actors_label", "make_actors"]
+__all__ = ["CUDA_ACTORS", "actor_count", "actors_label", "learner_threads", "make_actors"]
 
 # Actor processes that ``num_actors -1`` starts on CUDA: each holds a CUDA context (about half a
 # gigabyte), and more of them than this made no more positions/s on a GPU (docs/gpu.md).
@@ -28,6 +28,16 @@ def actor_count(config: Any, device: str) -> int:
     if device == "cuda" and config.selfplay.num_actors == -1:
         return min(config.selfplay.actors, CUDA_ACTORS)
     return config.selfplay.actors
+
+
+def learner_threads(config: Any, cores: int) -> int:
+    """Torch threads for learning with ``learner.threads`` 0 (a TrainConfig ``config`` on a
+    machine of ``cores``): one per core, or, learning beside local actor processes
+    (``cluster.overlap``), one per core they leave free and at least one; a thread more would
+    only take turns with an actor, and torch's threads wait for their slowest."""
+    if config.cluster.overlap and config.cluster.backend == "local":
+        return max(1, cores - max(config.selfplay.actors, 1))
+    return cores
 
 
 def actors_label(cluster: Any, count: int) -> str:

@@ -2,17 +2,16 @@
 (selfplay.training.trainer), as one of two strategies chosen once, when the trainer is built.
 
 **Alternating** (:class:`Alternating`, the default). Self-play and learning take turns, each with
-every core. On a small CPU machine a learner running beside the actors would take a core from
-self-play, and self-play is where the time goes. Alternating also makes a generation a clean
-unit: one network made all its games, the checkpoint after it holds the network and exactly the
-data it was trained on, and a resumed run continues from that boundary. The price is that the
-learner idles during self-play and the actors during learning; on a GPU, where learning is cheap
-next to self-play, that price is small too.
+every core. A generation is then a clean unit: one network made all its games, the checkpoint
+after it holds the network and exactly the data it was trained on, and a resumed run continues
+from that boundary. The price is that the learner idles during self-play and the actors during
+learning.
 
-**Overlapped** (:class:`Overlapped`, ``cluster.overlap``). On a Ray cluster, where the actors have
-machines of their own, or on a GPU (one inference process for every actor process,
-selfplay.training.inference_server), the two run at once: the actors stream positions while the
-learner learns (docs/ray.md, docs/training.md).
+**Overlapped** (:class:`Overlapped`, ``cluster.overlap``). The two run at once: the actors stream
+positions while the learner learns. On a Ray cluster the actors have machines of their own; on a
+GPU one inference process serves every actor process (selfplay.training.inference_server); on two
+CPU cores, where a small network's learning leaves a core half idle, Connect Four's float32 small
+preset makes a third more positions this way (docs/training.md, docs/ray.md).
 
 Each strategy's :meth:`~Alternating.play_and_learn` returns ``(stats, losses, train seconds,
 (policy lag, max lag))``, or None after a stop before anything was learned.

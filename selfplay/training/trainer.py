@@ -59,7 +59,7 @@ from games.core import Game
 
 from .budget import Budget
 from .messages import KEEP, ActorSpec, Weights
-from .pool import actor_count, actors_label, make_actors
+from .pool import actor_count, actors_label, learner_threads, make_actors
 from .progress import Progress, finite
 from .resign import record_resign_samples
 from .resume import load_run
@@ -112,7 +112,7 @@ class Trainer:
         self.game: Game = games.make(config.game, **config.game_options)
         self.device = resolve_device(config.run.device)
         self.cores = available_cores()
-        torch.set_num_threads(config.learner.threads or self.cores)
+        torch.set_num_threads(config.learner.threads or learner_threads(config, self.cores))
         self.state = RunState()
         table = RatingTable(anchor="random" if "random" in config.eval.opponent_specs else None)
 
