@@ -110,7 +110,6 @@ class Overlapped:
             for delivery in actors.poll(0.0 if steps_done < allowed else 0.1, num_positions=-(-target // actors.count)):
                 arrived += self._arrive(trainer, delivery, lags)
                 stats = stats.merge(delivery.stats)
-            stats.seconds = time.monotonic() - start
             progress.streamed()
             # 3. learn, a few steps at a time, so that the stream keeps flowing
             if steps_done < allowed:
