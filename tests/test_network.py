@@ -29,6 +29,7 @@ SHAPES = {"tictactoe": ((2, 3, 3), 9), "connect4": ((2, 6, 7), 7)}
 CONFIGS = {
     "resnet-scalar": NetConfig(kind="resnet", channels=8, blocks=2, hidden=16),
     "resnet-wdl": NetConfig(kind="resnet", channels=8, blocks=2, hidden=16, value_head="wdl"),
+    "resnet-planes": NetConfig(kind="resnet", channels=8, blocks=2, hidden=16, value_planes=3),
     "mlp-scalar": NetConfig(kind="mlp", layers=2, hidden=32),
     "mlp-wdl": NetConfig(kind="mlp", layers=1, hidden=32, value_head="wdl"),
 }
@@ -140,6 +141,13 @@ def test_resnet_parameter_count_grows_with_blocks_by_one_block():
     assert two - one == 2 * (16 * 16 * 9) + 2 * (2 * 16)
 
 
+def test_each_value_plane_adds_its_convolution_and_its_linear_inputs():
+    base = dict(kind="resnet", channels=16, blocks=1, hidden=8)
+    one, four = (count_parameters(build_network(NetConfig(value_planes=p, **base), (2, 6, 7), 7)) for p in (1, 4))
+    # A plane: a 1x1 conv from 16 channels, its batch norm (scale, shift), and 42 cells x 8 weights.
+    assert four - one == 3 * (16 + 2 + 42 * 8)
+
+
 def test_default_sizes():
     assert default_net_config("cpu") == NetConfig(channels=32, blocks=3)
     gpu = default_net_config("cuda")
@@ -156,6 +164,7 @@ def test_default_sizes():
         ({"blocks": -1}, "blocks must be an integer >= 0"),
         ({"hidden": 2.5}, "hidden must be an integer"),
         ({"layers": True}, "layers must be an integer"),
+        ({"value_planes": 0}, "value_planes must be an integer >= 1"),
     ],
 )
 def test_bad_configs_are_refused_with_the_field_named(changes, message):

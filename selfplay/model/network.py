@@ -13,7 +13,7 @@ Two trunks, chosen by :attr:`NetConfig.kind`:
 
 * ``"resnet"``: AlphaZero's shape: a 3x3 conv stem, ``blocks`` residual blocks
   (conv-BN-ReLU-conv-BN + skip, ReLU), a policy head (1x1 conv to 2 planes, BN, ReLU, linear to
-  ``A``) and a value head (1x1 conv to 1 plane, BN, ReLU, linear to ``hidden``, ReLU, linear).
+  ``A``) and a value head (1x1 conv to ``value_planes`` planes, BN, ReLU, linear to ``hidden``, ReLU, linear).
 * ``"mlp"``: the planes flattened, ``layers`` fully connected ReLU layers of width ``hidden``,
   the same two heads as linear layers. Small and fast: the NPC brains that ship to games.
 
@@ -73,6 +73,10 @@ class NetConfig:
     hidden: int = field(
         default=64, metadata={"help": "mlp: width of every hidden layer; resnet: width of the value head"}
     )
+    value_planes: int = field(
+        default=1, metadata={"help": "resnet: planes of the value head's 1x1 convolution, the input of its linear "
+                             "layers (planes x cells)"}
+    )
     value_head: str = field(
         default="scalar", metadata={"help": "'scalar' (tanh, MSE loss) or 'wdl' (win/draw/loss logits)"}
     )
@@ -82,7 +86,7 @@ class NetConfig:
             raise NetConfigError(f"network kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.value_head not in VALUE_HEADS:
             raise NetConfigError(f"value head {self.value_head!r} is not one of {', '.join(VALUE_HEADS)}")
-        for name in ("channels", "blocks", "layers", "hidden"):
+        for name in ("channels", "blocks", "layers", "hidden", "value_planes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "blocks" else 1):
                 least = "0" if name == "blocks" else "1"
@@ -205,7 +209,6 @@ class ResNet(PolicyValueNet):
     """AlphaZero-style residual trunk with policy and value heads (see the module docstring)."""
 
     POLICY_PLANES = 2
-    VALUE_PLANES = 1
 
     def __init__(self, cfg: NetConfig, obs_shape: tuple[int, int, int], num_actions: int) -> None:
         super().__init__(cfg, obs_shape, num_actions)
@@ -215,9 +218,9 @@ class ResNet(PolicyValueNet):
         self.trunk = nn.Sequential(*(ResidualBlock(cfg.channels) for _ in range(cfg.blocks)))
         self.policy_conv = _conv_bn(cfg.channels, self.POLICY_PLANES, 1)
         self.policy_fc = nn.Linear(self.POLICY_PLANES * cells, num_actions)
-        self.value_conv = _conv_bn(cfg.channels, self.VALUE_PLANES, 1)
+        self.value_conv = _conv_bn(cfg.channels, cfg.value_planes, 1)
         self.value_fc = nn.Sequential(
-            nn.Linear(self.VALUE_PLANES * cells, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, self.value_outputs)
+            nn.Linear(cfg.value_planes * cells, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, self.value_outputs)
         )
 
     def raw_heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
