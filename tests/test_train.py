@@ -204,18 +204,21 @@ def test_presets_are_valid_and_round_trip(name, size):
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_connect4_small_preset_takes_int8_only_where_it_is_fast(monkeypatch, fast):
-    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3, 16
-    simulations a full search, full searches on half the moves and learning beside self-play
-    where int8 is slower than float32 (docs/training.md, "Connect Four, small"); a league takes
-    turns. Asking for int8 there still gets it, with a one-line warning."""
+    """int8 actors and the 64x3 network on a CPU with 8-bit dot products; float32, 32x3 with a
+    four-plane win/draw/loss value head, 16 simulations a full search, full searches on half the
+    moves and learning beside self-play where int8 is slower than float32 (docs/training.md,
+    "Connect Four, small"); a league takes turns. Asking for int8 there still gets it, with a
+    one-line warning."""
     from selfplay.model import inference
     from selfplay.presets import league_preset
 
     monkeypatch.setattr(inference, "int8_is_fast", lambda: fast)
     config = preset("connect4", "small")
-    chosen = (config.run.inference, config.net.channels, config.net.blocks, config.search.num_simulations,
-              config.selfplay.full_search_prob, config.cluster.overlap)
-    assert chosen == (("int8", 64, 3, 32, 0.25, False) if fast else ("auto", 32, 3, 16, 0.5, True))
+    net = config.net
+    chosen = (config.run.inference, net.channels, net.blocks, net.value_planes, net.value_head,
+              config.search.num_simulations, config.selfplay.full_search_prob, config.cluster.overlap)
+    assert chosen == (("int8", 64, 3, 1, "scalar", 32, 0.25, False) if fast
+                      else ("auto", 32, 3, 4, "wdl", 16, 0.5, True))
     assert not league_preset("connect4", "small", {})[0].cluster.overlap
     assert preset("connect4", "tiny").run.inference == "auto" and preset("othello", "small").run.inference == "auto"
     asked = SimpleNamespace(config=with_overrides(config, {"run.inference": "int8"}), device="cpu")
