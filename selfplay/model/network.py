@@ -13,7 +13,8 @@ Two trunks, chosen by :attr:`NetConfig.kind`:
 
 * ``"resnet"``: AlphaZero's shape: a 3x3 conv stem, ``blocks`` residual blocks
   (conv-BN-ReLU-conv-BN + skip, ReLU), a policy head (1x1 conv to 2 planes, BN, ReLU, linear to
-  ``A``) and a value head (1x1 conv to ``value_planes`` planes, BN, ReLU, linear to ``hidden``, ReLU, linear).
+  ``A``) and a value head (1x1 conv to ``value_planes`` planes, BN, ReLU, linear to ``hidden``,
+  ReLU, linear).
 * ``"mlp"``: the planes flattened, ``layers`` fully connected ReLU layers of width ``hidden``,
   the same two heads as linear layers. Small and fast: the NPC brains that ship to games.
 
