@@ -110,17 +110,18 @@ def _connect4(base: TrainConfig, name: str) -> TrainConfig:
     # And there the learner learns beside self-play (cluster.overlap), on the time the actors
     # leave it, instead of taking turns with them: 33% more positions and 21% more learning
     # steps in the 20 minutes, the curve ahead at every mark, +1.7 points against mcts:200 over
-    # three seeds (+0.4 against mcts:1000, within noise). Its peak learning rate is 4e-3: 3e-3
+    # three seeds (+0.4 against mcts:1000, within noise). Its peak learning rate is 5e-3: 3e-3
     # instead of 2e-3 cut the raw solver errors on each of three seeds (10.8% against 12.9% on the
-    # mean), and 4e-3 instead of 3e-3 gave 95.0% against mcts:1000 on the mean (93.3%) and 99.0%
-    # against mcts:200 (98.5%), with more Elo after minute 10 on every seed.
+    # mean), 4e-3 instead of 3e-3 gave 95.0% against mcts:1000 on the mean (93.3%), and 5e-3
+    # instead of 4e-3 cut the errors with search on every seed (4.0% against 4.8% on the mean)
+    # and scored 95% or more against mcts:1000 on every seed (96.3% on the mean).
     return base.replace(
         net=net,
         search=gumbel_search(full),
         selfplay=SelfPlayConfig(games_per_actor=128, fast_simulations=8, full_search_prob=0.5 if cheap else 0.25,
                                 random_opening_moves=6 if small else 2, root_value_weight=0.5 if small else 0.0,
                                 positions_per_generation=4000, resign_value=-0.95),
-        learner=LearnerConfig(lr=4e-3 if cheap else 2e-3, batch_size=256, samples_per_position=2.0, buffer_capacity=150_000,
+        learner=LearnerConfig(lr=5e-3 if cheap else 2e-3, batch_size=256, samples_per_position=2.0, buffer_capacity=150_000,
                               min_positions=2000),
         eval=EvalConfig(every=10 if small else 6, games=20, visits=32, opponents="random,greedy,mcts:200,mcts:1000",
                         milestones=small, solver_positions=solver, solver_sets=3 if small and standard else 1,
