@@ -26,7 +26,7 @@ import games
 from selfplay.tools import train_cmd
 from selfplay.training import trainer as train_module
 from selfplay.training.resume import load_config
-from selfplay.model.checkpoint import list_checkpoints, load_checkpoint
+from selfplay.model.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from selfplay.config import (
     RESUME_SAFE,
     ConfigError,
@@ -584,6 +584,31 @@ def test_the_last_checkpoint_of_every_interval_is_kept_for_the_strength_curve(tm
     assert [int(p.stem.split("-")[1]) for p in list_checkpoints(run)] == [1, 3, 5, 7]
     assert load_checkpoint(run).meta["run"]["milestones"] == [1, 3, 5]
     assert [c["generation"] for c in checkpoints_at(run, [0.5, 1, 2, 3, 3.5])] == [1, 1, 3, 5, 7]
+
+
+def test_the_best_rated_checkpoint_is_the_current_fits_not_the_elo_it_recorded_when_saved(tmp_path):
+    """Every rating refits all generations on all games so far, so the Elo a checkpoint recorded
+    when it was saved is stale: the best-rated checkpoint (kept, and printed at the end) is the
+    one the run's current ratings put highest."""
+    model = build_network(NetConfig(kind="mlp", layers=1, hidden=4), TTT.obs_shape, TTT.num_actions)
+    for step, recorded in [(2, 900.0), (4, 500.0), (6, 600.0)]:
+        save_checkpoint(tmp_path, step, model, game=TTT, metrics={"elo": recorded}, keep_last=5)
+    fitted = {"random": 0.0, "gen2": 400.0, "gen4": 700.0, "gen6": 650.0}
+    trainer = SimpleNamespace(run_dir=tmp_path, state=SimpleNamespace(generation=7),
+                              table=SimpleNamespace(ratings=lambda: dict(fitted)))
+    assert train_module.Trainer.best_rated_generation(trainer) == 4  # not 2, whose saved Elo was highest
+    fitted["gen7"] = 720.0  # the generation being saved counts too
+    assert train_module.Trainer.best_rated_generation(trainer) == 7
+    trainer.table = SimpleNamespace(ratings=lambda: {"random": 0.0})
+    assert train_module.Trainer.best_rated_generation(trainer) is None
+
+
+def test_a_run_keeps_its_last_checkpoint_and_the_one_its_final_ratings_rate_highest(tmp_path):
+    trainer = train(tiny_config(**{"run.keep_last": 1, "run.generations": 6}), tmp_path / "run", final_report=False)
+    on_disk = [int(p.stem.split("-")[1]) for p in list_checkpoints(tmp_path / "run")]
+    ratings = trainer.table.ratings()
+    best = max(on_disk, key=lambda g: ratings[f"gen{g}"])
+    assert trainer.best_rated_generation() == best and set(on_disk) == {best, 6}
 
 
 def test_ratings_play_the_checkpoints_kept_at_minute_marks(tmp_path, monkeypatch):

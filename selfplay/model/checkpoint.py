@@ -51,6 +51,7 @@ __all__ = [
     "REPLAY_FILE",
     "atomic_write",
     "best_checkpoint",
+    "checkpoints_by_step",
     "checkpoint_sidecar",
     "delete_checkpoint",
     "latest_checkpoint",
@@ -163,11 +164,16 @@ def _data_name(record: dict[str, Any] | None, step: int) -> str | None:
     return name if name in _data_names(step) else None
 
 
+def checkpoints_by_step(directory: str | os.PathLike) -> dict[int, Path]:
+    """``{step: sidecar}`` of the checkpoints in ``directory``, oldest first."""
+    sidecars = _sidecars(Path(directory))
+    return {step: sidecars[step] for step in sorted(sidecars)}
+
+
 def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
     """Sidecars of the checkpoints in ``directory``, oldest first (any of them can be passed to
     :func:`load_checkpoint`)."""
-    sidecars = _sidecars(Path(directory))
-    return [sidecars[step] for step in sorted(sidecars)]
+    return list(checkpoints_by_step(directory).values())
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:

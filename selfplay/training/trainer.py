@@ -70,7 +70,6 @@ from ..config import TrainConfig, available_cores, describe
 
 __all__ = ["Trainer", "resolve_device", "train"]
 
-BEST_METRIC = "elo"
 PLOT_EVERY_SECONDS = 60.0  # plots take a second or two to draw: after a rating, at most this often
 #: Replay positions that calibrate the int8 network's activation ranges (run.inference int8)
 INT8_CALIBRATION = 256
@@ -352,9 +351,21 @@ class Trainer:
             metrics=metrics,
             replay=self.buffer,
             keep_last=self.config.run.keep_last,
-            best_metric=BEST_METRIC,
-            keep_steps=self.state.milestones,
+            keep_steps=[*self.state.milestones, *([] if (best := self.best_rated_generation()) is None else [best])],
         )
+
+    def best_rated_generation(self) -> int | None:
+        """The generation, saved or being saved, that the run's ratings rate highest now, or None
+        before any is rated. Every rating refits all generations on all games so far, so only the
+        current fit compares them: the Elo a checkpoint recorded when it was saved came from an
+        earlier fit with fewer games (in one 20-minute run, generation 100 recorded 870 at minute 8
+        and the final fit put it at 646, 145 below the last rated generation)."""
+        from ..model.checkpoint import checkpoints_by_step
+
+        ratings = self.table.ratings()
+        saved = {*checkpoints_by_step(self.run_dir), self.state.generation}
+        rated = [(ratings[f"gen{g}"], g) for g in saved if math.isfinite(ratings.get(f"gen{g}", math.nan))]
+        return max(rated)[1] if rated else None
 
     def _plot(self) -> None:
         from .metrics import plot_run
@@ -410,10 +421,10 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, final_
                         f"checkpoint saved. Resume with: selfplay train --resume {run_dir}")
         elif final_report:
             trainer.final_report()
-            from ..model.checkpoint import best_checkpoint, latest_checkpoint
+            from ..model.checkpoint import checkpoints_by_step, latest_checkpoint
 
             latest = latest_checkpoint(run_dir)
-            best = best_checkpoint(run_dir, BEST_METRIC)
+            best = checkpoints_by_step(run_dir).get(trainer.best_rated_generation())
             trainer.log(f"final checkpoint: {latest}" + (f"; best rated: {best}" if best and best != latest else ""))
             trainer.log(f"play it: selfplay play --agent {run_dir}; analyze: selfplay analyze --checkpoint {run_dir}")
     return trainer
