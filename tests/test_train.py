@@ -26,7 +26,7 @@ import games
 from selfplay.tools import train_cmd
 from selfplay.training import trainer as train_module
 from selfplay.training.resume import load_config
-from selfplay.model.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from selfplay.model.checkpoint import checkpoints_by_step, list_checkpoints, load_checkpoint, save_checkpoint
 from selfplay.config import (
     RESUME_SAFE,
     ConfigError,
@@ -606,7 +606,7 @@ def test_the_best_rated_checkpoint_is_the_current_fits_not_the_elo_it_recorded_w
 def test_a_run_keeps_its_last_checkpoint_and_the_one_its_final_ratings_rate_highest(tmp_path):
     settings = {"run.keep_last": 1, "run.keep_every_minutes": 0.0, "run.generations": 6}  # no minute marks kept
     trainer = train(tiny_config(**settings), tmp_path / "run", final_report=False)
-    on_disk = [int(p.stem.split("-")[1]) for p in list_checkpoints(tmp_path / "run")]
+    on_disk = list(checkpoints_by_step(tmp_path / "run"))
     ratings = trainer.table.ratings()
     best = max(on_disk, key=lambda g: ratings[f"gen{g}"])
     assert trainer.best_rated_generation() == best and set(on_disk) == {best, 6}

@@ -341,6 +341,7 @@ class Trainer:
         self.state.rng = self.rng.bit_generator.state
         self.state.replay_added = self.buffer.total_added
         self.state.lr_progress = self.budget.lr_progress(self.budget.position(self.state.elapsed, self.state.generation))
+        best = self.best_rated_generation()
         save_checkpoint(
             self.run_dir,
             self.state.generation,
@@ -351,7 +352,7 @@ class Trainer:
             metrics=metrics,
             replay=self.buffer,
             keep_last=self.config.run.keep_last,
-            keep_steps=[*self.state.milestones, *([] if (best := self.best_rated_generation()) is None else [best])],
+            keep_steps=self.state.milestones if best is None else [*self.state.milestones, best],
         )
 
     def best_rated_generation(self) -> int | None:
