@@ -24,15 +24,18 @@ def _state_from_obs(game, planes):
     return np.array([bits(p0), bits(mine | theirs), ply], np.int64)
 
 
-def _oracle(game, sign):
-    """An evaluator whose policy prefers the solver's best moves (sign=+1) or worst (sign=-1)."""
+def _oracle(game, sign, value_sign=0):
+    """An evaluator whose policy prefers the solver's best moves (sign=+1) or worst (sign=-1),
+    and whose value is ``value_sign`` times the solved result for the side to move."""
 
     def evaluate(obs, mask):
         logits = np.zeros(mask.shape, np.float32)
+        values = np.zeros(len(obs), np.float32)
         for i, planes in enumerate(obs):
             outcomes = outcomes_from_state(game, _state_from_obs(game, planes)).astype(np.float32)
             logits[i] = np.where(outcomes == ILLEGAL, -9.0, sign * outcomes)
-        return logits, np.zeros(len(obs), np.float32)
+            values[i] = value_sign * outcomes[outcomes != ILLEGAL].max()
+        return logits, values
 
     return evaluate
 
@@ -66,6 +69,19 @@ def test_search_repairs_a_bad_prior(small, tmp_path):
     assert report["search"]["all"]["rate"] < report["raw"]["all"]["rate"]
     text = format_report(report)
     assert "raw network" in text and "400 visits" in text and "beginning" in text
+
+
+def test_the_value_one_ply_deeper_is_judged_apart_from_the_policy(small, tmp_path):
+    """A solved value behind the worst policy: the value player makes no errors where the raw
+    policy errs everywhere; the value turned upside down errs (only won-at-once moves save it)."""
+    positions = load_positions(small, 6, seed=0, cache=tmp_path)
+    solved = error_rates(small, _oracle(small, -1, value_sign=+1), positions, visits=0, value=True)
+    assert solved["value"]["all"]["errors"] == 0 and solved["value"]["all"]["positions"] == 12
+    assert solved["raw"]["all"]["rate"] == 1.0
+    upside_down = error_rates(small, _oracle(small, +1, value_sign=-1), positions, visits=0, value=True)
+    assert upside_down["value"]["all"]["errors"] > 0 and upside_down["raw"]["all"]["errors"] == 0
+    assert "value, 1 ply" in format_report(solved)
+    assert "value" not in error_rates(small, _oracle(small, +1), positions, visits=0)  # opt-in
 
 
 def test_only_connect4_has_a_solver(tmp_path):

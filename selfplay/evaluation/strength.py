@@ -5,8 +5,10 @@ AlphaZero.jl reports this on Pascal Pons' test positions. Here, positions come f
 play (careless to expert, see ``benchmark_positions``), bucketed by stage: ``beginning`` (up to
 14 moves played), ``middle`` (15-28) and ``end`` (more). A move is an **error** when another
 legal move has a strictly better outcome (win > draw > loss). Each stage's error rate is given
-for the raw network (the legal move with the highest logit) and for the network with search
-(``visits`` simulations per move), with a 95% Wilson interval.
+for the raw network (the legal move with the highest logit), for the network with search
+(``visits`` simulations per move) and, with ``value=True``, for the value head one ply deeper
+(the move whose child position the value rates best: the value's own strength, apart from the
+policy), with a 95% Wilson interval.
 
 Answering the beginning positions is the solver's slowest work, so the answered positions are
 cached in a JSON file, keyed by count, seed and board, and reused. The default set
@@ -31,7 +33,7 @@ from .agents import NetworkAgent
 from ..model.checkpoint import atomic_write
 from .elo import wilson_interval
 
-__all__ = ["StrengthError", "error_rates", "format_report", "load_positions"]
+__all__ = ["OnePlyValue", "StrengthError", "error_rates", "format_report", "load_positions"]
 
 
 class StrengthError(games.GameError):
@@ -91,14 +93,48 @@ def _wilson(errors: int, n: int) -> tuple[float, float]:
     return float(low), float(high)
 
 
+class OnePlyValue:
+    """The move whose child position ``evaluator``'s value rates best for the mover (a finished
+    game's child scored by its result): the value head as a player, without the policy."""
+
+    def __init__(self, game: games.Game, evaluator: Any) -> None:
+        self.game, self.evaluator = game, evaluator
+
+    def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
+        """int64[G]: each state's move (ties: the lowest index)."""
+        game = self.game
+        scores, children, where = [], [], []  # float64[A] per state, mover's view; (state, action, same mover) per child to evaluate
+        for g, state in enumerate(states):
+            q = np.full(game.num_actions, -np.inf)
+            mover = game.to_play(state)
+            for a in np.flatnonzero(game.legal_mask(state)):
+                child = game.next_state(state, int(a))
+                if game.is_terminal(child):
+                    q[a] = float(game.returns(child)[mover])
+                else:
+                    children.append(child)
+                    where.append((g, int(a), game.to_play(child) == mover))
+            scores.append(q)
+        if children:
+            obs = np.stack([game.encode(c) for c in children]).astype(np.float32)
+            masks = np.stack([game.legal_mask(c) for c in children])
+            _, values = self.evaluator(obs, masks)  # float32[N]: each child from its own mover's view
+            for (g, a, same), v in zip(where, np.asarray(values, np.float64).reshape(-1)):
+                scores[g][a] = v if same else -v
+        return np.array([int(np.argmax(q)) for q in scores], np.int64)
+
+
 def error_rates(
     game: games.Game, evaluator: Any, positions: dict[str, list[BenchmarkPosition]], visits: int = 200, seed: int = 0,
-    config: Any = None,
+    config: Any = None, value: bool = False,
 ) -> dict[str, Any]:
-    """Error rates by stage for the raw network (``raw``) and with ``visits`` simulations
-    (``search``, with ``config``, default :func:`.agents.network_search_config`):
+    """Error rates by stage for the raw network (``raw``), with ``visits`` simulations
+    (``search``, with ``config``, default :func:`.agents.network_search_config`) and, with
+    ``value``, for the value one ply deeper (``value``, :class:`OnePlyValue`):
     ``{"raw": {stage: {"rate", "errors", "positions", "ci95"}, ..., "all": ...}, ...}``."""
-    players = {"raw": NetworkAgent(game, evaluator, 0, name="raw")}
+    players: dict[str, Any] = {"raw": NetworkAgent(game, evaluator, 0, name="raw")}
+    if value:
+        players["value"] = OnePlyValue(game, evaluator)
     if visits > 0:
         players["search"] = NetworkAgent(game, evaluator, visits, config=config, name=f"search@{visits}")
     report: dict[str, Any] = {"visits": visits, "positions": {s: len(p) for s, p in positions.items()}}
@@ -123,9 +159,9 @@ def error_rates(
 def format_report(report: dict[str, Any]) -> str:
     stages = [s for s in (*STAGES, "all") if s in report["raw"]]
     lines = [f"{'error rate':<14}" + "".join(f"{s:>20}" for s in stages)]
-    for label in ("raw", "search"):
+    names = {"raw": "raw network", "value": "value, 1 ply", "search": f"{report['visits']} visits"}
+    for label, name in names.items():
         if label in report:
-            name = "raw network" if label == "raw" else f"{report['visits']} visits"
             cells = []
             for s in stages:
                 row = report[label][s]

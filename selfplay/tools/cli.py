@@ -397,7 +397,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_bench_pipeline)
     for what, module, help in (
-        ("strength", "selfplay.tools.strength_cmd", "error rates against the Connect Four solver, raw network and with search"),
+        ("strength", "selfplay.tools.strength_cmd", "error rates against the Connect Four solver, raw network, value one ply deeper, and with search"),
         ("curve", "selfplay.tools.curve_cmd", ("a run's checkpoints at minute marks against fixed opponents (and the "
                                                 "Connect Four solver): curve.json and curve.png")),
     ):

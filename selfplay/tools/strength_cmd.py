@@ -1,5 +1,5 @@
 """``selfplay bench strength connect4 --checkpoint C``: the solver benchmark's error rates of a
-network, raw and with search (:mod:`selfplay.evaluation.strength`)."""
+network: raw, its value one ply deeper, and with search (:mod:`selfplay.evaluation.strength`)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,6 @@ def main(args: argparse.Namespace) -> int:
     if game.name != args.game:
         raise StrengthError(f"{args.checkpoint} is a {game.name} network, not {args.game}")
     positions = load_positions(game, args.positions, args.seed, progress=not args.json)
-    report = error_rates(game, evaluator, positions, args.visits, args.seed)
+    report = error_rates(game, evaluator, positions, args.visits, args.seed, value=True)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
