@@ -103,7 +103,8 @@ class OnePlyValue:
     def act(self, states: np.ndarray, move_numbers: np.ndarray, rng_seed: Any) -> np.ndarray:
         """int64[G]: each state's move (ties: the lowest index)."""
         game = self.game
-        scores, children, where = [], [], []  # float64[A] per state, mover's view; (state, action, same mover) per child to evaluate
+        scores = []  # float64[A] per state: each move's worth for the state's mover (-inf: illegal)
+        children, where = [], []  # the unfinished children, and (state, action, same mover) of each
         for g, state in enumerate(states):
             q = np.full(game.num_actions, -np.inf)
             mover = game.to_play(state)
